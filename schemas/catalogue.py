@@ -1,0 +1,61 @@
+"""The catalogue: every event type the system knows, by name. Adding a type is one class and one entry here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from schemas.envelope import Event, EventSubmission
+from schemas.events.base import EventPayload
+from schemas.events.casualties import CasualtiesReported
+from schemas.events.detentions import PrisonerReleased
+from schemas.events.elections import ElectionHeld, ResultsAnnounced, ResultsAnnulled
+from schemas.events.incidents import IncidentOpened
+from schemas.events.political import CoordinationCouncilFormed, StatementIssued
+from schemas.events.unrest import BuildingStormed, CrowdDispersed, ProtestReported
+
+EVENT_TYPES: Mapping[str, type[EventPayload]] = {
+    cls.event_type(): cls
+    for cls in (
+        IncidentOpened,
+        ElectionHeld,
+        ResultsAnnounced,
+        ResultsAnnulled,
+        ProtestReported,
+        CrowdDispersed,
+        BuildingStormed,
+        CasualtiesReported,
+        PrisonerReleased,
+        StatementIssued,
+        CoordinationCouncilFormed,
+    )
+}
+
+
+class UnknownEventType(ValueError):
+    def __init__(self, name: object) -> None:
+        super().__init__(f"unknown event type {name!r}; known types: {', '.join(sorted(EVENT_TYPES))}")
+        self.name = name
+
+
+def payload_class(name: object) -> type[EventPayload]:
+    if not isinstance(name, str) or name not in EVENT_TYPES:
+        raise UnknownEventType(name)
+    return EVENT_TYPES[name]
+
+
+def parse_submission(raw: Mapping[str, Any]) -> EventSubmission[Any]:
+    """Validate a client's report; raises UnknownEventType or pydantic.ValidationError."""
+    cls = payload_class(raw.get("type"))
+    return EventSubmission[cls].model_validate(raw)  # type: ignore[valid-type]
+
+
+def parse_event(raw: Mapping[str, Any] | bytes | str) -> Event[Any]:
+    """Decode an event from the stream; raises UnknownEventType or pydantic.ValidationError."""
+    if isinstance(raw, bytes | str):
+        raw = json.loads(raw)
+        if not isinstance(raw, dict):
+            raise ValueError("an event must be a JSON object")
+    cls = payload_class(raw.get("type"))
+    return Event[cls].model_validate(raw)  # type: ignore[valid-type]

@@ -1,0 +1,1 @@
+"""Typed payloads of the domain events, one module per domain; the catalogue lists them all."""

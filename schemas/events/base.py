@@ -1,0 +1,15 @@
+"""The base class of every event payload."""
+
+from typing import ClassVar
+
+from schemas.values import Model
+
+
+class EventPayload(Model):
+    """The type-specific `data` of an event. Subclass names are past-tense facts: `ResultsAnnulled`."""
+
+    schema_version: ClassVar[int] = 1
+
+    @classmethod
+    def event_type(cls) -> str:
+        return cls.__name__

@@ -1,0 +1,111 @@
+"""Value objects shared by the envelope and the payloads: sources, places, precise times, fuzzy quantities."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
+
+# A lowercase slug: safe as a single NATS subject token (no dots, spaces or wildcards).
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", min_length=1, max_length=64)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
+class Model(BaseModel):
+    """Base of every contract model: strict about unknown fields, immutable once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimePrecision(StrEnum):
+    """How precisely `occurred_at` is known: a report often says only "on Monday evening"."""
+
+    SECOND = "second"
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+    MONTH = "month"
+    YEAR = "year"
+
+
+class SourceKind(StrEnum):
+    GOVERNMENT = "government"
+    STATE_BODY = "state_body"
+    MEDIA = "media"
+    NGO = "ngo"
+    INTERNATIONAL_ORG = "international_org"
+    POLITICAL_PARTY = "political_party"
+    WITNESS = "witness"
+    OTHER = "other"
+
+
+class Source(Model):
+    """Who reported the fact (not who recorded it): "the government", "Interfax", "local media"."""
+
+    name: Name
+    kind: SourceKind
+    url: HttpUrl | None = None
+    via: Name | None = Field(
+        default=None, description="An intermediary, e.g. the news agency that relayed it."
+    )
+
+
+class Location(Model):
+    name: Name
+    country: CountryCode = Field(description="ISO 3166-1 alpha-2 country code.")
+    admin_area: Name | None = None
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _coordinates_come_in_pairs(self) -> Self:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon must be given together")
+        return self
+
+
+# Bounds implied by the vague words reports use; kept beside the verbatim word, never instead of it.
+VAGUE_BOUNDS: dict[str, tuple[int, int | None]] = {
+    "a few": (2, 9),
+    "several": (3, 9),
+    "dozens": (24, 99),
+    "scores": (40, 99),
+    "hundreds": (200, 999),
+    "thousands": (2000, 9999),
+    "tens of thousands": (20000, 99999),
+}
+
+
+class Quantity(Model):
+    """A count as reported: exact (`value`), a range (`min`/`max`), or a vague word (`text`) with its bounds."""
+
+    value: int | None = Field(default=None, ge=0)
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+    text: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=100)] | None = (
+        None
+    )
+
+    @model_validator(mode="after")
+    def _is_exact_range_or_vague(self) -> Self:
+        if self.value is not None:
+            if self.min is not None or self.max is not None:
+                raise ValueError("give either value, or min/max, not both")
+            return self
+        if self.min is None and self.max is None and self.text is None:
+            raise ValueError("give value, min/max, or text")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not exceed max")
+        return self
+
+    @property
+    def bounds(self) -> tuple[int | None, int | None]:
+        """(lower, upper) implied by the figure; a vague word without explicit bounds uses VAGUE_BOUNDS."""
+        if self.value is not None:
+            return self.value, self.value
+        if self.min is None and self.max is None and self.text in VAGUE_BOUNDS:
+            return VAGUE_BOUNDS[self.text]
+        return self.min, self.max

@@ -1,0 +1,25 @@
+"""PostgreSQL connections: opened by the caller's lifespan, never at import time."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+DictConnection = psycopg.AsyncConnection[dict[str, object]]
+
+
+async def connect(url: str, *, autocommit: bool = False) -> psycopg.AsyncConnection[dict[str, object]]:
+    return await psycopg.AsyncConnection.connect(url, autocommit=autocommit, row_factory=dict_row)
+
+
+def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool[DictConnection]:
+    """A pool that opens lazily in the lifespan (`await pool.open()`); a down database does not stop start."""
+    return AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        kwargs={"row_factory": dict_row, "autocommit": True},
+        connection_class=psycopg.AsyncConnection[dict[str, object]],
+    )

@@ -1,0 +1,75 @@
+"""The JetStream event log: the one place the stream is declared, and the server version check.
+
+faststream's `broker.start()` would re-declare (and could overwrite) streams, so every subscriber binds with
+`JStream(STREAM_NAME, declare=False)` and only `ensure_stream` here creates or updates the stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nats.aio.client import Client
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
+from nats.js.errors import NotFoundError
+
+from schemas.subjects import ALL_EVENTS, STREAM_NAME
+from services.common.settings import Settings
+
+MIN_NATS_VERSION = (2, 11, 0)
+
+
+class NatsTooOld(RuntimeError):
+    pass
+
+
+def check_server_version(nc: Client) -> None:
+    version = nc.connected_server_version
+    found = (version.major, version.minor, version.patch)
+    if found < MIN_NATS_VERSION:
+        wanted = ".".join(map(str, MIN_NATS_VERSION))
+        raise NatsTooOld(
+            f"nats-server {'.'.join(map(str, found))} is too old: JetStream features this system relies on "
+            f"need nats-server >= {wanted}"
+        )
+
+
+def connect_options(settings: Settings, name: str) -> dict[str, Any]:
+    """Options for `nats.connect` and faststream's `NatsBroker`: reconnect forever, never give up on start."""
+    return {
+        "servers": [settings.nats_url or "nats://127.0.0.1:4222"],
+        "name": name,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "connect_timeout": 5,
+    }
+
+
+def stream_config(settings: Settings) -> StreamConfig:
+    # The event log keeps everything: no age, count or size limit, file storage, and a duplicate window
+    # that turns client retries (same Nats-Msg-Id) into no-ops.
+    return StreamConfig(
+        name=STREAM_NAME,
+        description="Crisis events: the durable log and source of truth",
+        subjects=[ALL_EVENTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.NEW,
+        max_age=0,
+        max_msgs=-1,
+        max_bytes=-1,
+        num_replicas=settings.stream_replicas,
+        duplicate_window=settings.stream_duplicate_window_s,
+        allow_direct=True,
+    )
+
+
+async def ensure_stream(nc: Client, settings: Settings) -> StreamInfo:
+    """Create the stream, or bring an existing one's settings in line; never deletes messages."""
+    check_server_version(nc)
+    js = nc.jetstream()
+    config = stream_config(settings)
+    try:
+        await js.stream_info(STREAM_NAME)
+    except NotFoundError:
+        return await js.add_stream(config)
+    return await js.update_stream(config)

@@ -1,0 +1,109 @@
+"""What every HTTP service shares: correlation ids, health and readiness, metrics, and errors as clear JSON.
+
+A client never sees a stack trace: validation problems are 422 with the location of each error, a dependency
+that is down is 503 with Retry-After, and anything unexpected is logged here and answered with a plain 500 body.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.common.logging import CORRELATION_HEADER, bind_correlation_id
+
+log = structlog.get_logger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[None]]  # raises when its dependency is not ready
+
+HTTP_REQUESTS = Counter("crisis_http_requests_total", "HTTP requests answered", ["service", "status"])
+
+
+class Unavailable(Exception):
+    """A dependency (NATS, PostgreSQL) is down or too slow: the client should retry later."""
+
+    def __init__(self, reason: str, retry_after_s: int = 2) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+def error_body(error: str, details: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": error}
+    if details is not None:
+        body["details"] = list(details)
+    return body
+
+
+def validation_details(errors: Sequence[Any], prefix: Sequence[str | int] = ()) -> list[dict[str, Any]]:
+    """pydantic errors as {loc, msg, type}: loc is the path to the offending field, e.g. ["body", 3, "data"]."""
+    return [
+        {"loc": [*prefix, *e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in errors
+    ]
+
+
+def install_common(app: FastAPI, service: str, checks: dict[str, ReadinessCheck]) -> None:
+    @app.middleware("http")
+    async def correlation_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        cid = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
+        request.state.correlation_id = cid
+        bind_correlation_id(cid)
+        try:
+            response = await call_next(request)
+        except Exception:  # an unhandled error: log it with its trace, tell the client nothing about it
+            log.exception("unhandled error", path=request.url.path)
+            response = JSONResponse(error_body("internal error; see the server log", None), status_code=500)
+        response.headers[CORRELATION_HEADER] = cid
+        HTTP_REQUESTS.labels(service, str(response.status_code)).inc()
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(error_body("invalid request", validation_details(exc.errors())), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, dict) else error_body(str(exc.detail))
+        return JSONResponse(detail, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> JSONResponse:
+        log.warning("dependency unavailable", reason=exc.reason)
+        return JSONResponse(
+            error_body(f"service unavailable: {exc.reason}"),
+            status_code=503,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is up (liveness)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> JSONResponse:
+        """Every dependency answers (readiness); 503 names the ones that do not."""
+        results: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await check()
+                results[name] = "ok"
+            except Exception as exc:
+                results[name] = f"unavailable: {exc}"
+        ready = all(v == "ok" for v in results.values())
+        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics() -> Response:
+        """Prometheus text format."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,88 @@
+"""Apply a batch of stream messages to one projection in one transaction: rows, dead letters and checkpoint.
+
+The caller acknowledges the batch only after this returns (the COMMIT is done); a transient failure raises, and
+the caller NAKs so that JetStream redelivers. Messages at or below the checkpoint were applied before (a
+redelivery after a crash between COMMIT and ack) and are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import structlog
+from psycopg import AsyncConnection
+from pydantic import ValidationError
+
+from schemas.catalogue import UnknownEventType, parse_event
+from services.common.logging import CORRELATION_HEADER
+from services.projector.checkpoints import lock_checkpoint, save_checkpoint
+from services.projector.dead_letters import record_dead_letter
+from services.projector.messages import StreamMessage
+from services.projector.projection import Position, Projection
+
+log = structlog.get_logger(__name__)
+
+# Errors that say nothing about the event: the database is down, busy or shutting down. Retry, never skip.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.errors.TransactionRollback,
+    psycopg.errors.QueryCanceled,
+    psycopg.errors.LockNotAvailable,
+)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    applied: int
+    skipped: int
+    dead_lettered: int
+    checkpoint: int
+
+
+async def apply_batch(
+    conn: AsyncConnection[Any], projection: Projection, messages: Sequence[StreamMessage]
+) -> BatchResult:
+    applied = skipped = dead = 0
+    async with conn.transaction():
+        checkpoint = await lock_checkpoint(conn, projection.name)
+        for message in sorted(messages, key=lambda m: m.seq):
+            if message.seq <= checkpoint:
+                skipped += 1
+                continue
+            error = await _apply_one(conn, projection, message)
+            if error is not None:
+                await record_dead_letter(conn, projection.name, message, error)
+                dead += 1
+            else:
+                applied += 1
+            checkpoint = message.seq
+        await save_checkpoint(conn, projection.name, checkpoint)
+    return BatchResult(applied=applied, skipped=skipped, dead_lettered=dead, checkpoint=checkpoint)
+
+
+async def _apply_one(
+    conn: AsyncConnection[Any], projection: Projection, message: StreamMessage
+) -> str | None:
+    """Apply one event inside a savepoint; returns why it cannot be applied, or None when it was."""
+    logger = log.bind(
+        projection=projection.name, seq=message.seq, correlation_id=message.headers.get(CORRELATION_HEADER)
+    )
+    try:
+        event = parse_event(message.data)
+    except (UnknownEventType, ValidationError, ValueError) as exc:
+        logger.warning("event cannot be decoded", error=str(exc))
+        return f"undecodable: {exc}"
+    try:
+        async with conn.transaction():  # a savepoint: a failed event leaves the batch's other rows intact
+            await projection.apply(conn, event, Position(seq=message.seq, subject=message.subject))
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as exc:  # the event itself cannot be applied: record it and move on
+        logger.warning("event cannot be applied", error=repr(exc), event_type=event.type)
+        return f"unapplicable: {exc!r}"
+    logger.debug("event applied", event_type=event.type, event_id=str(event.event_id))
+    return None

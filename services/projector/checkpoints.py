@@ -1,0 +1,25 @@
+"""Each projection's checkpoint: the last stream sequence it applied, written in the same transaction as its rows."""
+
+from typing import Any
+
+from psycopg import AsyncConnection
+
+
+async def lock_checkpoint(conn: AsyncConnection[Any], projection: str) -> int:
+    """Read the checkpoint and hold its row lock until COMMIT, so two appliers never interleave."""
+    await conn.execute(
+        "INSERT INTO projection_checkpoints (projection) VALUES (%s) ON CONFLICT DO NOTHING", (projection,)
+    )
+    cur = await conn.execute(
+        "SELECT last_seq FROM projection_checkpoints WHERE projection = %s FOR UPDATE", (projection,)
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["last_seq"])
+
+
+async def save_checkpoint(conn: AsyncConnection[Any], projection: str, last_seq: int) -> None:
+    await conn.execute(
+        "UPDATE projection_checkpoints SET last_seq = %s, updated_at = now() WHERE projection = %s",
+        (last_seq, projection),
+    )

@@ -1,0 +1,24 @@
+"""The projector's view of a stream message, independent of the NATS client's Msg class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nats.aio.msg import Msg
+
+
+@dataclass(frozen=True)
+class StreamMessage:
+    seq: int
+    subject: str
+    data: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_nats(cls, msg: Msg) -> StreamMessage:
+        return cls(
+            seq=msg.metadata.sequence.stream,
+            subject=msg.subject,
+            data=msg.data,
+            headers=dict(msg.headers or {}),
+        )

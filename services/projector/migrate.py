@@ -1,0 +1,39 @@
+"""Plain SQL migrations, applied in file-name order, each once, safe when several processes start at once."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import psycopg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+# Any constant shared by every process that migrates this database: the advisory lock serialises them.
+MIGRATION_LOCK_ID = 0x43524953  # "CRIS"
+
+
+def migration_files() -> list[tuple[str, str]]:
+    folder = resources.files("services.projector") / "migrations"
+    files = sorted((f.name, f.read_text()) for f in folder.iterdir() if f.name.endswith(".sql"))
+    return [(name.removesuffix(".sql"), sql) for name, sql in files]
+
+
+def migrate(database_url: str) -> list[str]:
+    """Apply pending migrations; returns the versions applied by this call."""
+    applied: list[str] = []
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        for version, sql in migration_files():
+            if version in done:
+                continue
+            conn.execute(sql.encode())
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+            applied.append(version)
+            log.info("migration applied", version=version)
+    return applied
