@@ -1,0 +1,92 @@
+"""Shared fixtures: one real nats-server and one real PostgreSQL per test session, fresh names per test.
+
+Both servers come from the project's own embedded launchers, on free loopback ports, and are stopped at the end.
+Each test gets its own database (migrated) and its own stream name is not needed: tests use fresh incident ids,
+and tests that need an empty stream purge it through the `stream` fixture.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import psycopg
+import pytest
+from nats.aio.client import Client
+
+from services.common.embedded_nats import EmbeddedNats
+from services.common.embedded_postgres import EmbeddedPostgres
+from services.common.eventstream import ensure_stream
+from services.common.settings import Settings
+from services.projector.migrate import migrate
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_url(nats_server: EmbeddedNats) -> str:
+    return nats_server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database_url(postgres_server: EmbeddedPostgres) -> Iterator[str]:
+    """A fresh, migrated database for this test, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = postgres_server.admin_url("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = postgres_server.admin_url(name)
+    migrate(url)
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(nats_url: str, database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        nats_url=nats_url,
+        database_url=database_url,
+        data_dir=tmp_path,
+        projector_batch_wait_s=0.02,
+        projector_retry_delay_s=0.2,
+    )
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[Client]:
+    client = await nats.connect(nats_url)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def stream(nc: Client, settings: Settings) -> AsyncIterator[None]:
+    """The event stream, emptied, with no consumers left from other tests."""
+    info = await ensure_stream(nc, settings)
+    js = nc.jetstream()
+    for consumer in await js.consumers_info(info.config.name or ""):
+        await js.delete_consumer(info.config.name or "", consumer.name)
+    await js.purge_stream(info.config.name or "")
+    yield
+
+
+def incident_id() -> str:
+    """A fresh incident slug, so tests never see each other's events."""
+    return f"test-{uuid.uuid4().hex[:10]}"
