@@ -13,7 +13,7 @@ from schemas.events.detentions import PrisonerReleased
 from schemas.events.elections import ElectionHeld, ResultsAnnounced, ResultsAnnulled
 from schemas.events.incidents import IncidentOpened
 from schemas.events.political import CoordinationCouncilFormed, StatementIssued
-from schemas.events.unrest import BuildingStormed, CrowdDispersed, ProtestReported
+from schemas.events.unrest import BuildingStormed, CrowdDispersed, PropertyDestroyed, ProtestReported
 
 EVENT_TYPES: Mapping[str, type[EventPayload]] = {
     cls.event_type(): cls
@@ -25,6 +25,7 @@ EVENT_TYPES: Mapping[str, type[EventPayload]] = {
         ProtestReported,
         CrowdDispersed,
         BuildingStormed,
+        PropertyDestroyed,
         CasualtiesReported,
         PrisonerReleased,
         StatementIssued,

@@ -46,3 +46,10 @@ class BuildingStormed(EventPayload):
     stormed_by: Name
     occupied: bool = False
     description: Text | None = None
+
+
+class PropertyDestroyed(EventPayload):
+    property: Name
+    destroyed_by: Name
+    arson: bool = False
+    description: Text | None = None

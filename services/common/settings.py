@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     ingest_port: int = Field(default=8001, ge=0, le=65535)
     query_port: int = Field(default=8002, ge=0, le=65535)
+    projector_port: int = Field(default=8003, ge=0, le=65535)
 
     projector_batch_size: int = Field(default=500, ge=1, le=10_000)
     projector_batch_wait_s: float = Field(default=0.05, gt=0)

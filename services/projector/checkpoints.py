@@ -1,8 +1,9 @@
-"""Each projection's checkpoint: the last stream sequence it applied, written in the same transaction as its rows."""
+"""Each projection's checkpoint: the last stream sequence it applied, committed in the same transaction as its rows."""
 
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.rows import tuple_row
 
 
 async def lock_checkpoint(conn: AsyncConnection[Any], projection: str) -> int:
@@ -10,12 +11,11 @@ async def lock_checkpoint(conn: AsyncConnection[Any], projection: str) -> int:
     await conn.execute(
         "INSERT INTO projection_checkpoints (projection) VALUES (%s) ON CONFLICT DO NOTHING", (projection,)
     )
-    cur = await conn.execute(
-        "SELECT last_seq FROM projection_checkpoints WHERE projection = %s FOR UPDATE", (projection,)
-    )
-    row = await cur.fetchone()
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute("SELECT last_seq FROM projection_checkpoints WHERE projection = %s FOR UPDATE", (projection,))
+        row = await cur.fetchone()
     assert row is not None
-    return int(row["last_seq"])
+    return int(row[0])
 
 
 async def save_checkpoint(conn: AsyncConnection[Any], projection: str, last_seq: int) -> None:

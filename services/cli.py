@@ -1,0 +1,112 @@
+"""The `crisis` command line: run everything (`up`), one service, or an operator task."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from services.common.discovery import NoServers, resolve
+from services.common.logging import configure_logging
+from services.common.settings import Settings
+
+app = typer.Typer(help="Event-sourced crisis reporting: ingest -> NATS JetStream -> PostgreSQL -> query.",
+                  no_args_is_help=True, add_completion=False)
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where embedded servers keep their data [default: CRISIS_DATA_DIR "
+                              "or ~/.local/share/crisis].")
+]
+
+
+def _settings(data_dir: Path | None = None) -> Settings:
+    settings = Settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _resolved(data_dir: Path | None) -> Settings:
+    try:
+        return resolve(_settings(data_dir))
+    except NoServers as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def up(
+    demo: Annotated[bool, typer.Option(help="Load the seed scenario (Kyrgyzstan, October 2020).")] = False,
+    data_dir: DataDir = None,
+    ingest_port: Annotated[int | None, typer.Option(help="[default: CRISIS_INGEST_PORT or 8001]")] = None,
+    query_port: Annotated[int | None, typer.Option(help="[default: CRISIS_QUERY_PORT or 8002]")] = None,
+    projector_port: Annotated[int | None, typer.Option(help="[default: CRISIS_PROJECTOR_PORT or 8003]")] = None,
+) -> None:
+    """Run everything on this machine: embedded NATS and PostgreSQL (unless URLs are configured) and all three
+    services. Ctrl-C stops it all."""
+    from services.up import Stack
+
+    settings = _settings(data_dir)
+    ports = {"ingest_port": ingest_port, "query_port": query_port, "projector_port": projector_port}
+    settings = settings.model_copy(update={k: v for k, v in ports.items() if v is not None})
+    raise typer.Exit(Stack(settings, demo=demo).run())
+
+
+@app.command()
+def ingest(data_dir: DataDir = None) -> None:
+    """Run the ingest HTTP service (POST /v1/events)."""
+    from services.ingest.app import create_app
+
+    settings = _resolved(data_dir)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.ingest_port, log_config=None)
+
+
+@app.command()
+def projector(data_dir: DataDir = None) -> None:
+    """Run the projector: stream -> read models, with /healthz, /readyz and /metrics."""
+    from services.projector.app import create_app
+
+    settings = _resolved(data_dir)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.projector_port, log_config=None)
+
+
+@app.command()
+def query(data_dir: DataDir = None) -> None:
+    """Run the query HTTP service (GET /v1/incidents ...)."""
+    from services.query.app import create_app
+
+    settings = _resolved(data_dir)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.query_port, log_config=None)
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Apply pending database migrations (the projector also does this at start)."""
+    from services.projector.migrate import migrate as apply
+
+    settings = _resolved(data_dir)
+    assert settings.database_url is not None
+    applied = apply(settings.database_url)
+    typer.echo(f"applied {len(applied)} migration(s){': ' + ', '.join(applied) if applied else ''}")
+
+
+@app.command()
+def status(data_dir: DataDir = None) -> None:
+    """Print the stream, each projection's position and lag, and the dead letters."""
+    from services.status import collect, render
+
+    settings = _resolved(data_dir)
+    typer.echo(render(asyncio.run(collect(settings))))
+
+
+def main() -> None:
+    sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()

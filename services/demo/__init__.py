@@ -1,0 +1,1 @@
+"""Demo scenarios, posted through the ingest HTTP API like any reporter's."""

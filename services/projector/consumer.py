@@ -1,0 +1,116 @@
+"""One durable JetStream pull consumer per projection, in batch mode, acknowledging only after COMMIT.
+
+faststream's default acknowledgement would TERM a message whose handler raises, losing it on a transient database
+error; here the policy is MANUAL: ack after the transaction commits, NAK with a delay on any failure. The consumer
+allows only one batch of unacknowledged messages, so JetStream cannot deliver later events while an earlier batch
+waits for its redelivery: events are applied in stream order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from faststream import AckPolicy, Context
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.message import NatsBatchMessage
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy as JsAckPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from psycopg import AsyncConnection
+
+from schemas.subjects import ALL_EVENTS, STREAM_NAME
+from services.common.database import connect
+from services.common.settings import Settings
+from services.projector import metrics
+from services.projector.applier import apply_batch
+from services.projector.messages import StreamMessage
+from services.projector.projection import Projection
+
+log = structlog.get_logger(__name__)
+
+ACK_WAIT_S = 60.0
+
+
+class ProjectionWorker:
+    """Feeds one projection: owns its database connection, applies batches, acks or NAKs them."""
+
+    def __init__(self, projection: Projection, settings: Settings) -> None:
+        self.projection = projection
+        self.settings = settings
+        self._conn: AsyncConnection[Any] | None = None
+
+    async def handle(self, batch: Sequence[Msg], message: NatsBatchMessage) -> None:
+        name = self.projection.name
+        try:
+            with metrics.BATCH_SECONDS.labels(name).time():
+                result = await apply_batch(await self._connection(), self.projection, _convert(batch))
+        except Exception as exc:  # nothing was committed: have the whole batch redelivered after a pause
+            log.warning("batch failed; will retry", projection=name, size=len(batch), error=repr(exc))
+            metrics.BATCH_FAILURES.labels(name).inc()
+            await self._drop_connection()
+            await message.nack(delay=self.settings.projector_retry_delay_s)
+            return
+        await message.ack()
+        metrics.EVENTS_APPLIED.labels(name).inc(result.applied)
+        metrics.EVENTS_SKIPPED.labels(name).inc(result.skipped)
+        metrics.DEAD_LETTERS.labels(name).inc(result.dead_lettered)
+        metrics.CHECKPOINT.labels(name).set(result.checkpoint)
+        log.debug("batch committed", projection=name, applied=result.applied, checkpoint=result.checkpoint)
+
+    async def close(self) -> None:
+        await self._drop_connection()
+
+    async def _connection(self) -> AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed:
+            assert self.settings.database_url is not None
+            self._conn = await connect(self.settings.database_url)
+        return self._conn
+
+    async def _drop_connection(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                await conn.close()
+            except Exception as exc:  # the connection is already broken; nothing left to release
+                log.debug("closing a broken connection failed", error=repr(exc))
+
+
+def _convert(batch: Sequence[Msg]) -> list[StreamMessage]:
+    return [StreamMessage.from_nats(m) for m in batch]
+
+
+async def _no_body(message: Any) -> None:
+    """The applier decodes each event itself, so that an undecodable one can be dead-lettered."""
+    return None
+
+
+def consumer_config(projection: Projection, settings: Settings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=projection.durable_name,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=JsAckPolicy.EXPLICIT,
+        ack_wait=ACK_WAIT_S,
+        max_deliver=-1,  # retried without end: a transient failure must never skip an event
+        max_ack_pending=settings.projector_batch_size,
+        filter_subject=ALL_EVENTS,
+    )
+
+
+def subscribe(broker: NatsBroker, worker: ProjectionWorker) -> None:
+    settings = worker.settings
+
+    @broker.subscriber(
+        ALL_EVENTS,
+        stream=JStream(STREAM_NAME, declare=False),
+        durable=worker.projection.durable_name,
+        config=consumer_config(worker.projection, settings),
+        pull_sub=PullSub(batch_size=settings.projector_batch_size, timeout=settings.projector_batch_wait_s, batch=True),
+        ack_policy=AckPolicy.MANUAL,
+        decoder=_no_body,
+        title=f"{worker.projection.durable_name}",
+        description=f"Feeds the {worker.projection.name} read model",
+    )
+    async def consume(body: None, message: NatsBatchMessage = Context("message")) -> None:
+        await worker.handle(message.raw_message, message)

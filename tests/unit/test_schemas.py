@@ -1,0 +1,107 @@
+"""The event contract: strict validation, typed payloads, fuzzy quantities, subjects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from schemas.catalogue import EVENT_TYPES, UnknownEventType, parse_event, parse_submission
+from schemas.events.elections import ResultsAnnulled
+from schemas.subjects import event_subject
+from schemas.values import Quantity
+from services.demo.loader import scenario_events
+
+
+def submission(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "type": "ResultsAnnulled",
+        "incident_id": "kg-2020-election",
+        "occurred_at": "2020-10-06T05:00:00+06:00",
+        "source": {"name": "Central Election Commission", "kind": "state_body", "via": "Interfax"},
+        "data": {"election_id": "parliamentary-2020", "annulled_by": "CEC", "reason": "avoid tension"},
+    }
+    return base | overrides
+
+
+def error_locs(exc: ValidationError) -> list[tuple[str | int, ...]]:
+    return [tuple(e["loc"]) for e in exc.errors()]
+
+
+def test_a_valid_report_gets_its_typed_payload() -> None:
+    event = parse_submission(submission())
+    assert isinstance(event.data, ResultsAnnulled)
+    assert event.data.annulled_by == "CEC"
+    assert event.event_id is None
+
+
+def test_unknown_type_is_refused_with_the_known_types() -> None:
+    with pytest.raises(UnknownEventType, match="known types: .*ResultsAnnulled"):
+        parse_submission(submission(type="AliensLanded"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "loc"),
+    [
+        ({"occurred_at": "2020-10-06T05:00:00"}, ("occurred_at",)),  # no zone
+        ({"incident_id": "Not A Slug"}, ("incident_id",)),
+        ({"incident_id": "a.b"}, ("incident_id",)),  # a dot would split the NATS subject
+        ({"recorded_at": "2020-10-06T05:00:00+00:00"}, ("recorded_at",)),  # only ingest sets it
+        ({"surprise": 1}, ("surprise",)),
+        ({"source": {"name": "x", "kind": "rumour"}}, ("source", "kind")),
+    ],
+)
+def test_bad_envelopes_name_the_field(overrides: dict[str, Any], loc: tuple[str, ...]) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_submission(submission(**overrides))
+    assert loc in error_locs(caught.value)
+
+
+def test_payload_errors_point_inside_data() -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_submission(submission(data={"election_id": "parliamentary-2020", "annulled_by": "CEC", "extra": 1}))
+    assert set(error_locs(caught.value)) == {("data", "reason"), ("data", "extra")}
+
+
+def test_the_stored_event_round_trips_through_json() -> None:
+    raw = submission(event_id="0b4f9a53-1e2c-4ad4-9a4e-5f6d7e8f9a0b", recorded_at="2020-10-06T06:00:00+00:00")
+    event = parse_event(parse_event(raw).model_dump_json().encode())
+    assert str(event.event_id) == raw["event_id"]
+    assert event.data == ResultsAnnulled(election_id="parliamentary-2020", annulled_by="CEC", reason="avoid tension")
+
+
+@pytest.mark.parametrize(
+    ("count", "bounds"),
+    [
+        ({"value": 590}, (590, 590)),
+        ({"min": 10, "max": 20}, (10, 20)),
+        ({"text": "Hundreds"}, (200, 999)),
+        ({"text": "many", "min": 5}, (5, None)),
+    ],
+)
+def test_quantities_keep_the_words_and_imply_bounds(count: dict[str, Any], bounds: tuple[int, int | None]) -> None:
+    assert Quantity.model_validate(count).bounds == bounds
+
+
+@pytest.mark.parametrize("count", [{}, {"value": 1, "min": 0}, {"min": 5, "max": 2}, {"value": -1}])
+def test_impossible_quantities_are_refused(count: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        Quantity.model_validate(count)
+
+
+def test_subjects_carry_incident_and_type() -> None:
+    assert event_subject("kg-2020-election", "ResultsAnnulled") == "crisis.events.kg-2020-election.ResultsAnnulled"
+
+
+def test_every_catalogue_entry_is_named_after_its_class() -> None:
+    assert all(cls.__name__ == name for name, cls in EVENT_TYPES.items())
+
+
+def test_the_demo_scenario_is_valid_and_covers_the_seed_article() -> None:
+    events = [parse_submission(e) for e in scenario_events("kg-2020-election")]
+    types = {e.type for e in events}
+    assert {"ResultsAnnulled", "CasualtiesReported", "PrisonerReleased", "CoordinationCouncilFormed"} <= types
+    released = [e.data.person for e in events if e.type == "PrisonerReleased"]
+    assert "Almazbek Atambayev" in released and len(released) == 5
+    assert len({e.event_id for e in events}) == len(events)
