@@ -40,9 +40,9 @@ async def collect(settings: Settings) -> Status:
     assert settings.database_url is not None
     async with await psycopg.AsyncConnection.connect(settings.database_url, connect_timeout=5) as conn:
         cur = await conn.execute("SELECT projection, last_seq FROM projection_checkpoints")
-        positions = dict(await cur.fetchall())
+        positions: dict[str, int] = dict(await cur.fetchall())
         cur = await conn.execute("SELECT projection, count(*) FROM dead_letters GROUP BY projection")
-        dead = dict(await cur.fetchall())
+        dead: dict[str, int] = dict(await cur.fetchall())
     return Status(
         messages=state.messages,
         bytes=state.bytes,

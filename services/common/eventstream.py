@@ -6,6 +6,7 @@ faststream's `broker.start()` would re-declare (and could overwrite) streams, so
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from nats.aio.client import Client
@@ -42,6 +43,11 @@ def connect_options(settings: Settings, name: str) -> dict[str, Any]:
         "reconnect_time_wait": 0.5,
         "connect_timeout": 5,
     }
+
+
+def broker_options(settings: Settings, name: str) -> dict[str, Any]:
+    """`connect_options` plus logging: faststream logs through our structlog setup, per message at DEBUG only."""
+    return connect_options(settings, name) | {"logger": logging.getLogger("faststream"), "log_level": logging.DEBUG}
 
 
 def stream_config(settings: Settings) -> StreamConfig:

@@ -11,7 +11,7 @@ import structlog
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
 
-from services.common.eventstream import connect_options, ensure_stream
+from services.common.eventstream import broker_options, ensure_stream
 from services.common.http import install_common
 from services.common.settings import Settings
 from services.projector.consumer import ProjectionWorker, subscribe
@@ -26,7 +26,7 @@ def create_app(settings: Settings, projections: list[Projection] | None = None) 
     if settings.database_url is None or settings.nats_url is None:
         raise ValueError("the projector needs CRISIS_NATS_URL and CRISIS_DATABASE_URL")
     database_url = settings.database_url
-    broker = NatsBroker(**connect_options(settings, "crisis-projector"))
+    broker = NatsBroker(**broker_options(settings, "crisis-projector"))
     workers = [ProjectionWorker(p, settings) for p in (projections or list(PROJECTIONS.values()))]
     for worker in workers:
         subscribe(broker, worker)

@@ -64,9 +64,7 @@ async def apply_batch(
     return BatchResult(applied=applied, skipped=skipped, dead_lettered=dead, checkpoint=checkpoint)
 
 
-async def _apply_one(
-    conn: AsyncConnection[Any], projection: Projection, message: StreamMessage
-) -> str | None:
+async def _apply_one(conn: AsyncConnection[Any], projection: Projection, message: StreamMessage) -> str | None:
     """Apply one event inside a savepoint; returns why it cannot be applied, or None when it was."""
     logger = log.bind(
         projection=projection.name, seq=message.seq, correlation_id=message.headers.get(CORRELATION_HEADER)

@@ -9,7 +9,7 @@ waits for its redelivery: events are applied in stream order.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
 from faststream import AckPolicy, Context
@@ -112,5 +112,5 @@ def subscribe(broker: NatsBroker, worker: ProjectionWorker) -> None:
         title=f"{worker.projection.durable_name}",
         description=f"Feeds the {worker.projection.name} read model",
     )
-    async def consume(body: None, message: NatsBatchMessage = Context("message")) -> None:
+    async def consume(body: None, message: Annotated[NatsBatchMessage, Context("message")]) -> None:
         await worker.handle(message.raw_message, message)

@@ -8,9 +8,7 @@ from psycopg.types.json import Jsonb
 from services.projector.messages import StreamMessage
 
 
-async def record_dead_letter(
-    conn: AsyncConnection[Any], projection: str, message: StreamMessage, error: str
-) -> None:
+async def record_dead_letter(conn: AsyncConnection[Any], projection: str, message: StreamMessage, error: str) -> None:
     await conn.execute(
         """
         INSERT INTO dead_letters (projection, stream_seq, subject, headers, payload, error)

@@ -95,7 +95,9 @@ async def test_a_batch_committed_but_never_acked_is_skipped_on_redelivery(nc: Cl
     seqs = await publish(nc, events)
     js = nc.jetstream()
     committed = [
-        StreamMessage(seq=seq, subject=(await js.get_msg(STREAM_NAME, seq)).subject or "", data=e.model_dump_json().encode())
+        StreamMessage(
+            seq=seq, subject=(await js.get_msg(STREAM_NAME, seq)).subject or "", data=e.model_dump_json().encode()
+        )
         for seq, e in zip(seqs[:5], events[:5], strict=True)
     ]
     async with await psycopg.AsyncConnection.connect(settings.database_url or "") as conn:

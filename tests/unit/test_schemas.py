@@ -37,7 +37,7 @@ def test_a_valid_report_gets_its_typed_payload() -> None:
 
 
 def test_unknown_type_is_refused_with_the_known_types() -> None:
-    with pytest.raises(UnknownEventType, match="known types: .*ResultsAnnulled"):
+    with pytest.raises(UnknownEventType, match=r"known types: .*ResultsAnnulled"):
         parse_submission(submission(type="AliensLanded"))
 
 

@@ -1,0 +1,108 @@
+"""Reading a request into validated submissions, or a 4xx whose body says what is wrong and where.
+
+The body is parsed here rather than by FastAPI so that an event is validated against the model its `type`
+names, an unknown type lists the known ones, and every error is located by its index in a batch.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import HTTPException, Request
+from pydantic import Field, TypeAdapter, ValidationError
+
+from schemas.catalogue import UnknownEventType, parse_submission
+from schemas.envelope import CorrelationId, EventSubmission
+from schemas.values import Model
+from services.common.http import error_body, validation_details
+from services.common.logging import CORRELATION_HEADER
+from services.ingest.identity import MAX_KEY_LENGTH
+
+Loc = list[str | int]
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class Batch(Model):
+    """Only the batch's shape; each event is validated on its own, against its type."""
+
+    events: list[dict[str, Any]] = Field(min_length=1)
+
+
+_correlation_id = TypeAdapter(Annotated[str, CorrelationId])
+
+
+def invalid(error: str, details: list[dict[str, Any]]) -> HTTPException:
+    return HTTPException(422, detail=error_body(error, details))
+
+
+def decode_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as exc:  # also UnicodeDecodeError
+        raise invalid("invalid JSON", [{"loc": ["body"], "msg": str(exc), "type": "json_invalid"}]) from exc
+
+
+def submission_errors(raw: Any, loc: Loc) -> tuple[EventSubmission[Any] | None, list[dict[str, Any]]]:
+    """One event validated: (submission, []) or (None, errors located under `loc`)."""
+    if not isinstance(raw, dict):
+        return None, [{"loc": loc, "msg": "an event must be a JSON object", "type": "dict_type"}]
+    try:
+        return parse_submission(raw), []
+    except UnknownEventType as exc:
+        return None, [{"loc": [*loc, "type"], "msg": str(exc), "type": "unknown_event_type"}]
+    except ValidationError as exc:
+        return None, validation_details(exc.errors(), prefix=loc)
+
+
+def parse_event(raw: bytes) -> EventSubmission[Any]:
+    submission, errors = submission_errors(decode_json(raw), ["body"])
+    if submission is None:
+        raise invalid("invalid event", errors)
+    return submission
+
+
+def parse_batch(raw: bytes, max_batch: int) -> list[EventSubmission[Any]]:
+    """Every event of the batch, or 413/422: all or nothing, with the errors of every bad event."""
+    body = decode_json(raw)
+    # Count before validating: a huge batch is refused without the work of validating it.
+    if isinstance(body, dict) and isinstance(body.get("events"), list) and len(body["events"]) > max_batch:
+        count = len(body["events"])
+        raise HTTPException(
+            413,
+            detail=error_body(f"a batch holds at most {max_batch} events; this one has {count}")
+            | {"count": count, "max_batch": max_batch},
+        )
+    try:
+        batch = Batch.model_validate(body)
+    except ValidationError as exc:
+        raise invalid("invalid batch", validation_details(exc.errors(), prefix=["body"])) from exc
+    submissions: list[EventSubmission[Any]] = []
+    errors: list[dict[str, Any]] = []
+    for index, event in enumerate(batch.events):
+        submission, event_errors = submission_errors(event, ["body", "events", index])
+        errors.extend(event_errors)
+        if submission is not None:
+            submissions.append(submission)
+    if errors:
+        raise invalid("invalid events: nothing of this batch was published", errors)
+    return submissions
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+        msg = f"must be 1 to {MAX_KEY_LENGTH} characters"
+        raise invalid("invalid header", [{"loc": ["header", IDEMPOTENCY_HEADER], "msg": msg, "type": "key"}])
+    return key
+
+
+def request_correlation_id(request: Request) -> str:
+    """The request's correlation id (from its header, else made by the middleware), fit for the envelope."""
+    cid: str = request.state.correlation_id
+    try:
+        return _correlation_id.validate_python(cid)
+    except ValidationError as exc:
+        details = validation_details(exc.errors(), prefix=["header", CORRELATION_HEADER])
+        raise invalid("invalid header", details) from exc

@@ -1,0 +1,118 @@
+"""Ingest's link to the JetStream event log: a broker that keeps connecting, and a stream declared once.
+
+Ingest must start, answer /readyz with 503 and POSTs with 503, while NATS is down, then recover by itself. So:
+- `start` begins connecting in a background task (nats-py retries forever with our connect options) and waits
+  only for the first attempt. If it succeeds the stream is declared right away, and a server that is too old
+  stops the start; if it fails, ingest starts anyway.
+- `broker()`, used by every publish and by /readyz, answers 503 until the connection is up, and declares the
+  stream on first use if that could not be done at start (or again after a publish found no stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+import structlog
+from faststream.nats import NatsBroker
+from nats.aio.client import Client
+
+from schemas.envelope import Event
+from services.common.eventstream import NatsTooOld, broker_options, ensure_stream
+from services.common.http import Unavailable
+from services.common.settings import Settings
+from services.ingest.publisher import Published, publish_events
+from services.ingest.unavailable import NATS_UNAVAILABLE, unavailable
+
+log = structlog.get_logger(__name__)
+
+
+class EventLog:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._broker = NatsBroker(**broker_options(settings, "crisis-ingest"), error_cb=self._connection_error)
+        self._connecting: asyncio.Task[Client] | None = None
+        self._attempt_failed = asyncio.Event()
+        self._declare_lock = asyncio.Lock()
+        self._stream_declared = False
+
+    async def _connection_error(self, exc: Exception) -> None:
+        self._attempt_failed.set()
+        log.warning("nats connection error", error=f"{type(exc).__name__}: {exc}")
+
+    async def start(self) -> None:
+        self._connecting = asyncio.create_task(self._broker.connect(), name="ingest-nats-connect")
+        failed = asyncio.create_task(self._attempt_failed.wait())
+        await asyncio.wait({self._connecting, failed}, return_when=asyncio.FIRST_COMPLETED)
+        failed.cancel()
+        if not self._connecting.done():
+            log.warning("NATS unreachable at start; connecting in the background", url=self._settings.nats_url)
+            return
+        client = self._connecting.result()  # raises what nats-py gives up on (e.g. bad credentials)
+        with contextlib.suppress(Unavailable):  # logged; retried on first use. NatsTooOld is not caught.
+            await self._declare_stream(client)
+
+    async def stop(self) -> None:
+        task = self._connecting
+        if task is None:
+            return
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return
+        if task.cancelled() or task.exception() is not None:
+            return
+        try:
+            await self._broker.stop()  # drains: in-flight publishes get their acks
+        except (nats.errors.Error, OSError) as exc:
+            # NATS is gone or going (reconnecting, closed, or the socket reset mid-drain): nothing can be
+            # flushed, so close without waiting. nats-py may still fail writing its buffer to the dead socket.
+            log.warning("NATS connection not drained on shutdown", error=f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(nats.errors.Error, OSError):
+                await task.result().close()
+
+    async def broker(self) -> NatsBroker:
+        """The broker, connected, with the stream declared; raises Unavailable otherwise (the readiness check)."""
+        task = self._connecting
+        if task is None or not task.done():
+            raise Unavailable("not connected to NATS yet")
+        if task.cancelled() or task.exception() is not None:
+            raise Unavailable(f"cannot connect to NATS: {task.exception()!r}")
+        client = task.result()
+        if not client.is_connected:
+            raise Unavailable("the connection to NATS is lost; reconnecting")
+        if not self._stream_declared:
+            try:
+                await self._declare_stream(client)
+            except NatsTooOld as exc:
+                raise Unavailable(str(exc), retry_after_s=60) from exc
+        return self._broker
+
+    async def publish(self, events: Sequence[Event[Any]]) -> list[Published]:
+        broker = await self.broker()
+        try:
+            return await publish_events(broker, events, self._settings.publish_timeout_s)
+        except Unavailable as exc:
+            if isinstance(exc.__cause__, nats.js.errors.NoStreamResponseError):
+                self._stream_declared = False  # the stream went away (deleted by an operator): declare it again
+            raise
+
+    async def check(self) -> None:
+        await self.broker()
+
+    async def _declare_stream(self, client: Client) -> None:
+        async with self._declare_lock:  # concurrent first requests declare once
+            if self._stream_declared:
+                return
+            try:
+                info = await ensure_stream(client, self._settings)
+            except NATS_UNAVAILABLE as exc:
+                log.warning("cannot declare the event stream yet", error=f"{type(exc).__name__}: {exc}")
+                raise unavailable(exc, "declaring the event stream") from exc
+            self._stream_declared = True
+            log.info("event stream ready", stream=info.config.name, messages=info.state.messages)

@@ -1,0 +1,28 @@
+"""A submission becomes a stored event: ingest adds the id, when and by whom it was recorded, and the correlation id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from schemas.envelope import Event, EventSubmission
+
+
+def record(
+    submission: EventSubmission[Any],
+    *,
+    event_id: UUID,
+    recorded_at: datetime,
+    recorded_by: str,
+    correlation_id: str | None,
+) -> Event[Any]:
+    payload_class = type(submission.data)
+    # dict(model) is shallow: nested models are passed as instances and not re-validated.
+    fields = dict(submission) | {
+        "event_id": event_id,
+        "recorded_at": recorded_at,
+        "recorded_by": recorded_by,
+        "correlation_id": submission.correlation_id or correlation_id,
+    }
+    return Event[payload_class].model_validate(fields)  # type: ignore[valid-type]

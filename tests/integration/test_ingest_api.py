@@ -1,0 +1,379 @@
+"""The ingest HTTP API against a real nats-server: what is published, where, with which headers, and every refusal."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from asgi_lifespan import LifespanManager
+from nats.aio.client import Client
+from prometheus_client import REGISTRY
+from pydantic import SecretStr
+
+from schemas.catalogue import parse_event
+from schemas.subjects import STREAM_NAME, event_subject
+from services.common.auth import TokenConfigError
+from services.common.embedded_nats import EmbeddedNats
+from services.common.ports import free_port
+from services.common.settings import Settings
+from services.ingest.app import create_app
+from tests.conftest import incident_id
+
+TOKEN = secrets.token_urlsafe(18)  # 24 characters
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+WAIT_S = 15.0
+
+
+def with_token(settings: Settings, **update: Any) -> Settings:
+    return settings.model_copy(update={"api_tokens": SecretStr(f"tester:{TOKEN}"), **update})
+
+
+@asynccontextmanager
+async def ingest(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with (
+        LifespanManager(create_app(settings)) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://ingest") as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+async def client(settings: Settings, stream: None) -> AsyncIterator[httpx.AsyncClient]:
+    async with ingest(with_token(settings)) as client:
+        yield client
+
+
+def incident_opened(incident: str, title: str = "Protests after the parliamentary election") -> dict[str, Any]:
+    return {
+        "type": "IncidentOpened",
+        "incident_id": incident,
+        "occurred_at": "2020-10-05T18:00:00+06:00",
+        "source": {"name": "AKIpress", "kind": "media"},
+        "data": {"title": title},
+    }
+
+
+def results_annulled(incident: str) -> dict[str, Any]:
+    return {
+        "type": "ResultsAnnulled",
+        "incident_id": incident,
+        "occurred_at": "2020-10-06T09:00:00+06:00",
+        "source": {"name": "Central Election Commission", "kind": "state_body"},
+        "data": {
+            "election_id": "kg-2020-parliament",
+            "annulled_by": "Central Election Commission",
+            "reason": "to ease tension after the protests",
+        },
+    }
+
+
+async def stream_messages(nc: Client) -> int:
+    return (await nc.jetstream().stream_info(STREAM_NAME)).state.messages
+
+
+async def wait_ready(client: httpx.AsyncClient) -> None:
+    """Poll /readyz until it answers 200, for at most WAIT_S."""
+    deadline = time.monotonic() + WAIT_S
+    while (response := await client.get("/readyz")).status_code != 200:
+        assert time.monotonic() < deadline, f"ingest not ready after {WAIT_S} s: {response.text}"
+        await asyncio.sleep(0.05)
+
+
+def counter(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+# --- publishing ---------------------------------------------------------------------------------------------------
+
+
+async def test_one_event_is_stored_with_its_headers_and_recording_fields(client: httpx.AsyncClient, nc: Client) -> None:
+    incident = incident_id()
+    before = datetime.now(UTC)
+    response = await client.post(
+        "/v1/events", json=incident_opened(incident), headers=AUTH | {"X-Correlation-ID": "req-42"}
+    )
+    after = datetime.now(UTC)
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["duplicate"] is False
+    assert body["subject"] == event_subject(incident, "IncidentOpened")
+    assert response.headers["X-Correlation-ID"] == "req-42"
+
+    msg = await nc.jetstream().get_msg(STREAM_NAME, body["seq"])
+    assert msg.subject == body["subject"]
+    assert msg.headers is not None
+    assert msg.headers["Nats-Msg-Id"] == body["event_id"]
+    assert msg.headers["X-Correlation-ID"] == "req-42"
+    assert msg.headers["content-type"] == "application/json"
+    assert msg.data is not None
+    event = parse_event(msg.data)
+    assert str(event.event_id) == body["event_id"]
+    assert event.recorded_by == "tester"
+    assert before <= event.recorded_at <= after
+    assert event.correlation_id == "req-42"
+    assert event.data.title == "Protests after the parliamentary election"
+
+
+async def test_a_correlation_id_in_the_body_wins_over_the_request_header(client: httpx.AsyncClient, nc: Client) -> None:
+    raw = incident_opened(incident_id()) | {"correlation_id": "from-the-body"}
+    response = await client.post("/v1/events", json=raw, headers=AUTH | {"X-Correlation-ID": "req-43"})
+
+    assert response.status_code == 202, response.text
+    msg = await nc.jetstream().get_msg(STREAM_NAME, response.json()["seq"])
+    assert msg.headers is not None
+    assert msg.headers["X-Correlation-ID"] == "from-the-body"
+    assert msg.data is not None
+    assert parse_event(msg.data).correlation_id == "from-the-body"
+
+
+async def test_a_retry_with_the_same_idempotency_key_is_a_duplicate(client: httpx.AsyncClient, nc: Client) -> None:
+    raw = incident_opened(incident_id())
+    duplicates_before = counter("crisis_ingest_events_duplicate_total", type="IncidentOpened")
+
+    first = await client.post("/v1/events", json=raw, headers=AUTH | {"Idempotency-Key": "retry-me"})
+    second = await client.post("/v1/events", json=raw, headers=AUTH | {"Idempotency-Key": "retry-me"})
+
+    assert first.status_code == second.status_code == 202
+    assert first.json()["duplicate"] is False
+    assert second.json() == first.json() | {"duplicate": True}
+    assert await stream_messages(nc) == 1
+    assert counter("crisis_ingest_events_duplicate_total", type="IncidentOpened") == duplicates_before + 1
+
+    # Another key is another event.
+    third = await client.post("/v1/events", json=raw, headers=AUTH | {"Idempotency-Key": "another"})
+    assert third.json()["duplicate"] is False
+    assert third.json()["seq"] > first.json()["seq"]
+
+
+async def test_a_submitted_event_id_is_kept_and_deduplicates(client: httpx.AsyncClient, nc: Client) -> None:
+    event_id = "0b6f3c1e-5a0d-4d0e-8f59-3f2a1c9e7b11"
+    raw = incident_opened(incident_id()) | {"event_id": event_id}
+
+    first = await client.post("/v1/events", json=raw, headers=AUTH)
+    second = await client.post("/v1/events", json=raw, headers=AUTH | {"Idempotency-Key": "ignored"})
+
+    assert first.json()["event_id"] == second.json()["event_id"] == event_id
+    assert second.json()["seq"] == first.json()["seq"]
+    assert second.json()["duplicate"] is True
+    assert await stream_messages(nc) == 1
+
+
+async def test_a_batch_is_published_in_order(client: httpx.AsyncClient, nc: Client) -> None:
+    incident = incident_id()
+    events = [incident_opened(incident, title=f"report {i}") for i in range(50)]
+
+    response = await client.post("/v1/events/batch", json={"events": events}, headers=AUTH)
+
+    assert response.status_code == 202, response.text
+    results = response.json()["results"]
+    seqs = [r["seq"] for r in results]
+    assert len(seqs) == 50
+    assert seqs == sorted(set(seqs))  # distinct and increasing: the stream holds them in the batch's order
+    assert len({r["event_id"] for r in results}) == 50
+    for i, result in enumerate(results):
+        msg = await nc.jetstream().get_msg(STREAM_NAME, result["seq"])
+        assert msg.data is not None
+        stored = parse_event(msg.data)
+        assert stored.data.title == f"report {i}"
+        assert str(stored.event_id) == result["event_id"]
+
+
+async def test_a_retried_batch_is_deduplicated_event_by_event(client: httpx.AsyncClient, nc: Client) -> None:
+    incident = incident_id()
+    body = {"events": [incident_opened(incident, title=f"report {i}") for i in range(5)]}
+    headers = AUTH | {"Idempotency-Key": "batch-1"}
+
+    first = (await client.post("/v1/events/batch", json=body, headers=headers)).json()["results"]
+    second = (await client.post("/v1/events/batch", json=body, headers=headers)).json()["results"]
+
+    assert [r["seq"] for r in second] == [r["seq"] for r in first]
+    assert [r["duplicate"] for r in second] == [True] * 5
+    assert await stream_messages(nc) == 5
+
+
+async def test_a_batch_of_exactly_max_batch_is_accepted_and_one_more_is_413(
+    settings: Settings, stream: None, nc: Client
+) -> None:
+    incident = incident_id()
+    async with ingest(with_token(settings, max_batch=3)) as client:
+        accepted = await client.post("/v1/events/batch", json={"events": [incident_opened(incident)] * 3}, headers=AUTH)
+        refused = await client.post("/v1/events/batch", json={"events": [incident_opened(incident)] * 4}, headers=AUTH)
+
+    assert accepted.status_code == 202, accepted.text
+    assert refused.status_code == 413
+    assert refused.json()["count"] == 4
+    assert refused.json()["max_batch"] == 3
+    assert "at most 3" in refused.json()["error"]
+    assert await stream_messages(nc) == 3
+
+
+# --- refusals ---------------------------------------------------------------------------------------------------------
+
+
+async def test_one_bad_event_refuses_the_whole_batch(client: httpx.AsyncClient, nc: Client) -> None:
+    incident = incident_id()
+    events = [results_annulled(incident) for _ in range(6)]
+    del events[3]["data"]["reason"]
+    before = await stream_messages(nc)
+
+    response = await client.post("/v1/events/batch", json={"events": events}, headers=AUTH)
+
+    assert response.status_code == 422
+    details = response.json()["details"]
+    assert [d["loc"] for d in details] == [["body", "events", 3, "data", "reason"]]
+    assert details[0]["type"] == "missing"
+    assert await stream_messages(nc) == before
+
+
+async def test_an_unknown_type_in_a_batch_names_its_index(client: httpx.AsyncClient, nc: Client) -> None:
+    events = [incident_opened(incident_id()), incident_opened(incident_id()) | {"type": "AliensLanded"}]
+
+    response = await client.post("/v1/events/batch", json={"events": events}, headers=AUTH)
+
+    assert response.status_code == 422
+    [detail] = response.json()["details"]
+    assert detail["loc"] == ["body", "events", 1, "type"]
+    assert "AliensLanded" in detail["msg"]
+    assert "IncidentOpened" in detail["msg"]  # the known types are listed
+    assert await stream_messages(nc) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "loc", "error_type"),
+    [
+        ({"type": "AliensLanded"}, ["body", "type"], "unknown_event_type"),
+        ({"occurred_at": "2020-10-05T18:00:00"}, ["body", "occurred_at"], "timezone_aware"),
+        ({"incident_id": "Not A Slug"}, ["body", "incident_id"], "string_pattern_mismatch"),
+        ({"colour": "red"}, ["body", "colour"], "extra_forbidden"),
+        ({"recorded_at": "2020-10-05T18:00:00+00:00"}, ["body", "recorded_at"], "extra_forbidden"),
+        ({"recorded_by": "someone-else"}, ["body", "recorded_by"], "extra_forbidden"),
+        ({"data": {}}, ["body", "data", "title"], "missing"),
+    ],
+    ids=["unknown-type", "naive-time", "bad-slug", "unknown-field", "recorded-at", "recorded-by", "missing-field"],
+)
+async def test_an_invalid_event_is_422_naming_the_field(
+    client: httpx.AsyncClient, nc: Client, change: dict[str, Any], loc: list[str], error_type: str
+) -> None:
+    response = await client.post("/v1/events", json=incident_opened(incident_id()) | change, headers=AUTH)
+
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "invalid event"
+    assert [(d["loc"], d["type"]) for d in body["details"]] == [(loc, error_type)]
+    assert await stream_messages(nc) == 0
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/events/batch"])
+async def test_bad_json_is_422(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.post(
+        path, content=b'{"type": "IncidentOpened",', headers=AUTH | {"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "invalid JSON"
+    assert body["details"][0]["loc"] == ["body"]
+    assert body["details"][0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [([], ["body"]), ({"events": []}, ["body", "events"]), ({"events": [], "extra": 1}, ["body", "extra"])],
+    ids=["not-an-object", "empty", "unknown-key"],
+)
+async def test_a_malformed_batch_is_422(client: httpx.AsyncClient, body: Any, loc: list[str]) -> None:
+    response = await client.post("/v1/events/batch", json=body, headers=AUTH)
+
+    assert response.status_code == 422
+    assert loc in [d["loc"] for d in response.json()["details"]]
+
+
+async def test_a_correlation_id_header_unfit_for_the_envelope_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/events", json=incident_opened(incident_id()), headers=AUTH | {"X-Correlation-ID": "has spaces"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["details"][0]["loc"] == ["header", "X-Correlation-ID"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer not-a-configured-token"}, {"Authorization": f"Basic {TOKEN}"}],
+    ids=["missing", "unknown", "not-bearer"],
+)
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/events/batch"])
+async def test_without_a_valid_token_it_is_401(
+    client: httpx.AsyncClient, nc: Client, headers: dict[str, str], path: str
+) -> None:
+    body = {"events": [incident_opened(incident_id())]} if path.endswith("batch") else incident_opened(incident_id())
+
+    response = await client.post(path, json=body, headers=headers)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "token" in response.json()["error"]
+    assert await stream_messages(nc) == 0
+
+
+async def test_ingest_refuses_to_start_without_tokens(settings: Settings) -> None:
+    with pytest.raises(TokenConfigError, match="CRISIS_API_TOKENS"):
+        async with ingest(settings.model_copy(update={"api_tokens": None})):
+            pass
+
+
+# --- NATS unavailable -------------------------------------------------------------------------------------------------
+
+
+async def test_nats_down_at_start_is_503_then_recovers_when_it_comes_up(tmp_path: Path) -> None:
+    port = free_port()
+    settings = Settings(nats_url=f"nats://127.0.0.1:{port}", data_dir=tmp_path)
+    async with ingest(with_token(settings)) as client:
+        ready = await client.get("/readyz")
+        posted = await client.post("/v1/events", json=incident_opened(incident_id()), headers=AUTH)
+
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["nats"].startswith("unavailable")
+        assert posted.status_code == 503
+        assert int(posted.headers["Retry-After"]) > 0
+        assert "NATS" in posted.json()["error"]
+
+        # The server comes up: ingest connects by itself and declares the stream on first use.
+        with EmbeddedNats(tmp_path / "nats", port=port, sync_always=False):
+            await wait_ready(client)
+            published = await client.post("/v1/events", json=incident_opened(incident_id()), headers=AUTH)
+            assert published.status_code == 202, published.text
+            assert published.json()["seq"] == 1
+
+
+async def test_a_deleted_stream_is_503_once_then_declared_again(tmp_path: Path) -> None:
+    with EmbeddedNats(tmp_path / "nats", sync_always=False) as server:
+        settings = Settings(nats_url=server.url, data_dir=tmp_path)
+        async with ingest(with_token(settings)) as client:
+            assert (
+                await client.post("/v1/events", json=incident_opened(incident_id()), headers=AUTH)
+            ).status_code == 202
+            admin = await nats.connect(server.url)
+            try:
+                await admin.jetstream().delete_stream(STREAM_NAME)
+            finally:
+                await admin.close()
+
+            lost = await client.post("/v1/events", json=incident_opened(incident_id()), headers=AUTH)
+            again = await client.post("/v1/events", json=incident_opened(incident_id()), headers=AUTH)
+
+    assert lost.status_code == 503
+    assert "NoStreamResponseError" in lost.json()["error"]
+    assert lost.headers["Retry-After"]
+    assert again.status_code == 202, again.text
+    assert again.json()["seq"] == 1  # a new, empty stream

@@ -1,0 +1,36 @@
+"""Dispatch by registry: each handler runs for its own event types, the catch-all for every event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.envelope import Event
+from schemas.events.elections import ResultsAnnulled
+from schemas.events.incidents import IncidentOpened
+from services.projector.projection import Position, Projection
+from tests.factories import make_event
+
+
+async def test_handlers_run_for_their_types_only() -> None:
+    calls: list[tuple[str, str]] = []
+    projection = Projection("demo", tables=())
+
+    @projection.on_every_event
+    async def every(conn: Any, event: Event[Any], pos: Position) -> None:
+        calls.append(("every", event.type))
+
+    @projection.on(ResultsAnnulled, IncidentOpened)
+    async def specific(conn: Any, event: Event[Any], pos: Position) -> None:
+        calls.append(("specific", event.type))
+
+    for event_type in ("StatementIssued", "ResultsAnnulled", "IncidentOpened"):
+        await projection.apply(None, make_event("x", event_type), Position(seq=1, subject="s"))  # type: ignore[arg-type]
+
+    assert calls == [
+        ("every", "StatementIssued"),
+        ("every", "ResultsAnnulled"),
+        ("specific", "ResultsAnnulled"),
+        ("every", "IncidentOpened"),
+        ("specific", "IncidentOpened"),
+    ]
+    assert projection.durable_name == "projector-demo"
