@@ -44,17 +44,12 @@ def error_body(error: str, details: Sequence[dict[str, Any]] | None = None) -> d
 
 def validation_details(errors: Sequence[Any], prefix: Sequence[str | int] = ()) -> list[dict[str, Any]]:
     """pydantic errors as {loc, msg, type}: loc is the path to the offending field, e.g. ["body", 3, "data"]."""
-    return [
-        {"loc": [*prefix, *e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in errors
-    ]
+    return [{"loc": [*prefix, *e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
 
 
 def install_common(app: FastAPI, service: str, checks: dict[str, ReadinessCheck]) -> None:
     @app.middleware("http")
-    async def correlation_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    async def correlation_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         cid = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
         request.state.correlation_id = cid
         bind_correlation_id(cid)
@@ -101,7 +96,9 @@ def install_common(app: FastAPI, service: str, checks: dict[str, ReadinessCheck]
             except Exception as exc:
                 results[name] = f"unavailable: {exc}"
         ready = all(v == "ok" for v in results.values())
-        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+        if ready:
+            return JSONResponse({"ready": True, "checks": results})
+        return JSONResponse({"ready": False, "checks": results}, status_code=503, headers={"Retry-After": "2"})
 
     @app.get("/metrics", tags=["operations"])
     async def metrics() -> Response:

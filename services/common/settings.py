@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     publish_timeout_s: float = Field(default=5.0, gt=0)
     max_batch: int = Field(default=500, ge=1, le=10_000)
 
+    database_timeout_s: float = Field(default=5.0, gt=0, description="Longest wait for a connection: then 503.")
+
     host: str = "127.0.0.1"
     ingest_port: int = Field(default=8001, ge=0, le=65535)
     query_port: int = Field(default=8002, ge=0, le=65535)

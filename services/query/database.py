@@ -1,0 +1,58 @@
+"""The query service's PostgreSQL: a pool opened in the lifespan, and "down or too slow" as `Unavailable`.
+
+Every connection a request uses comes from `ReadModels.connection`, so a refused connection, a pool with no
+connection to give within the timeout, or a connection lost mid-query all become HTTP 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import psycopg
+from fastapi import FastAPI, Request
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from services.common.database import DictConnection
+from services.common.http import Unavailable
+
+DATABASE_DOWN: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout)
+PING_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class ReadModels:
+    pool: AsyncConnectionPool[DictConnection]
+    timeout_s: float  # the longest a request waits for a connection
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[DictConnection]:
+        try:
+            async with self.pool.connection(timeout=self.timeout_s) as conn:
+                yield conn
+        except DATABASE_DOWN as exc:
+            raise Unavailable(f"PostgreSQL did not answer ({type(exc).__name__}: {exc})") from exc
+
+    async def ping(self) -> None:
+        """SELECT 1, within PING_TIMEOUT_S; raises Unavailable."""
+        try:
+            async with asyncio.timeout(PING_TIMEOUT_S), self.connection() as conn:
+                await conn.execute("SELECT 1")
+        except TimeoutError as exc:
+            raise Unavailable(f"PostgreSQL did not answer SELECT 1 within {PING_TIMEOUT_S}s") from exc
+
+
+def read_models(app: FastAPI) -> ReadModels:
+    """The app's read models, set by its lifespan."""
+    models = getattr(app.state, "read_models", None)
+    if not isinstance(models, ReadModels):
+        raise Unavailable("the query service is still starting")
+    return models
+
+
+async def connection(request: Request) -> AsyncIterator[DictConnection]:
+    """FastAPI dependency: one pooled connection per request, back in the pool when the handler returns."""
+    async with read_models(request.app).connection() as conn:
+        yield conn

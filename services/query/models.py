@@ -1,0 +1,66 @@
+"""What the query API answers: response models over the read-model rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
+from uuid import UUID
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+
+from schemas.values import Location, Source, TimePrecision
+
+T = TypeVar("T")
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+# Times are answered in UTC whatever the database session's TimeZone is.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(description="Pass back as `cursor` for the next page; null on the last page.")
+
+
+class Incident(BaseModel):
+    incident_id: str
+    title: str | None = Field(description="From IncidentOpened; null until that event is applied.")
+    status: str | None
+    event_count: int
+    counts_by_type: dict[str, int]
+    first_occurred_at: UtcDatetime
+    last_occurred_at: UtcDatetime
+    last_position: int = Field(description="Stream sequence of the last event applied to this incident.")
+    updated_at: UtcDatetime
+
+
+class TimelineEntry(BaseModel):
+    position: int = Field(description="The event's stream sequence.")
+    event_id: UUID
+    type: str
+    occurred_at: UtcDatetime
+    occurred_precision: TimePrecision
+    reported_at: UtcDatetime | None
+    recorded_at: UtcDatetime
+    source: Source
+    location: Location | None
+    data: dict[str, Any] = Field(description="The type-specific payload, as in the event contract.")
+
+
+class StoredEvent(BaseModel):
+    position: int = Field(description="The event's stream sequence.")
+    subject: str
+    event: dict[str, Any] = Field(description="The event envelope exactly as the stream holds it.")
+
+
+class ErrorBody(BaseModel):
+    error: str
+    details: list[dict[str, Any]] | None = None
+
+
+IncidentPage = Page[Incident]
+TimelinePage = Page[TimelineEntry]

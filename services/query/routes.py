@@ -1,0 +1,109 @@
+"""The HTTP read API, versioned under /v1: incidents, their timelines, single events.
+
+Every answer carries `X-Position`: the stream sequence the read models had applied when it was read. It is read
+before the data, so the data reflects at least that position (a reader who wrote at position N and sees
+X-Position >= N sees its write).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Response
+from pydantic import AwareDatetime
+
+from schemas.values import Slug
+from services.common.database import DictConnection
+from services.common.http import error_body
+from services.query import views
+from services.query.database import connection
+from services.query.models import ErrorBody, Incident, IncidentPage, StoredEvent, TimelinePage
+from services.query.pagination import Cursor, MalformedCursor, next_page
+from services.query.params import DEFAULT_LIMIT, EventTypes, IncidentId, Limit, PageCursor
+
+POSITION_HEADER = "X-Position"
+
+K = TypeVar("K")
+
+INCIDENT_CURSOR: Cursor[tuple[str]] = Cursor(tuple[Slug])
+TIMELINE_CURSOR: Cursor[tuple[datetime, int]] = Cursor(tuple[AwareDatetime, int])
+
+Connection = Annotated[DictConnection, Depends(connection, scope="function")]
+
+
+async def read_position(response: Response, conn: Connection) -> int:
+    position = await views.position(conn)
+    response.headers[POSITION_HEADER] = str(position)
+    return position
+
+
+Position = Annotated[int, Depends(read_position)]
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["query"],
+    dependencies=[Depends(read_position)],
+    responses={503: {"model": ErrorBody, "description": "PostgreSQL is down or too slow; retry after Retry-After."}},
+)
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
+BAD_CURSOR: dict[int | str, dict[str, Any]] = {400: {"model": ErrorBody, "description": "Malformed cursor."}}
+
+
+def _after(cursor: Cursor[K], value: str | None) -> K | None:
+    if value is None:
+        return None
+    try:
+        return cursor.decode(value)
+    except MalformedCursor as exc:
+        detail = {"loc": ["query", "cursor"], "msg": str(exc), "type": "malformed_cursor"}
+        raise HTTPException(400, detail=error_body(str(exc), [detail])) from exc
+
+
+def _not_found(what: str, position: int) -> HTTPException:
+    return HTTPException(404, detail=error_body(f"{what} not found"), headers={POSITION_HEADER: str(position)})
+
+
+@router.get("/incidents", responses=BAD_CURSOR)
+async def list_incidents(conn: Connection, limit: Limit = DEFAULT_LIMIT, cursor: PageCursor = None) -> IncidentPage:
+    """Every incident, in byte order of its id."""
+    after = _after(INCIDENT_CURSOR, cursor)
+    rows = await views.incidents(conn, after=after[0] if after else None, limit=limit + 1)
+    items, next_cursor = next_page(rows, limit, INCIDENT_CURSOR, key=lambda i: (i.incident_id,))
+    return IncidentPage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/incidents/{incident_id}", responses=NOT_FOUND)
+async def get_incident(incident_id: IncidentId, conn: Connection, position: Position) -> Incident:
+    found = await views.incident(conn, incident_id)
+    if found is None:
+        raise _not_found(f"incident {incident_id!r}", position)
+    return found
+
+
+@router.get("/incidents/{incident_id}/timeline", responses={**NOT_FOUND, **BAD_CURSOR})
+async def incident_timeline(
+    incident_id: IncidentId,
+    conn: Connection,
+    position: Position,
+    types: EventTypes = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: PageCursor = None,
+) -> TimelinePage:
+    """The incident's events in the order they happened (ties: stream order), optionally of some types only."""
+    after = _after(TIMELINE_CURSOR, cursor)
+    rows = await views.timeline(conn, incident_id, types=types or [], after=after, limit=limit + 1)
+    if not rows and not await views.incident_exists(conn, incident_id):
+        raise _not_found(f"incident {incident_id!r}", position)
+    items, next_cursor = next_page(rows, limit, TIMELINE_CURSOR, key=lambda e: (e.occurred_at, e.position))
+    return TimelinePage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/events/{event_id}", responses=NOT_FOUND)
+async def get_event(event_id: UUID, conn: Connection, position: Position) -> StoredEvent:
+    """One event: its envelope as the stream holds it, with its stream position and subject."""
+    found = await views.event(conn, event_id)
+    if found is None:
+        raise _not_found(f"event '{event_id}'", position)
+    return found
