@@ -38,9 +38,7 @@ class _EnvelopeFields(Model, Generic[P]):
         if self.type != payload_type:
             raise ValueError(f"type {self.type!r} does not match the payload {payload_type!r}")
         if self.schema_version != type(self.data).schema_version:
-            raise ValueError(
-                f"schema_version {self.schema_version} is not the current version of {self.type}"
-            )
+            raise ValueError(f"schema_version {self.schema_version} is not the current version of {self.type}")
         return self
 
 

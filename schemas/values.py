@@ -48,9 +48,7 @@ class Source(Model):
     name: Name
     kind: SourceKind
     url: HttpUrl | None = None
-    via: Name | None = Field(
-        default=None, description="An intermediary, e.g. the news agency that relayed it."
-    )
+    via: Name | None = Field(default=None, description="An intermediary, e.g. the news agency that relayed it.")
 
 
 class Location(Model):
@@ -85,9 +83,7 @@ class Quantity(Model):
     value: int | None = Field(default=None, ge=0)
     min: int | None = Field(default=None, ge=0)
     max: int | None = Field(default=None, ge=0)
-    text: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=100)] | None = (
-        None
-    )
+    text: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=100)] | None = None
 
     @model_validator(mode="after")
     def _is_exact_range_or_vague(self) -> Self:

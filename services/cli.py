@@ -14,12 +14,17 @@ from services.common.discovery import NoServers, resolve
 from services.common.logging import configure_logging
 from services.common.settings import Settings
 
-app = typer.Typer(help="Event-sourced crisis reporting: ingest -> NATS JetStream -> PostgreSQL -> query.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Event-sourced crisis reporting: ingest -> NATS JetStream -> PostgreSQL -> query.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="Where embedded servers keep their data [default: CRISIS_DATA_DIR "
-                              "or ~/.local/share/crisis].")
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Where embedded servers keep their data [default: CRISIS_DATA_DIR or ~/.local/share/crisis]."
+    ),
 ]
 
 

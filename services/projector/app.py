@@ -36,6 +36,8 @@ def create_app(settings: Settings, projections: list[Projection] | None = None) 
         await asyncio.to_thread(migrate, database_url)
         client = await broker.connect()
         await ensure_stream(client, settings)
+        for worker in workers:
+            await worker.reset_consumer(client.jetstream())
         await broker.start()
         log.info("projector started", projections=[w.projection.name for w in workers])
         yield

@@ -1,13 +1,15 @@
 """Apply a batch of stream messages to one projection in one transaction: rows, dead letters and checkpoint.
 
-The caller acknowledges the batch only after this returns (the COMMIT is done); a transient failure raises, and
-the caller NAKs so that JetStream redelivers. Messages at or below the checkpoint were applied before (a
-redelivery after a crash between COMMIT and ack) and are skipped.
+The caller acknowledges what this applied only after it returns (the COMMIT is done); a transient failure
+raises, and the caller NAKs so that JetStream redelivers. Messages at or below the checkpoint were applied before
+(a redelivery after a crash between COMMIT and ack) and are skipped. A message that does not follow the
+checkpoint while an earlier event is still in the stream (NAKed, waiting for its redelivery) is deferred, never
+applied out of order: applying it would move the checkpoint past the earlier event and skip it for good.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,24 +37,42 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+# The first stream sequence at or after the given one that the stream still holds, or None past its end.
+NextInStream = Callable[[int], Awaitable[int | None]]
+
+
 @dataclass(frozen=True)
 class BatchResult:
     applied: int
     skipped: int
     dead_lettered: int
-    checkpoint: int
+    deferred: int
+    checkpoint: int  # every message at or below it is done: acknowledge those, NAK the rest
 
 
 async def apply_batch(
-    conn: AsyncConnection[Any], projection: Projection, messages: Sequence[StreamMessage]
+    conn: AsyncConnection[Any],
+    projection: Projection,
+    messages: Sequence[StreamMessage],
+    next_in_stream: NextInStream,
 ) -> BatchResult:
     applied = skipped = dead = 0
+    ordered = sorted(messages, key=lambda m: m.seq)
     async with conn.transaction():
         checkpoint = await lock_checkpoint(conn, projection.name)
-        for message in sorted(messages, key=lambda m: m.seq):
+        for index, message in enumerate(ordered):
             if message.seq <= checkpoint:
                 skipped += 1
                 continue
+            if await _earlier_event_pending(message.seq, checkpoint, next_in_stream):
+                deferred = len(ordered) - index
+                log.info(
+                    "earlier events pending; deferring",
+                    projection=projection.name,
+                    checkpoint=checkpoint,
+                    first_deferred=message.seq,
+                )
+                break
             error = await _apply_one(conn, projection, message)
             if error is not None:
                 await record_dead_letter(conn, projection.name, message, error)
@@ -60,8 +80,18 @@ async def apply_batch(
             else:
                 applied += 1
             checkpoint = message.seq
+        else:
+            deferred = 0
         await save_checkpoint(conn, projection.name, checkpoint)
-    return BatchResult(applied=applied, skipped=skipped, dead_lettered=dead, checkpoint=checkpoint)
+    return BatchResult(applied=applied, skipped=skipped, dead_lettered=dead, deferred=deferred, checkpoint=checkpoint)
+
+
+async def _earlier_event_pending(seq: int, checkpoint: int, next_in_stream: NextInStream) -> bool:
+    """Is an event between the checkpoint and `seq` still in the stream? Gaps left by deleted messages are not."""
+    if seq == checkpoint + 1:
+        return False
+    first_present = await next_in_stream(checkpoint + 1)
+    return first_present is not None and first_present < seq
 
 
 async def _apply_one(conn: AsyncConnection[Any], projection: Projection, message: StreamMessage) -> str | None:

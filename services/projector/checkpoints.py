@@ -18,6 +18,14 @@ async def lock_checkpoint(conn: AsyncConnection[Any], projection: str) -> int:
     return int(row[0])
 
 
+async def read_checkpoint(conn: AsyncConnection[Any], projection: str) -> int:
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute("SELECT last_seq FROM projection_checkpoints WHERE projection = %s", (projection,))
+        row = await cur.fetchone()
+    await conn.rollback()  # end the read's transaction: the connection is reused for batches
+    return int(row[0]) if row else 0
+
+
 async def save_checkpoint(conn: AsyncConnection[Any], projection: str, last_seq: int) -> None:
     await conn.execute(
         "UPDATE projection_checkpoints SET last_seq = %s, updated_at = now() WHERE projection = %s",

@@ -1,13 +1,14 @@
 """One durable JetStream pull consumer per projection, in batch mode, acknowledging only after COMMIT.
 
 faststream's default acknowledgement would TERM a message whose handler raises, losing it on a transient database
-error; here the policy is MANUAL: ack after the transaction commits, NAK with a delay on any failure. The consumer
-allows only one batch of unacknowledged messages, so JetStream cannot deliver later events while an earlier batch
-waits for its redelivery: events are applied in stream order.
+error; here the policy is MANUAL: ack what the transaction committed, NAK with a delay on any failure. The
+checkpoint in PostgreSQL is the truth about a projection's position: at start each consumer is created afresh
+from the checkpoint, so a restart resumes at once, without waiting for unacknowledged messages to time out.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -18,6 +19,8 @@ from faststream.nats.message import NatsBatchMessage
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
 from psycopg import AsyncConnection
 
 from schemas.subjects import ALL_EVENTS, STREAM_NAME
@@ -25,12 +28,14 @@ from services.common.database import connect
 from services.common.settings import Settings
 from services.projector import metrics
 from services.projector.applier import apply_batch
+from services.projector.checkpoints import read_checkpoint
 from services.projector.messages import StreamMessage
 from services.projector.projection import Projection
 
 log = structlog.get_logger(__name__)
 
 ACK_WAIT_S = 60.0
+DEFER_DELAY_S = 0.25  # a deferred message waits for an earlier one's redelivery, which is due soon
 
 
 class ProjectionWorker:
@@ -40,27 +45,45 @@ class ProjectionWorker:
         self.projection = projection
         self.settings = settings
         self._conn: AsyncConnection[Any] | None = None
+        self._js: JetStreamContext | None = None
 
-    async def handle(self, batch: Sequence[Msg], message: NatsBatchMessage) -> None:
+    async def reset_consumer(self, js: JetStreamContext) -> None:
+        """(Re)create the durable consumer to deliver from the checkpoint on."""
+        self._js = js
+        checkpoint = await read_checkpoint(await self._connection(), self.projection.name)
+        with contextlib.suppress(NotFoundError):
+            await js.delete_consumer(STREAM_NAME, self.projection.durable_name)
+        await js.add_consumer(STREAM_NAME, consumer_config(self.projection, self.settings, checkpoint))
+        log.info("consumer ready", projection=self.projection.name, from_seq=checkpoint + 1)
+
+    async def handle(self, batch: Sequence[Msg]) -> None:
         name = self.projection.name
         try:
             with metrics.BATCH_SECONDS.labels(name).time():
-                result = await apply_batch(await self._connection(), self.projection, _convert(batch))
+                result = await apply_batch(await self._connection(), self.projection, _convert(batch), self._next)
         except Exception as exc:  # nothing was committed: have the whole batch redelivered after a pause
             log.warning("batch failed; will retry", projection=name, size=len(batch), error=repr(exc))
             metrics.BATCH_FAILURES.labels(name).inc()
             await self._drop_connection()
-            await message.nack(delay=self.settings.projector_retry_delay_s)
+            for msg in batch:
+                await msg.nak(delay=self.settings.projector_retry_delay_s)
             return
-        await message.ack()
+        for msg in batch:  # only now, after COMMIT
+            if msg.metadata.sequence.stream <= result.checkpoint:
+                await msg.ack()
+            else:
+                await msg.nak(delay=DEFER_DELAY_S)
         metrics.EVENTS_APPLIED.labels(name).inc(result.applied)
         metrics.EVENTS_SKIPPED.labels(name).inc(result.skipped)
         metrics.DEAD_LETTERS.labels(name).inc(result.dead_lettered)
         metrics.CHECKPOINT.labels(name).set(result.checkpoint)
-        log.debug("batch committed", projection=name, applied=result.applied, checkpoint=result.checkpoint)
 
     async def close(self) -> None:
         await self._drop_connection()
+
+    async def _next(self, seq: int) -> int | None:
+        assert self._js is not None, "reset_consumer() first"
+        return await next_in_stream(self._js, seq)
 
     async def _connection(self) -> AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
@@ -77,6 +100,14 @@ class ProjectionWorker:
                 log.debug("closing a broken connection failed", error=repr(exc))
 
 
+async def next_in_stream(js: JetStreamContext, seq: int) -> int | None:
+    """The first event's sequence at or after `seq`, or None past the end of the stream."""
+    try:
+        return (await js.get_msg(STREAM_NAME, seq=seq, subject=ALL_EVENTS, next=True)).seq
+    except NotFoundError:
+        return None
+
+
 def _convert(batch: Sequence[Msg]) -> list[StreamMessage]:
     return [StreamMessage.from_nats(m) for m in batch]
 
@@ -86,14 +117,15 @@ async def _no_body(message: Any) -> None:
     return None
 
 
-def consumer_config(projection: Projection, settings: Settings) -> ConsumerConfig:
+def consumer_config(projection: Projection, settings: Settings, checkpoint: int) -> ConsumerConfig:
     return ConsumerConfig(
         durable_name=projection.durable_name,
-        deliver_policy=DeliverPolicy.ALL,
+        deliver_policy=DeliverPolicy.BY_START_SEQUENCE if checkpoint else DeliverPolicy.ALL,
+        opt_start_seq=checkpoint + 1 if checkpoint else None,
         ack_policy=JsAckPolicy.EXPLICIT,
         ack_wait=ACK_WAIT_S,
         max_deliver=-1,  # retried without end: a transient failure must never skip an event
-        max_ack_pending=settings.projector_batch_size,
+        max_ack_pending=settings.projector_batch_size,  # bounded memory however far behind
         filter_subject=ALL_EVENTS,
     )
 
@@ -105,12 +137,11 @@ def subscribe(broker: NatsBroker, worker: ProjectionWorker) -> None:
         ALL_EVENTS,
         stream=JStream(STREAM_NAME, declare=False),
         durable=worker.projection.durable_name,
-        config=consumer_config(worker.projection, settings),
         pull_sub=PullSub(batch_size=settings.projector_batch_size, timeout=settings.projector_batch_wait_s, batch=True),
         ack_policy=AckPolicy.MANUAL,
         decoder=_no_body,
-        title=f"{worker.projection.durable_name}",
+        title=worker.projection.durable_name,
         description=f"Feeds the {worker.projection.name} read model",
     )
     async def consume(body: None, message: Annotated[NatsBatchMessage, Context("message")]) -> None:
-        await worker.handle(message.raw_message, message)
+        await worker.handle(message.raw_message)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -16,6 +17,9 @@ from schemas.envelope import Event
 from schemas.subjects import STREAM_NAME
 from services.common.settings import Settings
 from services.projector.app import create_app
+from services.projector.applier import apply_batch
+from services.projector.consumer import next_in_stream
+from services.projector.messages import StreamMessage
 from services.projector.projection import Position, Projection
 from services.projector.read_models import PROJECTIONS
 from tests.conftest import incident_id
@@ -85,32 +89,58 @@ async def test_restart_resumes_from_the_checkpoint_without_applying_twice(nc: Cl
     assert logged == 20
 
 
-async def test_a_batch_committed_but_never_acked_is_skipped_on_redelivery(nc: Client, settings: Settings) -> None:
-    """A crash between COMMIT and ack: the checkpoint, committed with the rows, makes the redelivery a no-op."""
-    from services.projector.applier import apply_batch
-    from services.projector.messages import StreamMessage
-
-    incident = incident_id()
-    events = [make_event(incident, minute=i) for i in range(12)]
-    seqs = await publish(nc, events)
+async def stream_messages(nc: Client, seqs: list[int]) -> list[StreamMessage]:
     js = nc.jetstream()
-    committed = [
-        StreamMessage(
-            seq=seq, subject=(await js.get_msg(STREAM_NAME, seq)).subject or "", data=e.model_dump_json().encode()
-        )
-        for seq, e in zip(seqs[:5], events[:5], strict=True)
-    ]
+    return [StreamMessage(seq=m.seq or 0, subject=m.subject or "", data=m.data or b"")
+            for m in [await js.get_msg(STREAM_NAME, seq) for seq in seqs]]  # fmt: skip
+
+
+async def test_a_redelivered_batch_is_skipped_up_to_the_checkpoint(nc: Client, settings: Settings) -> None:
+    """A crash between COMMIT and ack: the checkpoint, committed with the rows, makes the redelivery a no-op."""
+    incident = incident_id()
+    seqs = await publish(nc, [make_event(incident, minute=i) for i in range(12)])
+    messages = await stream_messages(nc, seqs)
+    js = nc.jetstream()
+    incidents = PROJECTIONS["incidents"]
     async with await psycopg.AsyncConnection.connect(settings.database_url or "") as conn:
-        for projection in PROJECTIONS.values():
-            await apply_batch(conn, projection, committed)  # committed, never acked: JetStream still has all 12
+        first = await apply_batch(conn, incidents, messages[:5], partial(next_in_stream, js))
+        again = await apply_batch(conn, incidents, messages, partial(next_in_stream, js))
 
-    async with running_projector(settings):
-        await wait_until(lambda: checkpoints(settings.database_url or ""), lambda c: c.get("incidents") == seqs[-1])
-
+    assert (first.applied, first.checkpoint) == (5, seqs[4])
+    assert (again.skipped, again.applied, again.checkpoint) == (5, 7, seqs[-1])
     [(count,)] = await fetch(
         settings.database_url or "", "SELECT event_count FROM incidents WHERE incident_id = %s", incident
     )
     assert count == 12
+
+
+async def test_an_event_after_a_pending_one_is_deferred_not_applied(nc: Client, settings: Settings) -> None:
+    """Out of order, the later event would move the checkpoint past the earlier one and lose it."""
+    incident = incident_id()
+    seqs = await publish(nc, [make_event(incident, minute=i) for i in range(4)])
+    messages = await stream_messages(nc, seqs)
+    js = nc.jetstream()
+    incidents = PROJECTIONS["incidents"]
+    async with await psycopg.AsyncConnection.connect(settings.database_url or "") as conn:
+        await apply_batch(conn, incidents, messages[:1], partial(next_in_stream, js))
+        early = await apply_batch(conn, incidents, messages[2:], partial(next_in_stream, js))  # seqs[1] pending
+        late = await apply_batch(conn, incidents, messages[1:], partial(next_in_stream, js))
+
+    assert (early.applied, early.deferred, early.checkpoint) == (0, 2, seqs[0])
+    assert (late.applied, late.deferred, late.checkpoint) == (3, 0, seqs[-1])
+
+
+async def test_a_gap_left_by_a_deleted_message_is_not_waited_for(nc: Client, settings: Settings) -> None:
+    incident = incident_id()
+    seqs = await publish(nc, [make_event(incident, minute=i) for i in range(3)])
+    messages = await stream_messages(nc, seqs)
+    js = nc.jetstream()
+    await js.delete_msg(STREAM_NAME, seqs[1])
+    async with await psycopg.AsyncConnection.connect(settings.database_url or "") as conn:
+        result = await apply_batch(
+            conn, PROJECTIONS["incidents"], [messages[0], messages[2]], partial(next_in_stream, js)
+        )
+    assert (result.applied, result.checkpoint) == (2, seqs[-1])
 
 
 class FlakyDatabase:
@@ -119,6 +149,7 @@ class FlakyDatabase:
     def __init__(self, failures: int) -> None:
         self.failures_left = failures
         self.calls = 0
+        self.applied: list[int] = []
         self.projection = Projection("flaky", tables=())
         self.projection.on_every_event(self.handle)
 
@@ -127,6 +158,7 @@ class FlakyDatabase:
         if self.failures_left > 0:
             self.failures_left -= 1
             raise psycopg.OperationalError("simulated: server closed the connection unexpectedly")
+        self.applied.append(pos.seq)
 
 
 async def test_transient_failure_naks_and_retries_without_skipping(nc: Client, settings: Settings) -> None:
@@ -145,6 +177,23 @@ async def test_transient_failure_naks_and_retries_without_skipping(nc: Client, s
     # Three NAKed deliveries of the batch, then the one that committed: the batch was never terminated.
     assert info.delivered.consumer_seq == 4 * len(seqs)
     assert flaky.calls == 3 + len(seqs)
+
+
+async def test_events_published_while_a_batch_waits_for_its_retry_are_applied_after_it(
+    nc: Client, settings: Settings
+) -> None:
+    flaky = FlakyDatabase(failures=2)
+    first = await publish(nc, [make_event(incident_id(), minute=i) for i in range(5)])
+
+    async def failures_so_far() -> int:
+        return flaky.calls
+
+    async with running_projector(settings, [flaky.projection]):
+        await wait_until(failures_so_far, lambda calls: calls >= 1, what="the first failure")
+        second = await publish(nc, [make_event(incident_id(), minute=i) for i in range(5)])
+        await wait_until(lambda: checkpoints(settings.database_url or ""), lambda c: c.get("flaky") == second[-1])
+
+    assert flaky.applied == first + second  # every event once, in stream order
 
 
 async def test_undecodable_and_unappliable_events_go_to_dead_letters(nc: Client, settings: Settings) -> None:
