@@ -1,0 +1,442 @@
+"""The deployment files under deploy/: YAML that parses, a compose file and manifests that hang together, and NATS
+configs that the real nats-server accepts (`nats-server -c FILE -t`).
+
+No Docker engine or Kubernetes cluster is needed: these are static checks. tests/integration/test_nats_cluster.py
+starts the NATS configs for real.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+NATS = DEPLOY / "nats"
+COMPOSE = DEPLOY / "compose.yaml"
+DOCKERFILE = DEPLOY / "Dockerfile"
+NATS_SERVER = Path(sys.executable).parent / "nats-server"
+
+SERVICES = ("ingest", "projector", "query")
+SERVICE_PORTS = {"ingest": 8001, "query": 8002, "projector": 8003}
+REQUIRED_ENV = ("CRISIS_NATS_URL", "CRISIS_DATABASE_URL")
+K8S_FILES = {
+    "namespace.yaml",
+    "configmap.yaml",
+    "secret.yaml",
+    "ingest.yaml",
+    "projector.yaml",
+    "query.yaml",
+    "nats.yaml",
+    "kustomization.yaml",
+}
+CLUSTER_CONFIGS = [NATS / f"cluster-node{n}.conf" for n in (1, 2, 3)]
+NATS_CONFIGS = [NATS / "single.conf", *CLUSTER_CONFIGS]
+
+YAML_FILES = sorted([*DEPLOY.rglob("*.yaml"), *DEPLOY.rglob("*.yml")])
+
+
+def load_all(path: Path) -> list[Any]:
+    with path.open() as f:
+        return list(yaml.safe_load_all(f))
+
+
+def load_one(path: Path) -> dict[str, Any]:
+    docs = load_all(path)
+    assert len(docs) == 1 and isinstance(docs[0], dict), f"{path.name}: want one mapping"
+    doc: dict[str, Any] = docs[0]
+    return doc
+
+
+def k8s_documents() -> list[tuple[str, dict[str, Any]]]:
+    """(file name, document) for every document of every manifest, the kustomization included."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for path in sorted(K8S.glob("*.yaml")):
+        for doc in load_all(path):
+            assert isinstance(doc, dict), f"{path.name}: every document is a mapping, got {doc!r}"
+            found.append((path.name, doc))
+    return found
+
+
+def of_kind(kind: str) -> list[dict[str, Any]]:
+    return [doc for _, doc in k8s_documents() if doc["kind"] == kind]
+
+
+def named(kind: str, name: str) -> dict[str, Any]:
+    matches = [doc for doc in of_kind(kind) if doc["metadata"]["name"] == name]
+    assert len(matches) == 1, f"want one {kind} {name}, found {len(matches)}"
+    return matches[0]
+
+
+def compose_services() -> dict[str, Any]:
+    services: dict[str, Any] = load_one(COMPOSE)["services"]
+    return services
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    """A compose service's environment, in either of its two forms (mapping, or list of KEY=VALUE)."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        pairs = (str(item).partition("=") for item in env)
+        return {key: value for key, _, value in pairs}
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def run_config_test(config: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(NATS_SERVER), "-c", str(config), "-t"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def nats_setting(text: str, key: str) -> list[str]:
+    """Every value of `key` in a NATS config (comments aside), quotes removed."""
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*[:=]\s*\"?([^\"\n]*?)\"?\s*$", re.MULTILINE)
+    return pattern.findall(strip_comments(text))
+
+
+def strip_comments(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+
+
+def k8s_nats_conf() -> str:
+    conf: str = named("ConfigMap", "nats-config")["data"]["nats.conf"]
+    return conf
+
+
+# --- YAML: everything parses; every Kubernetes document says what it is -------------------------------------
+
+
+def test_the_expected_files_exist() -> None:
+    assert COMPOSE.is_file() and DOCKERFILE.is_file() and (DEPLOY / "README.md").is_file()
+    assert {p.name for p in K8S.glob("*.yaml")} == K8S_FILES
+    for config in NATS_CONFIGS:
+        assert config.is_file(), config
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=[str(p.relative_to(DEPLOY)) for p in YAML_FILES])
+def test_every_yaml_file_parses(path: Path) -> None:
+    docs = load_all(path)
+    assert docs and all(doc is not None for doc in docs), f"{path.name}: an empty document"
+
+
+def test_every_k8s_document_has_api_version_kind_and_name() -> None:
+    docs = k8s_documents()
+    assert docs
+    for file, doc in docs:
+        for key in ("apiVersion", "kind"):
+            assert isinstance(doc.get(key), str) and doc[key], f"{file}: {doc.get('kind')} without {key}"
+        metadata = doc.get("metadata")
+        assert isinstance(metadata, dict), f"{file}: {doc['kind']} without metadata"
+        assert isinstance(metadata.get("name"), str) and metadata["name"], f"{file}: {doc['kind']} without a name"
+
+
+def test_every_namespaced_k8s_object_is_in_the_crisis_namespace() -> None:
+    for file, doc in k8s_documents():
+        if doc["kind"] in ("Namespace", "Kustomization"):
+            continue
+        assert doc["metadata"].get("namespace") == "crisis", f"{file}: {doc['kind']} {doc['metadata']['name']}"
+    assert named("Namespace", "crisis")
+
+
+def test_the_kustomization_lists_every_manifest() -> None:
+    kustomization = load_one(K8S / "kustomization.yaml")
+    assert kustomization["kind"] == "Kustomization"
+    assert kustomization["namespace"] == "crisis"
+    resources = kustomization["resources"]
+    assert len(resources) == len(set(resources))
+    assert set(resources) == K8S_FILES - {"kustomization.yaml"}
+    images = {image["name"] for image in kustomization.get("images", [])}
+    for deployment in of_kind("Deployment"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            if container["image"].partition(":")[0] == "crisis":
+                assert "crisis" in images
+
+
+# --- compose ------------------------------------------------------------------------------------------------
+
+
+def test_compose_has_every_service() -> None:
+    assert {"nats", "postgres", "migrate", *SERVICES} <= set(compose_services())
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_compose_services_get_both_server_urls(name: str) -> None:
+    env = environment(compose_services()[name])
+    for key in REQUIRED_ENV:
+        assert env.get(key), f"{name} does not set {key}"
+    assert env["CRISIS_NATS_URL"].startswith("nats://nats:")
+    assert "@postgres:" in env["CRISIS_DATABASE_URL"]
+    assert env.get("CRISIS_HOST") == "0.0.0.0", "in a container the services must listen on every interface"
+
+
+def test_compose_ingest_needs_api_tokens() -> None:
+    assert "CRISIS_API_TOKENS" in environment(compose_services()["ingest"])
+
+
+@pytest.mark.parametrize("name", [*SERVICES, "migrate"])
+def test_compose_services_are_built_from_the_dockerfile(name: str) -> None:
+    service = compose_services()[name]
+    assert service["command"] == ["crisis", name]
+    build = service["build"]
+    context = (DEPLOY / build["context"]).resolve()
+    assert context == ROOT and (context / "pyproject.toml").is_file()
+    assert (context / build["dockerfile"]).resolve() == DOCKERFILE
+
+
+def test_compose_publishes_the_http_ports() -> None:
+    services = compose_services()
+    assert "8001:8001" in services["ingest"]["ports"]
+    assert "8002:8002" in services["query"]["ports"]
+    for name in ("nats", "postgres"):
+        # A local NATS or PostgreSQL may hold 4222 or 5432: never publish those on the host.
+        assert "ports" not in services[name]
+
+
+def test_compose_dependencies_exist_and_wait_for_health() -> None:
+    services = compose_services()
+    conditions = {"service_started", "service_healthy", "service_completed_successfully"}
+    for name, service in services.items():
+        for dependency, spec in (service.get("depends_on") or {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            assert spec["condition"] in conditions
+            if spec["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("projector", "query"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    for name in ("ingest", "projector"):
+        assert services[name]["depends_on"]["nats"]["condition"] == "service_healthy"
+
+
+def test_compose_nats_runs_the_single_node_config_on_a_named_volume() -> None:
+    compose = load_one(COMPOSE)
+    nats = compose["services"]["nats"]
+    image, _, tag = nats["image"].partition(":")
+    assert image == "nats"
+    assert tuple(int(part) for part in re.findall(r"\d+", tag)[:2]) >= (2, 11)
+    assert nats["command"] == ["-c", "/etc/nats/nats.conf"]
+    mounts = {target.partition(":")[0]: source for source, _, target in (v.partition(":") for v in nats["volumes"])}
+    assert (DEPLOY / mounts["/etc/nats/nats.conf"]).resolve() == NATS / "single.conf"
+    store = nats_setting((NATS / "single.conf").read_text(), "store_dir")
+    assert store == ["/data"]
+    assert mounts["/data"] in compose["volumes"]
+
+
+def test_compose_postgres_is_17_with_pg_isready_and_a_volume() -> None:
+    compose = load_one(COMPOSE)
+    postgres = compose["services"]["postgres"]
+    assert postgres["image"] == "postgres:17"
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    volume = postgres["volumes"][0].partition(":")[0]
+    assert volume in compose["volumes"]
+
+
+def test_compose_named_volumes_are_declared() -> None:
+    compose = load_one(COMPOSE)
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.partition(":")[0]
+            if source.startswith((".", "/")):
+                assert (DEPLOY / source).exists(), f"{name} mounts missing {source}"
+            else:
+                assert source in compose["volumes"], f"{name} uses undeclared volume {source}"
+
+
+# --- Dockerfile -----------------------------------------------------------------------------------------------
+
+
+def test_the_dockerfile_installs_the_package_as_a_non_root_user() -> None:
+    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines() if line.strip()]
+    instructions = [line for line in lines if not line.startswith("#")]
+    assert instructions[0] == "FROM python:3.11-slim"
+    assert any(line.startswith("RUN") and "pip install ." in line for line in instructions)
+    users = [line.split()[1] for line in instructions if line.startswith("USER ")]
+    assert users and users[-1].partition(":")[0] not in ("root", "0")
+    expose = {int(port) for line in instructions if line.startswith("EXPOSE ") for port in line.split()[1:]}
+    assert {8001, 8002} <= expose
+    assert instructions[-1] == 'CMD ["crisis", "query"]'
+    for line in instructions:
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), f"the build context has no {source}"
+
+
+# --- Kubernetes ---------------------------------------------------------------------------------------------
+
+
+def containers(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    return found
+
+
+def test_there_is_a_deployment_and_a_service_per_crisis_service() -> None:
+    assert {d["metadata"]["name"] for d in of_kind("Deployment")} == set(SERVICES)
+    for name in SERVICES:
+        deployment = named("Deployment", name)
+        service = named("Service", name)
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+        assert service["spec"]["selector"].items() <= pod_labels.items()
+        (container,) = containers(deployment)
+        assert container["command"] == ["crisis", name]
+        port_names = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert port_names == {"http": SERVICE_PORTS[name]}
+        for port in service["spec"]["ports"]:
+            assert port["targetPort"] in port_names
+
+
+def test_every_deployment_is_ready_on_readyz_and_alive_on_healthz() -> None:
+    deployments = of_kind("Deployment")
+    assert deployments
+    for deployment in deployments:
+        for container in containers(deployment):
+            ports = {p["name"] for p in container["ports"]}
+            readiness = container["readinessProbe"]["httpGet"]
+            liveness = container["livenessProbe"]["httpGet"]
+            assert readiness["path"] == "/readyz", deployment["metadata"]["name"]
+            assert liveness["path"] == "/healthz", deployment["metadata"]["name"]
+            assert {readiness["port"], liveness["port"]} <= ports
+
+
+def test_every_deployment_has_resource_requests_and_limits() -> None:
+    for deployment in of_kind("Deployment"):
+        for container in containers(deployment):
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(container["resources"][bound]), deployment["metadata"]["name"]
+
+
+def test_deployments_run_as_the_images_non_root_user() -> None:
+    for deployment in of_kind("Deployment"):
+        security = deployment["spec"]["template"]["spec"]["securityContext"]
+        assert security["runAsNonRoot"] is True
+        assert security["runAsUser"] != 0
+
+
+def test_the_projector_runs_a_standby() -> None:
+    assert named("Deployment", "projector")["spec"]["replicas"] == 2
+    assert "standby" in (K8S / "projector.yaml").read_text()
+
+
+def test_deployments_get_every_setting_from_the_configmap_and_the_secret() -> None:
+    config = named("ConfigMap", "crisis-config")["data"]
+    secret = named("Secret", "crisis-secrets")["stringData"]
+    assert not set(config) & set(secret)
+    assert {"CRISIS_API_TOKENS", "CRISIS_DATABASE_URL"} <= set(secret)
+    assert all("REPLACE_ME" in value for value in secret.values()), "the Secret holds only placeholders"
+    assert config["CRISIS_HOST"] == "0.0.0.0"
+    assert config["CRISIS_NATS_URL"] == "nats://nats:4222"
+    assert int(config["CRISIS_STREAM_REPLICAS"]) == named("StatefulSet", "nats")["spec"]["replicas"]
+    for deployment in of_kind("Deployment"):
+        for container in containers(deployment):
+            keys: set[str] = set()
+            for source in container["envFrom"]:
+                if "configMapRef" in source:
+                    keys |= set(named("ConfigMap", source["configMapRef"]["name"])["data"])
+                else:
+                    keys |= set(named("Secret", source["secretRef"]["name"])["stringData"])
+            assert set(REQUIRED_ENV) <= keys, deployment["metadata"]["name"]
+            name = deployment["metadata"]["name"]
+            assert int(config[f"CRISIS_{name.upper()}_PORT"]) == SERVICE_PORTS[name]
+
+
+def test_the_k8s_nats_is_a_three_node_statefulset_behind_its_services() -> None:
+    statefulset = named("StatefulSet", "nats")
+    spec = statefulset["spec"]
+    assert spec["replicas"] == 3
+    headless = named("Service", spec["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+    assert named("Service", "nats")["spec"]["ports"][0]["port"] == 4222
+    conf = k8s_nats_conf()
+    routes = re.findall(r"nats-route://([\w.-]+):6222", conf)
+    assert routes == [f"nats-{i}.{spec['serviceName']}" for i in range(3)]
+    assert nats_setting(conf, "sync_interval") == ["always"]
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["-c", "/etc/nats/nats.conf"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["data"] == nats_setting(conf, "store_dir")[0] == "/data"
+    assert mounts["config"] == "/etc/nats"
+
+
+# --- NATS configs: accepted by the real server, with the settings `-t` cannot judge ------------------------
+
+
+def test_nats_server_has_a_config_test_flag() -> None:
+    out = subprocess.run([str(NATS_SERVER), "--help"], capture_output=True, text=True, timeout=30, check=False)
+    assert re.search(r"^\s*-t\s+Test configuration and exit", out.stdout + out.stderr, re.MULTILINE)
+
+
+@pytest.mark.parametrize("config", NATS_CONFIGS, ids=[c.name for c in NATS_CONFIGS])
+def test_nats_server_accepts_the_config(config: Path) -> None:
+    # `-t` parses and checks every key and value, without binding a port or touching store_dir.
+    result = run_config_test(config)
+    assert result.returncode == 0, result.stderr
+    assert "is valid" in result.stderr
+
+
+def test_nats_server_accepts_the_k8s_config(tmp_path: Path) -> None:
+    config = tmp_path / "nats.conf"
+    config.write_text(k8s_nats_conf())
+    result = run_config_test(config, {"POD_NAME": "nats-0"})
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    ["\nno_such_setting: 1\n", "\njetstream { sync_interval: sometimes }\n", "\ncluster {\n"],
+    ids=["unknown-key", "bad-value", "unbalanced"],
+)
+def test_the_config_check_rejects_a_broken_config(tmp_path: Path, breakage: str) -> None:
+    config = tmp_path / "broken.conf"
+    config.write_text((NATS / "single.conf").read_text() + breakage)
+    assert run_config_test(config).returncode != 0
+
+
+@pytest.mark.parametrize("config", NATS_CONFIGS, ids=[c.name for c in NATS_CONFIGS])
+def test_every_nats_config_fsyncs_before_acking(config: Path) -> None:
+    text = config.read_text()
+    assert nats_setting(text, "sync_interval") == ["always"]
+    assert nats_setting(text, "max_payload") == ["1MB"]
+    assert len(nats_setting(text, "store_dir")) == 1
+    assert re.search(r"^jetstream\s*\{", strip_comments(text), re.MULTILINE)
+
+
+def test_the_single_node_listens_on_4222_with_monitoring_on_8222() -> None:
+    text = (NATS / "single.conf").read_text()
+    assert nats_setting(text, "listen") == ["0.0.0.0:4222"]
+    assert nats_setting(text, "http") == ["0.0.0.0:8222"]
+
+
+@pytest.mark.parametrize("node", [1, 2, 3])
+def test_the_cluster_configs_route_to_each_other(node: int) -> None:
+    # `nats-server -t` accepts a clustered JetStream config without server_name or cluster name; the server
+    # then refuses to start. Check what makes three files one cluster.
+    text = CLUSTER_CONFIGS[node - 1].read_text()
+    assert "include" not in strip_comments(text)
+    assert nats_setting(text, "server_name") == [f"crisis-n{node}"]
+    assert nats_setting(text, "name") == ["crisis"]
+    client, cluster = 4221 + node, 6221 + node
+    assert nats_setting(text, "listen") == [f"127.0.0.1:{client}", f"127.0.0.1:{cluster}"]
+    routes = sorted(int(port) for port in re.findall(r"nats-route://127\.0\.0\.1:(\d+)", text))
+    assert routes == sorted({6222, 6223, 6224} - {cluster})
+    header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    assert "override every port" in header, "the header says that tests override the ports"
+
+
+def test_the_cluster_nodes_have_their_own_names_and_stores() -> None:
+    texts = [config.read_text() for config in CLUSTER_CONFIGS]
+    for key in ("server_name", "store_dir", "http"):
+        values = [nats_setting(text, key)[0] for text in texts]
+        assert len(set(values)) == 3, f"{key}: {values}"
