@@ -1,0 +1,124 @@
+"""`crisis up --demo` as a user runs it: a subprocess on embedded servers, then the HTTP APIs, then SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from services.common.ports import free_port
+
+INCIDENT = "kg-2020-election"
+START_TIMEOUT_S = 120.0
+
+
+@dataclass
+class Running:
+    process: subprocess.Popen[str]
+    ingest: str
+    query: str
+    token: str
+    descendants: list[psutil.Process]
+
+
+def start(data_dir: Path) -> Running:
+    ports = [free_port() for _ in range(3)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")} | {"CRISIS_LOG_FORMAT": "json"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services", "up", "--demo", "--data-dir", str(data_dir),
+         "--ingest-port", str(ports[0]), "--query-port", str(ports[1]), "--projector-port", str(ports[2])],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    output: list[str] = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if line.startswith("Ctrl-C stops everything"):
+            token = (data_dir / "api-token").read_text().strip()
+            assert token in "".join(output), "the banner prints the API token"
+            descendants = psutil.Process(process.pid).children(recursive=True)
+            return Running(process, f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", token, descendants)
+    process.kill()
+    raise AssertionError(f"crisis up did not come up; it printed:\n{''.join(output)}")
+
+
+def stop(running: Running) -> None:
+    running.process.send_signal(signal.SIGTERM)
+    assert running.process.wait(timeout=60) == 0
+    assert running.process.stdout is not None
+    running.process.stdout.close()
+    _, alive = psutil.wait_procs(running.descendants, timeout=10)
+    assert alive == [], f"processes left behind: {alive}"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "data"
+
+
+def timeline(running: Running, **params: Any) -> list[dict[str, Any]]:
+    response = httpx.get(f"{running.query}/v1/incidents/{INCIDENT}/timeline", params={"limit": 500, **params})
+    assert response.status_code == 200, response.text
+    entries: list[dict[str, Any]] = response.json()["items"]
+    return entries
+
+
+def test_demo_end_to_end_then_restart_keeps_data_without_duplicates(data_dir: Path) -> None:
+    running = start(data_dir)
+    try:
+        incident = httpx.get(f"{running.query}/v1/incidents/{INCIDENT}").json()
+        assert incident["title"].startswith("Kyrgyzstan")
+        count = incident["event_count"]
+
+        annulled = timeline(running, type="ResultsAnnulled")
+        assert [(e["data"]["annulled_by"], e["source"]["via"]) for e in annulled] == [
+            ("Central Election Commission", "Interfax")
+        ]
+        government = [
+            e["data"]["figures"]
+            for e in timeline(running, type="CasualtiesReported")
+            if e["source"]["kind"] == "government"
+        ]
+        assert government == [
+            [{"category": "injured", "count": {"value": 590, "min": None, "max": None, "text": None}},
+             {"category": "killed", "count": {"value": 1, "min": None, "max": None, "text": None}}]
+        ]  # fmt: skip
+        released = {e["data"]["person"]: e["data"]["released_by"] for e in timeline(running, type="PrisonerReleased")}
+        assert released["Almazbek Atambayev"] == "protesters"
+
+        # A retried POST with the same Idempotency-Key is one event.
+        report = {
+            "type": "StatementIssued", "incident_id": INCIDENT, "occurred_at": "2020-10-07T10:00:00+06:00",
+            "source": {"name": "E2E wire", "kind": "media"}, "data": {"speaker": "Tester", "quote": "Once."},
+        }  # fmt: skip
+        headers = {"Authorization": f"Bearer {running.token}", "Idempotency-Key": "e2e-retry"}
+        first = httpx.post(f"{running.ingest}/v1/events", json=report, headers=headers)
+        again = httpx.post(f"{running.ingest}/v1/events", json=report, headers=headers)
+        assert first.status_code == again.status_code == 202
+        assert again.json()["seq"] == first.json()["seq"] and again.json()["duplicate"] is True
+    finally:
+        stop(running)
+
+    running = start(data_dir)  # same data dir: every event kept, the demo not posted twice
+    try:
+        deadline = time.monotonic() + 30
+        while (incident := httpx.get(f"{running.query}/v1/incidents/{INCIDENT}").json())["event_count"] != count + 1:
+            assert time.monotonic() < deadline, incident
+            time.sleep(0.1)
+        assert len(timeline(running, type="PrisonerReleased")) == 5
+    finally:
+        stop(running)
