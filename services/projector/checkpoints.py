@@ -18,12 +18,18 @@ async def lock_checkpoint(conn: AsyncConnection[Any], projection: str) -> int:
     return int(row[0])
 
 
-async def read_checkpoint(conn: AsyncConnection[Any], projection: str) -> int:
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute("SELECT last_seq FROM projection_checkpoints WHERE projection = %s", (projection,))
-        row = await cur.fetchone()
-    await conn.rollback()  # end the read's transaction: the connection is reused for batches
-    return int(row[0]) if row else 0
+async def register_checkpoint(conn: AsyncConnection[Any], projection: str) -> int:
+    """The checkpoint, created at 0 if new: readers take the lowest checkpoint as the read models' position, so
+    a projection that has not applied anything yet must count, not be missing."""
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO projection_checkpoints (projection) VALUES (%s) ON CONFLICT DO NOTHING", (projection,)
+        )
+        async with conn.cursor(row_factory=tuple_row) as cur:
+            await cur.execute("SELECT last_seq FROM projection_checkpoints WHERE projection = %s", (projection,))
+            row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 async def save_checkpoint(conn: AsyncConnection[Any], projection: str, last_seq: int) -> None:

@@ -28,7 +28,7 @@ from services.common.database import connect
 from services.common.settings import Settings
 from services.projector import metrics
 from services.projector.applier import apply_batch
-from services.projector.checkpoints import read_checkpoint
+from services.projector.checkpoints import register_checkpoint
 from services.projector.messages import StreamMessage
 from services.projector.projection import Projection
 
@@ -50,7 +50,7 @@ class ProjectionWorker:
     async def reset_consumer(self, js: JetStreamContext) -> None:
         """(Re)create the durable consumer to deliver from the checkpoint on."""
         self._js = js
-        checkpoint = await read_checkpoint(await self._connection(), self.projection.name)
+        checkpoint = await register_checkpoint(await self._connection(), self.projection.name)
         with contextlib.suppress(NotFoundError):
             await js.delete_consumer(STREAM_NAME, self.projection.durable_name)
         await js.add_consumer(STREAM_NAME, consumer_config(self.projection, self.settings, checkpoint))

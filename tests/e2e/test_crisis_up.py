@@ -80,7 +80,9 @@ def timeline(running: Running, **params: Any) -> list[dict[str, Any]]:
 def test_demo_end_to_end_then_restart_keeps_data_without_duplicates(data_dir: Path) -> None:
     running = start(data_dir)
     try:
-        incident = httpx.get(f"{running.query}/v1/incidents/{INCIDENT}").json()
+        response = httpx.get(f"{running.query}/v1/incidents/{INCIDENT}")
+        assert response.status_code == 200, response.text
+        incident = response.json()
         assert incident["title"].startswith("Kyrgyzstan")
         count = incident["event_count"]
 

@@ -219,3 +219,9 @@ async def test_undecodable_and_unappliable_events_go_to_dead_letters(nc: Client,
     assert "undecodable" in dead[0][2] and "Nonsense" in dead[1][2]
     logged = await fetch(settings.database_url or "", "SELECT stream_seq FROM event_log ORDER BY stream_seq")
     assert logged == [(good_before[0],), (good_after[0],)]
+
+
+async def test_every_projection_has_a_checkpoint_from_the_start(settings: Settings) -> None:
+    """Readers take the lowest checkpoint as the position: one missing would overstate it."""
+    async with running_projector(settings):
+        assert await checkpoints(settings.database_url or "") == {name: 0 for name in PROJECTIONS}
