@@ -23,7 +23,7 @@ from types import FrameType
 import httpx
 import structlog
 
-from services.common.auth import new_token, parse_tokens
+from services.common.auth import ALL_SCOPES, new_token, parse_tokens
 from services.common.discovery import TOKEN_FILE, Servers, remove_servers, write_servers
 from services.common.embedded_nats import EmbeddedNats
 from services.common.embedded_postgres import EmbeddedPostgres
@@ -117,10 +117,10 @@ class Stack:
         if self.settings.api_tokens is not None:
             spec = self.settings.api_tokens.get_secret_value()
             parse_tokens(spec)  # fail here, clearly, rather than in a child
-            token = spec.split(",")[0].partition(":")[2].strip()
+            token = spec.split(",")[0].split(":")[1].strip()
         else:
             token = token_file.read_text().strip() if token_file.exists() else new_token()
-            spec = f"operator:{token}"
+            spec = f"operator:{token}:{'+'.join(sorted(ALL_SCOPES))}"  # the operator may do everything
         token_file.write_text(token + "\n")
         token_file.chmod(0o600)
         return token, spec

@@ -21,7 +21,9 @@ class Settings(BaseSettings):
     nats_url: str | None = Field(default=None, description="External NATS; unset: the embedded server.")
     database_url: str | None = Field(default=None, description="External PostgreSQL; unset: embedded.")
     data_dir: Path = Field(default_factory=default_data_dir)
-    api_tokens: SecretStr | None = Field(default=None, description="Comma-separated name:token pairs.")
+    api_tokens: SecretStr | None = Field(
+        default=None, description="Comma-separated name:token or name:token:scope+scope entries."
+    )
 
     stream_duplicate_window_s: float = Field(default=120.0, gt=0)
     stream_replicas: int = Field(default=1, ge=1, le=5)
@@ -41,3 +43,22 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    # Security and limits (issue 5).
+    api_tokens_file: Path | None = Field(
+        default=None, description="JSON or TOML file of token names, sha256 hashes and scopes (merged with api_tokens)."
+    )
+    query_public: bool = Field(default=True, description="The query API answers without a token; else events:read.")
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest request body ingest reads.")
+    clock_skew_s: float = Field(default=300.0, ge=0, description="How far in the future a timestamp may lie.")
+    write_rate_limit: str = Field(
+        default="600/minute;50/second", description="Requests per token to ingest, in the `limits` notation."
+    )
+    nats_user: str | None = Field(default=None, description="NATS user (with nats_password).")
+    nats_password: SecretStr | None = None
+    nats_token: SecretStr | None = Field(default=None, description="NATS authorization token.")
+    nats_nkey_seed_file: Path | None = Field(default=None, description="File holding this service's NKey seed.")
+    nats_creds_file: Path | None = Field(default=None, description="A .creds file (JWT + NKey seed).")
+    nats_tls_ca_file: Path | None = Field(default=None, description="CA to verify the NATS server (enables TLS).")
+    nats_tls_cert_file: Path | None = Field(default=None, description="Client certificate for mutual TLS.")
+    nats_tls_key_file: Path | None = Field(default=None, description="The client certificate's key.")

@@ -1,40 +1,68 @@
 """Reading a request into validated submissions, or a 4xx whose body says what is wrong and where.
 
 The body is parsed here rather than by FastAPI so that an event is validated against the model its `type`
-names, an unknown type lists the known ones, and every error is located by its index in a batch.
+names, an unknown type lists the known ones, and every error is located by its index in a batch. Before a model
+sees it, the JSON is cleaned (hygiene.py); after, its timestamps are checked against the clock (clock.py).
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import HTTPException, Request
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, NonNegativeInt, TypeAdapter, ValidationError
 
 from schemas.catalogue import UnknownEventType, parse_submission
 from schemas.envelope import CorrelationId, EventSubmission
 from schemas.values import Model
 from services.common.http import error_body, validation_details
 from services.common.logging import CORRELATION_HEADER
+from services.ingest.clock import future_timestamp_errors
+from services.ingest.hygiene import cleaned
 from services.ingest.identity import MAX_KEY_LENGTH
 
 Loc = list[str | int]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+EXPECTED_POSITION_FIELD = "expected_position"
 
 
 class Batch(Model):
     """Only the batch's shape; each event is validated on its own, against its type."""
 
     events: list[dict[str, Any]] = Field(min_length=1)
+    expected_position: NonNegativeInt | None = Field(
+        default=None, description="The position of the (single) incident of this batch the writer last saw."
+    )
 
 
 _correlation_id = TypeAdapter(Annotated[str, CorrelationId])
+_position = TypeAdapter(NonNegativeInt)
 
 
 def invalid(error: str, details: list[dict[str, Any]]) -> HTTPException:
     return HTTPException(422, detail=error_body(error, details))
+
+
+def too_large(error: str, **figures: int) -> HTTPException:
+    return HTTPException(413, detail=error_body(error) | figures)
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The body, or 413 as soon as it is known to exceed `max_bytes` (from Content-Length, else while reading)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(f"the body is {declared} bytes; at most {max_bytes} are accepted", max_bytes=max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large(f"the body exceeds {max_bytes} bytes", max_bytes=max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def decode_json(raw: bytes) -> Any:
@@ -42,37 +70,51 @@ def decode_json(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError as exc:  # also UnicodeDecodeError
         raise invalid("invalid JSON", [{"loc": ["body"], "msg": str(exc), "type": "json_invalid"}]) from exc
+    except RecursionError as exc:
+        raise invalid("invalid JSON", [{"loc": ["body"], "msg": "nested too deeply", "type": "json_invalid"}]) from exc
 
 
-def submission_errors(raw: Any, loc: Loc) -> tuple[EventSubmission[Any] | None, list[dict[str, Any]]]:
+def submission_errors(raw: Any, loc: Loc, latest: datetime) -> tuple[EventSubmission[Any] | None, list[dict[str, Any]]]:
     """One event validated: (submission, []) or (None, errors located under `loc`)."""
     if not isinstance(raw, dict):
         return None, [{"loc": loc, "msg": "an event must be a JSON object", "type": "dict_type"}]
+    errors: list[dict[str, Any]] = []
+    event = cleaned(raw, loc, errors)
+    if errors:
+        return None, errors
     try:
-        return parse_submission(raw), []
+        submission = parse_submission(event)
     except UnknownEventType as exc:
         return None, [{"loc": [*loc, "type"], "msg": str(exc), "type": "unknown_event_type"}]
     except ValidationError as exc:
         return None, validation_details(exc.errors(), prefix=loc)
+    errors = future_timestamp_errors(submission, latest, loc)
+    return (None, errors) if errors else (submission, [])
 
 
-def parse_event(raw: bytes) -> EventSubmission[Any]:
-    submission, errors = submission_errors(decode_json(raw), ["body"])
+def parse_event(raw: bytes, latest: datetime) -> tuple[EventSubmission[Any], int | None]:
+    """The event and the position the writer expects its incident at (the `expected_position` field), if any."""
+    body = decode_json(raw)
+    expected = body.pop(EXPECTED_POSITION_FIELD, None) if isinstance(body, dict) else None
+    if expected is not None:
+        try:
+            expected = _position.validate_python(expected)
+        except ValidationError as exc:
+            raise invalid("invalid event", validation_details(exc.errors(), ["body", EXPECTED_POSITION_FIELD])) from exc
+    submission, errors = submission_errors(body, ["body"], latest)
     if submission is None:
         raise invalid("invalid event", errors)
-    return submission
+    return submission, expected
 
 
-def parse_batch(raw: bytes, max_batch: int) -> list[EventSubmission[Any]]:
+def parse_batch(raw: bytes, max_batch: int, latest: datetime) -> tuple[list[EventSubmission[Any]], int | None]:
     """Every event of the batch, or 413/422: all or nothing, with the errors of every bad event."""
     body = decode_json(raw)
     # Count before validating: a huge batch is refused without the work of validating it.
     if isinstance(body, dict) and isinstance(body.get("events"), list) and len(body["events"]) > max_batch:
         count = len(body["events"])
-        raise HTTPException(
-            413,
-            detail=error_body(f"a batch holds at most {max_batch} events; this one has {count}")
-            | {"count": count, "max_batch": max_batch},
+        raise too_large(
+            f"a batch holds at most {max_batch} events; this one has {count}", count=count, max_batch=max_batch
         )
     try:
         batch = Batch.model_validate(body)
@@ -81,13 +123,13 @@ def parse_batch(raw: bytes, max_batch: int) -> list[EventSubmission[Any]]:
     submissions: list[EventSubmission[Any]] = []
     errors: list[dict[str, Any]] = []
     for index, event in enumerate(batch.events):
-        submission, event_errors = submission_errors(event, ["body", "events", index])
+        submission, event_errors = submission_errors(event, ["body", "events", index], latest)
         errors.extend(event_errors)
         if submission is not None:
             submissions.append(submission)
     if errors:
         raise invalid("invalid events: nothing of this batch was published", errors)
-    return submissions
+    return submissions, batch.expected_position
 
 
 def idempotency_key(request: Request) -> str | None:

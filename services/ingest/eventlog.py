@@ -20,12 +20,15 @@ import nats.js.errors
 import structlog
 from faststream.nats import NatsBroker
 from nats.aio.client import Client
+from nats.js.client import JetStreamContext
 
 from schemas.envelope import Event
+from schemas.subjects import STREAM_NAME, incident_subjects
 from services.common.eventstream import NatsTooOld, broker_options, ensure_stream
 from services.common.http import Unavailable
 from services.common.settings import Settings
-from services.ingest.publisher import Published, publish_events
+from services.ingest.concurrency import IncidentMoved
+from services.ingest.publisher import PositionMoved, Published, publish_events
 from services.ingest.unavailable import NATS_UNAVAILABLE, unavailable
 
 log = structlog.get_logger(__name__)
@@ -93,14 +96,53 @@ class EventLog:
                 raise Unavailable(str(exc), retry_after_s=60) from exc
         return self._broker
 
-    async def publish(self, events: Sequence[Event[Any]]) -> list[Published]:
+    async def publish(self, events: Sequence[Event[Any]], expected_position: int | None = None) -> list[Published]:
+        """Publish in order; with `expected_position` (of the first event's incident), IncidentMoved on conflict."""
         broker = await self.broker()
+        timeout = self._settings.publish_timeout_s
         try:
-            return await publish_events(broker, events, self._settings.publish_timeout_s)
+            return await publish_events(broker, events, timeout, expected_position)
+        except PositionMoved as moved:
+            stored = await self._stored_after(moved)
+            if stored is None:
+                raise IncidentMoved(moved.event.incident_id, moved.expected, await self._position(moved)) from moved
+            # The first event is in the stream already (an earlier attempt or request): finish what it began.
+            return [stored, *await self.publish(events[1:])] if len(events) > 1 else [stored]
         except Unavailable as exc:
             if isinstance(exc.__cause__, nats.js.errors.NoStreamResponseError):
                 self._stream_declared = False  # the stream went away (deleted by an operator): declare it again
             raise
+
+    async def _stored_after(self, moved: PositionMoved) -> Published | None:
+        """The refused event as stored already, if it is the incident's first message after the expected position.
+
+        The expectation held when it was stored, so if it is stored at all, it is there; this makes a retry with
+        the same event id and position (after an ambiguous timeout, or from the client) a duplicate, not a 409.
+        """
+        subjects = incident_subjects(moved.event.incident_id)
+        try:
+            msg = await self._jetstream().get_msg(STREAM_NAME, seq=moved.expected + 1, subject=subjects, next=True)
+        except nats.js.errors.NotFoundError:
+            return None
+        except NATS_UNAVAILABLE as exc:
+            raise unavailable(exc, "checking a refused event") from exc
+        if (msg.headers or {}).get("Nats-Msg-Id") != str(moved.event.event_id):
+            return None
+        return Published(event_id=moved.event.event_id, seq=msg.seq or 0, duplicate=True, subject=msg.subject or "")
+
+    async def _position(self, moved: PositionMoved) -> int:
+        """The incident's position: the stream sequence of its last event."""
+        try:
+            last = await self._jetstream().get_msg(STREAM_NAME, subject=incident_subjects(moved.event.incident_id))
+        except nats.js.errors.NotFoundError:
+            return 0
+        except NATS_UNAVAILABLE as exc:
+            raise unavailable(exc, "reading the incident's position") from exc
+        return last.seq or 0
+
+    def _jetstream(self) -> JetStreamContext:
+        assert self._connecting is not None  # only called after broker() found the connection up
+        return self._connecting.result().jetstream(timeout=self._settings.publish_timeout_s)
 
     async def check(self) -> None:
         await self.broker()

@@ -1,4 +1,8 @@
-"""Publishing stored events to the JetStream log, all at once, results in order; nothing here knows about HTTP."""
+"""Publishing stored events to the JetStream log, all at once, results in order; nothing here knows about HTTP.
+
+An event may carry an expected incident position: it is published with `Nats-Expected-Last-Subject-Sequence`
+over all the incident's subjects, so JetStream refuses it (and stores nothing) when the incident has moved on.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,23 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+import nats.errors
+import nats.js.errors
 from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
 from schemas.envelope import Event
-from schemas.subjects import STREAM_NAME, event_subject
+from schemas.subjects import STREAM_NAME, event_subject, incident_subjects
 from services.common.logging import CORRELATION_HEADER
 from services.ingest.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, PUBLISH_FAILURES
 from services.ingest.unavailable import NATS_UNAVAILABLE, unavailable
+
+# JetStream's error code for "wrong last sequence": the expected position did not hold.
+WRONG_LAST_SEQUENCE = 10071
+
+# An ack that times out is ambiguous (the event may be stored): it is sent again, with the same message id, so
+# the retry is either stored once or recognised as the same event. Then the client is told 503, never success.
+PUBLISH_ATTEMPTS = 2
 
 
 class Published(BaseModel):
@@ -26,7 +39,16 @@ class Published(BaseModel):
     subject: str
 
 
-def message_headers(event: Event[Any]) -> dict[str, str]:
+class PositionMoved(Exception):
+    """JetStream refused the event: the incident's last sequence is no longer `expected`. Nothing was stored."""
+
+    def __init__(self, event: Event[Any], expected: int) -> None:
+        super().__init__(f"incident {event.incident_id!r} is no longer at position {expected}")
+        self.event = event
+        self.expected = expected
+
+
+def message_headers(event: Event[Any], expected_position: int | None = None) -> dict[str, str]:
     headers = {
         # JetStream drops a second message with the same id inside the stream's duplicate window.
         "Nats-Msg-Id": str(event.event_id),
@@ -35,32 +57,63 @@ def message_headers(event: Event[Any]) -> dict[str, str]:
     }
     if event.correlation_id:
         headers[CORRELATION_HEADER] = event.correlation_id
+    if expected_position is not None:
+        # The last sequence over every subject of the incident (a wildcard: needs nats-server >= 2.11).
+        headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_position)
+        headers["Nats-Expected-Last-Subject-Sequence-Subject"] = incident_subjects(event.incident_id)
     return headers
 
 
-async def publish_event(broker: NatsBroker, event: Event[Any], ack_timeout_s: float) -> Published:
+async def publish_event(
+    broker: NatsBroker, event: Event[Any], ack_timeout_s: float, expected_position: int | None = None
+) -> Published:
     subject = event_subject(event.incident_id, event.type)
-    ack = await broker.publish(
-        event.model_dump_json().encode(),
-        subject,
-        headers=message_headers(event),
-        correlation_id=event.correlation_id,
-        stream=STREAM_NAME,
-        timeout=ack_timeout_s,
-    )
-    return Published(event_id=event.event_id, seq=ack.seq, duplicate=bool(ack.duplicate), subject=subject)
+    for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+        try:
+            ack = await broker.publish(
+                event.model_dump_json().encode(),
+                subject,
+                headers=message_headers(event, expected_position),
+                correlation_id=event.correlation_id,
+                stream=STREAM_NAME,
+                timeout=ack_timeout_s,
+            )
+        except nats.errors.TimeoutError:
+            if attempt == PUBLISH_ATTEMPTS:
+                raise
+            continue
+        except nats.js.errors.BadRequestError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE and expected_position is not None:
+                raise PositionMoved(event, expected_position) from exc
+            raise
+        return Published(event_id=event.event_id, seq=ack.seq, duplicate=bool(ack.duplicate), subject=subject)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-async def publish_events(broker: NatsBroker, events: Sequence[Event[Any]], ack_timeout_s: float) -> list[Published]:
+async def publish_events(
+    broker: NatsBroker, events: Sequence[Event[Any]], ack_timeout_s: float, expected_position: int | None = None
+) -> list[Published]:
     """Publish every event concurrently (one round trip for the lot, not one per event); results in `events` order.
 
     The stream stores them in `events` order too: the tasks start in order and each one queues its message on
     the connection before it first waits, so the messages leave on the socket in order (a test holds us to it).
 
+    With `expected_position`, the first event is published alone with that expectation (PositionMoved when it
+    does not hold, and nothing is published); the rest follow it unchecked, once it is stored.
+
     Raises Unavailable when NATS fails any of them. Some may then be stored already: a retry with the same event
     ids (or Idempotency-Key) is deduplicated, so the caller's retry completes the batch without doubles.
     """
-    outcomes = await asyncio.gather(*(publish_event(broker, e, ack_timeout_s) for e in events), return_exceptions=True)
+    rest = events
+    outcomes: list[Published | BaseException] = []
+    if expected_position is not None:
+        try:
+            outcomes.append(await publish_event(broker, events[0], ack_timeout_s, expected_position))
+            rest = events[1:]
+        except NATS_UNAVAILABLE as exc:
+            outcomes.append(exc)
+            rest = []  # the first may not be stored: the rest must not go without it
+    outcomes += await asyncio.gather(*(publish_event(broker, e, ack_timeout_s) for e in rest), return_exceptions=True)
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     if failures:
         for failure in failures:

@@ -12,11 +12,14 @@ from pydantic import BaseModel
 
 from schemas.envelope import Event, EventSubmission
 from services.common.settings import Settings
-from services.ingest.auth import TokenName
-from services.ingest.bodies import idempotency_key, parse_batch, parse_event, request_correlation_id
+from services.ingest.bodies import idempotency_key, parse_batch, parse_event, read_body, request_correlation_id
+from services.ingest.clock import latest_allowed
+from services.ingest.concurrency import expected_position, single_incident
 from services.ingest.eventlog import EventLog
 from services.ingest.identity import event_id_for
+from services.ingest.openapi import BATCH_BODY, ONE_EVENT_BODY, WRITE_RESPONSES
 from services.ingest.publisher import Published
+from services.ingest.ratelimit import RateLimitedWriter
 from services.ingest.recording import record
 
 log = structlog.get_logger(__name__)
@@ -29,12 +32,11 @@ class BatchPublished(BaseModel):
 
 
 def _record_all(
-    request: Request, submissions: Sequence[EventSubmission[Any]], token_name: str, batch: bool
+    request: Request, submissions: Sequence[EventSubmission[Any]], token_name: str, batch: bool, now: datetime
 ) -> list[Event[Any]]:
     key = idempotency_key(request)
     # The request's correlation id is only needed (and so only checked) for events that bring none of their own.
     fallback = request_correlation_id(request) if any(s.correlation_id is None for s in submissions) else None
-    now = datetime.now(UTC)
     return [
         record(
             submission,
@@ -47,9 +49,9 @@ def _record_all(
     ]
 
 
-async def _publish(request: Request, events: list[Event[Any]]) -> list[Published]:
+async def _publish(request: Request, events: list[Event[Any]], expected: int | None) -> list[Published]:
     event_log: EventLog = request.app.state.event_log
-    results = await event_log.publish(events)
+    results = await event_log.publish(events, expected)
     log.info(
         "events accepted",
         count=len(results),
@@ -59,18 +61,40 @@ async def _publish(request: Request, events: list[Event[Any]]) -> list[Published
     return results
 
 
-@router.post("/events", status_code=202, response_model=Published)
-async def post_event(request: Request, token_name: TokenName) -> Published:
-    """One event (see the JSON Schemas in schemas/). An Idempotency-Key header makes a retry safe."""
-    events = _record_all(request, [parse_event(await request.body())], token_name, batch=False)
-    [result] = await _publish(request, events)
+@router.post(
+    "/events", status_code=202, response_model=Published, responses=WRITE_RESPONSES, openapi_extra=ONE_EVENT_BODY
+)
+async def post_event(request: Request, token: RateLimitedWriter) -> Published:
+    """One event (see the JSON Schemas in schemas/). An Idempotency-Key header makes a retry safe; If-Match (or
+    `expected_position`) makes the write conditional on the incident's position."""
+    settings: Settings = request.app.state.settings
+    now = datetime.now(UTC)
+    raw = await read_body(request, settings.max_body_bytes)
+    submission, from_body = parse_event(raw, latest_allowed(now, settings.clock_skew_s))
+    expected = expected_position(request, from_body)
+    events = _record_all(request, [submission], token.name, batch=False, now=now)
+    [result] = await _publish(request, events, expected)
     return result
 
 
-@router.post("/events/batch", status_code=202, response_model=BatchPublished)
-async def post_batch(request: Request, token_name: TokenName) -> BatchPublished:
-    """`{"events": [...]}`: all valid and published, or none published (422); results in the batch's order."""
+@router.post(
+    "/events/batch",
+    status_code=202,
+    response_model=BatchPublished,
+    responses=WRITE_RESPONSES,
+    openapi_extra=BATCH_BODY,
+)
+async def post_batch(request: Request, token: RateLimitedWriter) -> BatchPublished:
+    """`{"events": [...]}`: all valid and published, or none published (422); results in the batch's order.
+
+    With an expectation (If-Match or `expected_position`), every event must concern one incident; the first is
+    published only if the incident is still at that position (else 409, nothing published), the rest follow it."""
     settings: Settings = request.app.state.settings
-    submissions = parse_batch(await request.body(), settings.max_batch)
-    events = _record_all(request, submissions, token_name, batch=True)
-    return BatchPublished(results=await _publish(request, events))
+    now = datetime.now(UTC)
+    raw = await read_body(request, settings.max_body_bytes)
+    submissions, from_body = parse_batch(raw, settings.max_batch, latest_allowed(now, settings.clock_skew_s))
+    expected = expected_position(request, from_body)
+    if expected is not None:
+        single_incident([s.incident_id for s in submissions])
+    events = _record_all(request, submissions, token.name, batch=True, now=now)
+    return BatchPublished(results=await _publish(request, events, expected))

@@ -13,7 +13,9 @@ from fastapi import FastAPI
 
 from services.common.database import create_pool
 from services.common.http import install_common
+from services.common.openapi import install_openapi
 from services.common.settings import Settings
+from services.query.access import read_access
 from services.query.database import ReadModels, read_models
 from services.query.routes import router
 
@@ -40,5 +42,6 @@ def create_app(settings: Settings) -> FastAPI:
         await read_models(app).ping()
 
     install_common(app, "query", checks={"postgres": postgres_ready})
-    app.include_router(router)
+    install_openapi(app)
+    app.include_router(router, **read_access(app, settings))
     return app

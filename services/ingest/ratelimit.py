@@ -1,0 +1,49 @@
+"""Rate limits per token (the `limits` library, moving window, in memory per ingest process): 429 with Retry-After.
+
+The limits are counted per process: behind a load balancer with N ingest replicas a token may write up to N times
+the configured rate.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from services.common.auth import ApiToken
+from services.common.http import error_body
+from services.ingest.auth import Writer
+
+
+class WriteRateLimit:
+    def __init__(self, rates: str) -> None:
+        self.items: list[RateLimitItem] = parse_many(rates)  # raises ValueError on a bad setting, at start
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def retry_after_s(self, token_name: str) -> int | None:
+        """Counts one request; None when it is within every limit, else the seconds until it would be."""
+        for item in self.items:
+            if not await self._limiter.hit(item, "write", token_name):
+                stats = await self._limiter.get_window_stats(item, "write", token_name)
+                return max(1, math.ceil(stats.reset_time - time.time()))
+        return None
+
+
+async def rate_limited_writer(request: Request, token: Writer) -> ApiToken:
+    limit: WriteRateLimit = request.app.state.write_rate_limit
+    retry_after = await limit.retry_after_s(token.name)
+    if retry_after is not None:
+        raise HTTPException(
+            429,
+            detail=error_body(f"too many requests for the token {token.name!r}; retry in {retry_after} s"),
+            headers={"Retry-After": str(retry_after)},
+        )
+    return token
+
+
+RateLimitedWriter = Annotated[ApiToken, Depends(rate_limited_writer)]
