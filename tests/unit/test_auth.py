@@ -64,7 +64,7 @@ def test_a_token_file_holds_only_hashes(tmp_path: Path, suffix: str) -> None:
 def test_a_bad_token_file_or_a_name_twice_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
     path.write_text(json.dumps({"tokens": [{"name": "app", "sha256": "not-hex"}]}))
-    with pytest.raises(TokenConfigError, match="tokens.json"):
+    with pytest.raises(TokenConfigError, match=r"tokens\.json"):
         load_token_file(path)
     with pytest.raises(TokenConfigError, match="configured twice"):
         merge_tokens(parse_tokens("a:aaaaaaaaaaaaaaaaaaaa"), parse_tokens("a:bbbbbbbbbbbbbbbbbbbb"))

@@ -1,0 +1,270 @@
+"""Ingest's guarantees against a real nats-server: scopes, optimistic concurrency, retries within and after the
+duplicate window, limits (body, strings, control characters, clock, rate), and the ambiguous-timeout retry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from nats.aio.client import Client
+from pydantic import SecretStr
+
+from schemas.catalogue import parse_event
+from schemas.subjects import STREAM_NAME
+from services.common.settings import Settings
+from tests.conftest import incident_id
+from tests.integration.test_ingest_api import AUTH, TOKEN, incident_opened, ingest, results_annulled, stream_messages
+from tests.waiting import wait_until
+
+READER = secrets.token_urlsafe(18)
+
+
+def scoped(settings: Settings, **update: Any) -> Settings:
+    tokens = f"tester:{TOKEN},reader:{READER}:events:read"
+    return settings.model_copy(update={"api_tokens": SecretStr(tokens), **update})
+
+
+async def test_a_token_without_the_write_scope_is_403_and_nothing_is_published(
+    settings: Settings, stream: None, nc: Client
+) -> None:
+    async with ingest(scoped(settings)) as client:
+        response = await client.post(
+            "/v1/events", json=incident_opened(incident_id()), headers={"Authorization": f"Bearer {READER}"}
+        )
+
+    assert response.status_code == 403
+    assert "events:write" in response.json()["error"]
+    assert "insufficient_scope" in response.headers["WWW-Authenticate"]
+    assert await stream_messages(nc) == 0
+
+
+# --- optimistic concurrency ----------------------------------------------------------------------------------------
+
+
+async def test_a_write_at_the_expected_position_passes_and_a_stale_one_is_409(
+    settings: Settings, stream: None, nc: Client
+) -> None:
+    incident = incident_id()
+    async with ingest(scoped(settings)) as client:
+        first = await client.post("/v1/events", json=incident_opened(incident), headers=AUTH | {"If-Match": '"0"'})
+        position = first.json()["seq"]
+        second = await client.post(
+            "/v1/events", json=results_annulled(incident) | {"expected_position": position}, headers=AUTH
+        )
+        stale = await client.post(
+            "/v1/events", json=results_annulled(incident), headers=AUTH | {"If-Match": str(position)}
+        )
+
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert stale.status_code == 409
+    assert stale.json()["current_position"] == second.json()["seq"]
+    assert stale.json()["expected_position"] == position
+    assert await stream_messages(nc) == 2
+
+
+async def test_two_concurrent_writers_with_the_same_expected_position_exactly_one_wins(
+    settings: Settings, stream: None, nc: Client
+) -> None:
+    incident = incident_id()
+    async with ingest(scoped(settings)) as client:
+        opened = await client.post("/v1/events", json=incident_opened(incident), headers=AUTH)
+        position = opened.json()["seq"]
+        for _ in range(5):  # several rounds, each a real race between two writers
+            answers = await asyncio.gather(
+                *(
+                    client.post(
+                        "/v1/events", json=results_annulled(incident), headers=AUTH | {"If-Match": str(position)}
+                    )
+                    for _ in range(2)
+                )
+            )
+            statuses = sorted(a.status_code for a in answers)
+            assert statuses == [202, 409], [a.json() for a in answers]
+            winner = next(a for a in answers if a.status_code == 202)
+            loser = next(a for a in answers if a.status_code == 409)
+            assert loser.json()["current_position"] == winner.json()["seq"]
+            position = winner.json()["seq"]
+
+    assert await stream_messages(nc) == 1 + 5
+
+
+async def test_a_write_without_an_expectation_is_not_checked(settings: Settings, stream: None) -> None:
+    incident = incident_id()
+    async with ingest(scoped(settings)) as client:
+        await client.post("/v1/events", json=incident_opened(incident), headers=AUTH)
+        unchecked = await client.post("/v1/events", json=results_annulled(incident), headers=AUTH)
+    assert unchecked.status_code == 202
+
+
+async def test_a_retried_conditional_write_is_a_duplicate_not_a_conflict(
+    settings: Settings, stream: None, nc: Client
+) -> None:
+    """The response to a conditional write was lost; the client retries with the same key and position."""
+    incident = incident_id()
+    headers = AUTH | {"If-Match": "0", "Idempotency-Key": f"open-{incident}"}
+    async with ingest(scoped(settings)) as client:
+        first = await client.post("/v1/events", json=incident_opened(incident), headers=headers)
+        retry = await client.post("/v1/events", json=incident_opened(incident), headers=headers)
+
+    assert retry.status_code == 202
+    assert retry.json() | {"duplicate": False} == first.json()
+    assert retry.json()["duplicate"] is True
+    assert await stream_messages(nc) == 1
+
+
+async def test_a_conditional_batch_chains_on_its_first_event_and_spans_one_incident(
+    settings: Settings, stream: None, nc: Client
+) -> None:
+    incident = incident_id()
+    async with ingest(scoped(settings)) as client:
+        batch = await client.post(
+            "/v1/events/batch",
+            json={"events": [incident_opened(incident), results_annulled(incident)], "expected_position": 0},
+            headers=AUTH,
+        )
+        stale = await client.post(
+            "/v1/events/batch", json={"events": [results_annulled(incident)], "expected_position": 0}, headers=AUTH
+        )
+        spanning = await client.post(
+            "/v1/events/batch",
+            json={"events": [incident_opened(incident), incident_opened(incident_id())]},
+            headers=AUTH | {"If-Match": "0"},
+        )
+
+    assert batch.status_code == 202
+    first, second = (r["seq"] for r in batch.json()["results"])
+    assert second == first + 1
+    assert stale.status_code == 409 and stale.json()["current_position"] == second
+    assert spanning.status_code == 422 and spanning.json()["details"][0]["type"] == "several_incidents"
+    assert await stream_messages(nc) == 2
+
+
+@pytest.mark.parametrize("if_match", ["abc", "-1", '"1" "2"'])
+async def test_a_malformed_if_match_is_422(settings: Settings, stream: None, if_match: str) -> None:
+    async with ingest(scoped(settings)) as client:
+        response = await client.post(
+            "/v1/events", json=incident_opened(incident_id()), headers=AUTH | {"If-Match": if_match}
+        )
+    assert response.status_code == 422
+    assert response.json()["details"][0]["loc"] == ["header", "If-Match"]
+
+
+# --- idempotency after the duplicate window ------------------------------------------------------------------------
+
+
+async def test_a_retry_after_the_duplicate_window_is_stored_again(settings: Settings, nc: Client, stream: None) -> None:
+    """Within the window a retry is a duplicate; after it, the stream holds the event twice (the projector dedupes)."""
+    js = nc.jetstream()
+    config = (await js.stream_info(STREAM_NAME)).config
+    config.duplicate_window = 0.5
+    await js.update_stream(config)
+    try:
+        incident = incident_id()
+        headers = AUTH | {"Idempotency-Key": f"late-{incident}"}
+        async with ingest(scoped(settings, stream_duplicate_window_s=0.5)) as client:
+            first = await client.post("/v1/events", json=incident_opened(incident), headers=headers)
+            within = await client.post("/v1/events", json=incident_opened(incident), headers=headers)
+            assert within.json() == first.json() | {"duplicate": True}
+
+            async def retry() -> httpx.Response:
+                return await client.post("/v1/events", json=incident_opened(incident), headers=headers)
+
+            after = await wait_until(retry, lambda r: not r.json()["duplicate"], within=10, what="the window to pass")
+        assert after.json()["seq"] > first.json()["seq"]
+        assert after.json()["event_id"] == first.json()["event_id"]
+        assert await stream_messages(nc) == 2
+    finally:
+        config.duplicate_window = settings.stream_duplicate_window_s
+        await js.update_stream(config)
+
+
+# --- limits ---------------------------------------------------------------------------------------------------------
+
+
+async def test_an_oversized_body_is_413_whether_declared_or_streamed(
+    settings: Settings, stream: None, nc: Client
+) -> None:
+    async with ingest(scoped(settings, max_body_bytes=2048)) as client:
+        declared = await client.post("/v1/events", content=b"x" * 4096, headers=AUTH)
+
+        async def chunks() -> Any:  # no Content-Length: the cap holds while reading
+            for _ in range(8):
+                yield b" " * 1024
+
+        streamed = await client.post("/v1/events/batch", content=chunks(), headers=AUTH)
+
+    assert declared.status_code == 413 and "2048" in declared.json()["error"]
+    assert streamed.status_code == 413
+    assert await stream_messages(nc) == 0
+
+
+@pytest.mark.parametrize(
+    ("title", "loc", "kind"),
+    [
+        ("bad\x00byte", ["body", "data", "title"], "control_character"),
+        ("escape \x1b[31m", ["body", "data", "title"], "control_character"),
+        ("lone \ud800 surrogate", ["body", "data", "title"], "control_character"),
+        ("x" * 20_000, ["body", "data", "title"], "string_too_long"),
+    ],
+    ids=["nul", "escape", "surrogate", "huge-string"],
+)
+async def test_control_characters_and_huge_strings_are_422_naming_the_field(
+    settings: Settings, stream: None, title: str, loc: list[str], kind: str
+) -> None:
+    async with ingest(scoped(settings)) as client:
+        # json.dumps escapes what UTF-8 cannot carry (a lone surrogate) as \\ud800, as a client's JSON would.
+        body = json.dumps(incident_opened(incident_id(), title=title))
+        response = await client.post("/v1/events", content=body, headers=AUTH)
+    assert response.status_code == 422
+    assert response.json()["details"][0] | {"msg": ""} == {"loc": loc, "msg": "", "type": kind}
+
+
+async def test_strings_are_stored_nfc_normalised_and_newlines_kept(
+    settings: Settings, stream: None, nc: Client
+) -> None:
+    incident = incident_id()
+    decomposed = "Bishkek Cafe\u0301"  # e + combining acute
+    event = incident_opened(incident, title=decomposed)
+    event["data"]["description"] = "line one\nline two\twith a tab"
+    async with ingest(scoped(settings)) as client:
+        response = await client.post("/v1/events", json=event, headers=AUTH)
+    assert response.status_code == 202, response.json()
+    stored = parse_event((await nc.jetstream().get_msg(STREAM_NAME, response.json()["seq"])).data or b"")
+    assert stored.data.title == "Bishkek Caf\u00e9"
+    assert stored.data.description == "line one\nline two\twith a tab"
+
+
+async def test_a_timestamp_beyond_the_clock_skew_is_422(settings: Settings, stream: None) -> None:
+    soon = datetime.now(UTC) + timedelta(minutes=1)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    async with ingest(scoped(settings, clock_skew_s=300)) as client:
+        within = await client.post(
+            "/v1/events", json=incident_opened(incident_id()) | {"occurred_at": soon.isoformat()}, headers=AUTH
+        )
+        beyond = await client.post(
+            "/v1/events", json=incident_opened(incident_id()) | {"reported_at": later.isoformat()}, headers=AUTH
+        )
+    assert within.status_code == 202
+    assert beyond.status_code == 422
+    assert beyond.json()["details"][0]["loc"] == ["body", "reported_at"]
+    assert beyond.json()["details"][0]["type"] == "datetime_future"
+
+
+async def test_a_token_over_its_rate_is_429_with_retry_after_and_others_are_not(
+    settings: Settings, stream: None
+) -> None:
+    other = secrets.token_urlsafe(18)
+    tokens = SecretStr(f"tester:{TOKEN},other:{other}")
+    async with ingest(settings.model_copy(update={"api_tokens": tokens, "write_rate_limit": "3/minute"})) as client:
+        answers = [await client.post("/v1/events", json=incident_opened(incident_id()), headers=AUTH) for _ in range(4)]
+        others = await client.post(
+            "/v1/events", json=incident_opened(incident_id()), headers={"Authorization": f"Bearer {other}"}
+        )
+    assert [a.status_code for a in answers] == [202, 202, 202, 429]
+    assert 0 < int(answers[-1].headers["Retry-After"]) <= 60
+    assert others.status_code == 202
