@@ -6,17 +6,23 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import nats.errors
 import pytest
+from asgi_lifespan import LifespanManager
 from nats.aio.client import Client
 from pydantic import SecretStr
 
 from schemas.catalogue import parse_event
 from schemas.subjects import STREAM_NAME
 from services.common.settings import Settings
+from services.ingest.app import create_app
+from services.ingest.publisher import PUBLISH_ATTEMPTS
 from tests.conftest import incident_id
 from tests.integration.test_ingest_api import AUTH, TOKEN, incident_opened, ingest, results_annulled, stream_messages
 from tests.waiting import wait_until
@@ -268,3 +274,55 @@ async def test_a_token_over_its_rate_is_429_with_retry_after_and_others_are_not(
     assert [a.status_code for a in answers] == [202, 202, 202, 429]
     assert 0 < int(answers[-1].headers["Retry-After"]) <= 60
     assert others.status_code == 202
+
+
+# --- an ambiguous publish timeout -----------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def ingest_losing_acks(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, lost: int
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Ingest whose next `lost` publishes reach the stream but lose their acks (as when NATS answers too late)."""
+    app = create_app(scoped(settings))
+    broker = app.state.event_log._broker
+    publish = broker.publish
+    remaining = [lost]
+
+    async def publish_losing_the_ack(*args: Any, **kwargs: Any) -> Any:
+        ack = await publish(*args, **kwargs)
+        if remaining[0] > 0:
+            remaining[0] -= 1
+            raise nats.errors.TimeoutError
+        return ack
+
+    monkeypatch.setattr(broker, "publish", publish_losing_the_ack)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://ingest") as client,
+    ):
+        yield client
+
+
+@pytest.mark.parametrize("conditional", [False, True], ids=["unconditional", "conditional"])
+async def test_a_lost_ack_is_retried_with_the_same_id_and_stored_once(
+    settings: Settings, stream: None, nc: Client, monkeypatch: pytest.MonkeyPatch, conditional: bool
+) -> None:
+    headers = AUTH | ({"If-Match": "0"} if conditional else {})
+    async with ingest_losing_acks(settings, monkeypatch, lost=1) as client:
+        response = await client.post("/v1/events", json=incident_opened(incident_id()), headers=headers)
+
+    assert response.status_code == 202
+    stored = await nc.jetstream().get_msg(STREAM_NAME, response.json()["seq"])
+    assert (stored.headers or {})["Nats-Msg-Id"] == response.json()["event_id"]
+    assert await stream_messages(nc) == 1
+
+
+async def test_acks_lost_on_every_attempt_are_503_never_success(
+    settings: Settings, stream: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with ingest_losing_acks(settings, monkeypatch, lost=PUBLISH_ATTEMPTS) as client:
+        response = await client.post("/v1/events", json=incident_opened(incident_id()), headers=AUTH)
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
