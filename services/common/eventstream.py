@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from faststream.nats.security import parse_security
 from nats.aio.client import Client
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
 from nats.js.errors import NotFoundError
 
 from schemas.subjects import ALL_EVENTS, STREAM_NAME
+from services.common.nats_auth import nats_security
 from services.common.settings import Settings
 
 MIN_NATS_VERSION = (2, 11, 0)
@@ -35,7 +37,11 @@ def check_server_version(nc: Client) -> None:
 
 
 def connect_options(settings: Settings, name: str) -> dict[str, Any]:
-    """Options for `nats.connect` and faststream's `NatsBroker`: reconnect forever, never give up on start."""
+    """Options for `nats.connect`: reconnect forever, never give up on start; credentials and TLS from settings."""
+    return _reconnecting(settings, name) | parse_security(nats_security(settings))
+
+
+def _reconnecting(settings: Settings, name: str) -> dict[str, Any]:
     return {
         "servers": [settings.nats_url or "nats://127.0.0.1:4222"],
         "name": name,
@@ -47,7 +53,12 @@ def connect_options(settings: Settings, name: str) -> dict[str, Any]:
 
 def broker_options(settings: Settings, name: str) -> dict[str, Any]:
     """`connect_options` plus logging: faststream logs through our structlog setup, per message at DEBUG only."""
-    return connect_options(settings, name) | {"logger": logging.getLogger("faststream"), "log_level": logging.DEBUG}
+    # faststream takes the credentials and TLS as one `security` object rather than as connect options.
+    return _reconnecting(settings, name) | {
+        "security": nats_security(settings),
+        "logger": logging.getLogger("faststream"),
+        "log_level": logging.DEBUG,
+    }
 
 
 def stream_config(settings: Settings) -> StreamConfig:
