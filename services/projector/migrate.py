@@ -24,10 +24,13 @@ def migrate(database_url: str) -> list[str]:
     applied: list[str] = []
     with psycopg.connect(database_url) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
+        # Checked first, because CREATE ... IF NOT EXISTS needs the CREATE privilege even when the table exists,
+        # and a service role (crisis_writer) has none: it may start the projector once the owner has migrated.
+        if conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,):
+            conn.execute(
+                "CREATE TABLE schema_migrations ("
+                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
         done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
         for version, sql in migration_files():
             if version in done:
