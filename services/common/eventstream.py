@@ -54,11 +54,12 @@ def _reconnecting(settings: Settings, name: str) -> dict[str, Any]:
 def broker_options(settings: Settings, name: str) -> dict[str, Any]:
     """`connect_options` plus logging: faststream logs through our structlog setup, per message at DEBUG only."""
     # faststream takes the credentials and TLS as one `security` object rather than as connect options.
-    return _reconnecting(settings, name) | {
-        "security": nats_security(settings),
-        "logger": logging.getLogger("faststream"),
-        "log_level": logging.DEBUG,
-    }
+    security = nats_security(settings)
+    return (
+        _reconnecting(settings, name)
+        | ({"security": security} if security else {})
+        | {"logger": logging.getLogger("faststream"), "log_level": logging.DEBUG}
+    )
 
 
 def stream_config(settings: Settings) -> StreamConfig:
