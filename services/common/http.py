@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -85,7 +85,7 @@ def install_common(app: FastAPI, service: str, checks: dict[str, ReadinessCheck]
         """The process is up (liveness)."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "A dependency does not answer"}})
     async def readyz() -> JSONResponse:
         """Every dependency answers (readiness); 503 names the ones that do not."""
         results: dict[str, str] = {}
@@ -100,7 +100,7 @@ def install_common(app: FastAPI, service: str, checks: dict[str, ReadinessCheck]
             return JSONResponse({"ready": True, "checks": results})
         return JSONResponse({"ready": False, "checks": results}, status_code=503, headers={"Retry-After": "2"})
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics() -> Response:
         """Prometheus text format."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
