@@ -29,6 +29,7 @@ from psycopg import AsyncConnection
 
 from schemas.subjects import ALL_EVENTS, STREAM_NAME
 from services.common.database import connect
+from services.common.logging import CORRELATION_HEADER
 from services.common.settings import Settings
 from services.projector import metrics
 from services.projector.applier import apply_batch
@@ -83,6 +84,14 @@ class ProjectionWorker:
         metrics.EVENTS_SKIPPED.labels(name).inc(result.skipped)
         metrics.DEAD_LETTERS.labels(name).inc(result.dead_lettered)
         metrics.CHECKPOINT.labels(name).set(result.checkpoint)
+        log.info(
+            "batch committed",
+            projection=name,
+            applied=result.applied,
+            dead_lettered=result.dead_lettered,
+            checkpoint=result.checkpoint,
+            correlation_ids=sorted({m.headers.get(CORRELATION_HEADER, "") for m in batch if m.headers} - {""})[:20],
+        )
 
     async def run(self, js: JetStreamContext, stopping: asyncio.Event) -> None:
         """Fetch and apply batches until `stopping` is set; a fetch returns as soon as any message is there."""
