@@ -8,7 +8,12 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
-from schemas.values import Location, Source, TimePrecision
+from schemas.values import Location, Source, TimePrecision, VerificationStatus
+from services.domain.actors import Actor
+from services.domain.casualties import CategoryFigures
+from services.domain.detentions import Person
+from services.domain.elections import Election
+from services.domain.statements import Speaker
 
 T = TypeVar("T")
 
@@ -49,6 +54,7 @@ class TimelineEntry(BaseModel):
     source: Source
     location: Location | None
     data: dict[str, Any] = Field(description="The type-specific payload, as in the event contract.")
+    verification: VerificationStatus = Field(description="As of the query's as_of (reported until changed).")
 
 
 class StoredEvent(BaseModel):
@@ -64,3 +70,15 @@ class ErrorBody(BaseModel):
 
 IncidentPage = Page[Incident]
 TimelinePage = Page[TimelineEntry]
+
+
+class Casualties(BaseModel):
+    incident_id: str
+    as_of: UtcDatetime | None = Field(description="The recorded time asked for; null: now.")
+    categories: list[CategoryFigures]
+
+
+ElectionPage = Page[Election]
+DetentionPage = Page[Person]
+SpeakerPage = Page[Speaker]
+ActorPage = Page[Actor]

@@ -8,6 +8,7 @@ conditions in use go into a statement, so the planner walks the index straight t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -16,6 +17,9 @@ from psycopg.rows import class_row
 
 from services.common.database import DictConnection
 from services.query.models import Incident, StoredEvent, TimelineEntry
+
+# The recorded time a read answers as of; NULL (no as_of) is now.
+AS_OF = "COALESCE(%(as_of)s::timestamptz, 'infinity')"
 
 _SELECT_INCIDENTS = """
     SELECT incident_id, title, status, event_count, counts_by_type, first_occurred_at, last_occurred_at,
@@ -61,33 +65,67 @@ async def incident_exists(conn: DictConnection, incident_id: str) -> bool:
     return row is not None and row["known"] is True
 
 
+@dataclass(frozen=True)
+class TimelineFilter:
+    """What a timeline is narrowed to; every field is optional and they combine with AND."""
+
+    types: Sequence[str] = ()
+    actor: str | None = None  # an actor id the event names
+    source: str | None = None  # the source's name, exactly
+    verification: Sequence[str] = ()
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+    text: str | None = None  # PostgreSQL web-search syntax over every string of the event
+    as_of: datetime | None = None  # recorded time
+
+
+_TIMELINE_CONDITIONS: dict[str, str] = {
+    "types": "type = ANY(%(types)s)",
+    "actor": "EXISTS (SELECT 1 FROM actor_mentions m WHERE m.event_id = event_log.event_id AND m.actor_id = %(actor)s)",
+    "source": "source_name = %(source)s",
+    "verification": f"verification_as_of(event_id, {AS_OF}) = ANY(%(verification)s)",
+    "occurred_from": "occurred_at >= %(occurred_from)s",
+    "occurred_to": "occurred_at < %(occurred_to)s",
+    "text": "jsonb_to_tsvector('simple', envelope, '[\"string\"]') @@ websearch_to_tsquery('simple', %(text)s)",
+    "as_of": "recorded_at <= %(as_of)s",
+}
+
+
 async def timeline(
     conn: DictConnection,
     incident_id: str,
     *,
-    types: Sequence[str],
+    where: TimelineFilter,
     after: tuple[datetime, int] | None,
     limit: int,
 ) -> list[TimelineEntry]:
     """Events in the order they happened; events given the same moment in stream order."""
+    filters = {name: getattr(where, name) for name in _TIMELINE_CONDITIONS}
     conditions = [sql.SQL("incident_id = %(incident_id)s")]
-    if types:
-        conditions.append(sql.SQL("type = ANY(%(types)s)"))
+    conditions += [sql.SQL(_TIMELINE_CONDITIONS[name]) for name, value in filters.items() if value]
     if after is not None:
         conditions.append(sql.SQL("(occurred_at, stream_seq) > (%(after_at)s, %(after_seq)s)"))
     query = sql.SQL(
         """
         SELECT stream_seq AS position, event_id, type, occurred_at,
                envelope ->> 'occurred_precision' AS occurred_precision, reported_at, recorded_at,
-               envelope -> 'source' AS source, envelope -> 'location' AS location, envelope -> 'data' AS data
+               envelope -> 'source' AS source, envelope -> 'location' AS location, envelope -> 'data' AS data,
+               verification_as_of(event_id, {as_of}) AS verification
         FROM event_log
         WHERE {conditions}
         ORDER BY occurred_at, stream_seq
         LIMIT %(limit)s
         """
-    ).format(conditions=sql.SQL(" AND ").join(conditions))
+    ).format(conditions=sql.SQL(" AND ").join(conditions), as_of=sql.SQL(AS_OF))
     after_at, after_seq = after if after is not None else (None, None)
-    params = {"incident_id": incident_id, "types": list(types), "after_at": after_at, "after_seq": after_seq}
+    params = {
+        **filters,
+        "types": list(where.types),
+        "verification": list(where.verification),
+        "incident_id": incident_id,
+        "after_at": after_at,
+        "after_seq": after_seq,
+    }
     async with conn.cursor(row_factory=class_row(TimelineEntry)) as cur:
         await cur.execute(query, {**params, "limit": limit})
         return await cur.fetchall()

@@ -87,8 +87,8 @@ def test_demo_end_to_end_then_restart_keeps_data_without_duplicates(data_dir: Pa
         count = incident["event_count"]
 
         annulled = timeline(running, type="ResultsAnnulled")
-        assert [(e["data"]["annulled_by"], e["source"]["via"]) for e in annulled] == [
-            ("Central Election Commission", "Interfax")
+        assert [(e["data"]["annulled_by"]["name"], e["source"]["via"]) for e in annulled] == [
+            ("Central Election Commission of Kyrgyzstan", "Interfax")
         ]
         government = [
             e["data"]["figures"]
@@ -99,13 +99,16 @@ def test_demo_end_to_end_then_restart_keeps_data_without_duplicates(data_dir: Pa
             [{"category": "injured", "count": {"value": 590, "min": None, "max": None, "text": None}},
              {"category": "killed", "count": {"value": 1, "min": None, "max": None, "text": None}}]
         ]  # fmt: skip
-        released = {e["data"]["person"]: e["data"]["released_by"] for e in timeline(running, type="PrisonerReleased")}
+        released = {
+            e["data"]["person"]["name"]: e["data"]["released_by"] for e in timeline(running, type="PrisonerReleased")
+        }
         assert released["Almazbek Atambayev"] == "protesters"
 
         # A retried POST with the same Idempotency-Key is one event.
         report = {
             "type": "StatementIssued", "incident_id": INCIDENT, "occurred_at": "2020-10-07T10:00:00+06:00",
-            "source": {"name": "E2E wire", "kind": "media"}, "data": {"speaker": "Tester", "quote": "Once."},
+            "source": {"name": "E2E wire", "kind": "media"},
+            "data": {"speaker": {"id": "tester", "name": "Tester", "kind": "person"}, "quote": "Once."},
         }  # fmt: skip
         headers = {"Authorization": f"Bearer {running.token}", "Idempotency-Key": "e2e-retry"}
         first = httpx.post(f"{running.ingest}/v1/events", json=report, headers=headers)

@@ -34,9 +34,21 @@ INCIDENT = "kg-2020-election"
 
 PAYLOADS: dict[str, dict[str, Any]] = {
     "IncidentOpened": {"title": "Kyrgyzstan parliamentary election dispute"},
-    "StatementIssued": {"speaker": "Sooronbay Jeenbekov", "quote": "Stay calm.", "language": "ky"},
+    "StatementIssued": {
+        "speaker": {"id": "sooronbai-jeenbekov", "name": "Sooronbay Jeenbekov", "kind": "person"},
+        "quote": "Stay calm.",
+        "language": "ky",
+    },
     "CasualtiesReported": {"figures": [{"category": "injured", "count": {"value": 590}}]},
-    "ResultsAnnulled": {"election_id": "parl-2020", "annulled_by": "Central Election Commission", "reason": "tension"},
+    "ResultsAnnulled": {
+        "election_id": "parl-2020",
+        "annulled_by": {
+            "id": "central-election-commission-kg",
+            "name": "Central Election Commission",
+            "kind": "state_body",
+        },
+        "reason": "tension",
+    },
 }
 
 
@@ -320,6 +332,7 @@ async def test_timeline_entry_carries_the_envelope_fields(client: httpx.AsyncCli
             "figures": [{"category": "injured", "count": {"value": 590, "min": None, "max": None, "text": None}}],
             "description": None,
         },
+        "verification": "reported",
     }
 
 
