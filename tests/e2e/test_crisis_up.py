@@ -86,6 +86,13 @@ def test_demo_end_to_end_then_restart_keeps_data_without_duplicates(data_dir: Pa
         assert incident["title"].startswith("Kyrgyzstan")
         count = incident["event_count"]
 
+        casualties = httpx.get(f"{running.query}/v1/incidents/{INCIDENT}/casualties").json()
+        injured = next(c for c in casualties["categories"] if c["category"] == "injured")
+        figures = {s["source"]["kind"]: s["latest"]["count"] for s in injured["sources"]}
+        assert (figures["government"]["value"], figures["media"]["text"]) == (590, "hundreds")
+        flood = httpx.get(f"{running.query}/v1/incidents/xa-2031-valley-flood")
+        assert flood.status_code == 200 and flood.json()["status"] == "ongoing"  # the second demo scenario
+
         annulled = timeline(running, type="ResultsAnnulled")
         assert [(e["data"]["annulled_by"]["name"], e["source"]["via"]) for e in annulled] == [
             ("Central Election Commission of Kyrgyzstan", "Interfax")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -24,8 +25,13 @@ MEDIA = "Seed article (international media)"
 
 
 def scenario(name: str, incident: str) -> list[dict[str, Any]]:
-    """The scenario's reports under a fresh incident id and fresh event ids, so tests never share events."""
-    return [{**e, "incident_id": incident, "event_id": str(uuid.uuid4())} for e in scenario_events(name)]
+    """The scenario's reports under a fresh incident id and fresh event ids (also where one names another, as a
+    correction does), so tests never share events."""
+    events = scenario_events(name)
+    text = json.dumps([{**e, "incident_id": incident} for e in events])
+    for event in events:
+        text = text.replace(event["event_id"], str(uuid.uuid4()))
+    return list(json.loads(text))
 
 
 @pytest.fixture
@@ -256,3 +262,63 @@ async def test_unknown_incidents_are_404_on_every_view(stack: Stack) -> None:
         assert "not found" in response.json()["error"]
     response = await stack.query.get(f"/v1/incidents/{incident_id()}/casualties", params={"as_of": "yesterday"})
     assert response.status_code == 422 and response.json()["details"][0]["loc"] == ["query", "as_of"]
+
+
+async def test_a_second_different_crisis_works_through_the_same_views(stack: Stack) -> None:
+    incident = incident_id()
+    await stack.post(*scenario("xa-2031-valley-flood", incident))
+
+    casualties = await stack.get(f"/v1/incidents/{incident}/casualties")
+    killed = category(casualties, "killed")
+    assert latest_by_source(killed) == {
+        "Ministry of the Interior of Xandria": latest_by_source(killed)["Ministry of the Interior of Xandria"],
+        "Xandrian Red Crescent": latest_by_source(killed)["Xandrian Red Crescent"],
+    }  # the witness's "thousands" is retracted
+    best = killed["best_supported"]["figure"]
+    assert (best["count"]["value"], best["verification"]) == (52, "corroborated")
+    assert [v["count"]["value"] for v in best["versions"]] == [37, 52]
+    assert killed["range"] == {"lower": 24, "upper": 99}  # Red Crescent's "dozens" spans 24-99, above 52
+    missing = category(casualties, "missing")
+    assert missing["range"] == {"lower": 150, "upper": 999}
+
+    [suspects] = (await stack.get(f"/v1/incidents/{incident}/detentions"))["items"]
+    assert suspects["status"] == "detained" and suspects["person"]["kind"] == "group"
+    assert (await stack.get(f"/v1/incidents/{incident}/elections"))["items"] == []
+    speakers = [s["speaker"]["id"] for s in (await stack.get(f"/v1/incidents/{incident}/statements"))["items"]]
+    assert speakers == ["river-province-governor", "un-ocha"]
+    assert (await stack.get(f"/v1/incidents/{incident}"))["status"] == "ongoing"
+    features = (await stack.get(f"/v1/incidents/{incident}/map"))["features"]
+    assert [-45.7012, -12.2101] in [f["geometry"]["coordinates"] for f in features]
+
+
+async def test_timeline_filters_combine_with_cursor_paging(
+    stack: Stack, seed: tuple[str, list[dict[str, Any]]]
+) -> None:
+    incident, events = seed
+    path = f"/v1/incidents/{incident}/timeline"
+
+    async def ids(**params: Any) -> list[str]:
+        return [e["event_id"] for e in (await stack.get(path, limit=500, **params))["items"]]
+
+    by_actor = await ids(actor="almazbek-atambayev")
+    assert [e["type"] for e in events if e["event_id"] in by_actor] == [
+        "ActorRegistered", "PersonDetained", "PrisonerReleased"
+    ]  # fmt: skip
+    assert len(await ids(source="Government of Kyrgyzstan")) == 1
+    searched = await ids(q="vote-buying")
+    assert [e["type"] for e in events if e["event_id"] in searched] == ["ObserverFindingsPublished"]
+    assert await ids(q="teargas water") == [e["event_id"] for e in events if e["type"] == "CrowdDispersed"]
+    window = await ids(**{"from": "2020-10-06T00:00:00+06:00", "to": "2020-10-07T00:00:00+06:00"})
+    assert window and all(
+        "2020-10-06T00:00:00+06:00" <= e["occurred_at"] < "2020-10-07" for e in events if e["event_id"] in window
+    )
+    first = await stack.get(path, limit=2, source="Local media")
+    second = await stack.get(path, limit=2, source="Local media", cursor=first["next_cursor"])
+    assert len(first["items"] + second["items"]) == 4 and second["next_cursor"] is not None
+
+    latest = (await stack.get(f"/v1/events/{events[-1]['event_id']}"))["event"]["recorded_at"]
+    late = {**events[0], "event_id": str(uuid.uuid4()), "type": "StatementIssued",
+            "data": {"speaker": {"id": "late", "name": "Late", "kind": "person"}, "quote": "Later."}}  # fmt: skip
+    await stack.post(late)
+    assert late["event_id"] in await ids()
+    assert late["event_id"] not in await ids(as_of=latest)
