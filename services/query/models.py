@@ -35,6 +35,8 @@ class Incident(BaseModel):
     incident_id: str
     title: str | None = Field(description="From IncidentOpened; null until that event is applied.")
     status: str | None
+    description: str | None
+    merged_into: str | None = Field(description="Set when the incident was merged into another (a duplicate).")
     event_count: int
     counts_by_type: dict[str, int]
     first_occurred_at: UtcDatetime
@@ -61,6 +63,7 @@ class StoredEvent(BaseModel):
     position: int = Field(description="The event's stream sequence.")
     subject: str
     event: dict[str, Any] = Field(description="The event envelope exactly as the stream holds it.")
+    verification: VerificationStatus = Field(description="As of the query's as_of (reported until changed).")
 
 
 class ErrorBody(BaseModel):

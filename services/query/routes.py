@@ -66,17 +66,19 @@ def _not_found(what: str, position: int) -> HTTPException:
 
 
 @router.get("/incidents", responses=BAD_CURSOR)
-async def list_incidents(conn: Connection, limit: Limit = DEFAULT_LIMIT, cursor: PageCursor = None) -> IncidentPage:
+async def list_incidents(
+    conn: Connection, as_of: AsOf = None, limit: Limit = DEFAULT_LIMIT, cursor: PageCursor = None
+) -> IncidentPage:
     """Every incident, in byte order of its id."""
     after = _after(INCIDENT_CURSOR, cursor)
-    rows = await views.incidents(conn, after=after[0] if after else None, limit=limit + 1)
+    rows = await views.incidents(conn, after=after[0] if after else None, limit=limit + 1, as_of=as_of)
     items, next_cursor = next_page(rows, limit, INCIDENT_CURSOR, key=lambda i: (i.incident_id,))
     return IncidentPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/incidents/{incident_id}", responses=NOT_FOUND)
-async def get_incident(incident_id: IncidentId, conn: Connection, position: Position) -> Incident:
-    found = await views.incident(conn, incident_id)
+async def get_incident(incident_id: IncidentId, conn: Connection, position: Position, as_of: AsOf = None) -> Incident:
+    found = await views.incident(conn, incident_id, as_of)
     if found is None:
         raise _not_found(f"incident {incident_id!r}", position)
     return found
@@ -123,9 +125,9 @@ async def incident_timeline(
 
 
 @router.get("/events/{event_id}", responses=NOT_FOUND)
-async def get_event(event_id: UUID, conn: Connection, position: Position) -> StoredEvent:
-    """One event: its envelope as the stream holds it, with its stream position and subject."""
-    found = await views.event(conn, event_id)
+async def get_event(event_id: UUID, conn: Connection, position: Position, as_of: AsOf = None) -> StoredEvent:
+    """One event: its envelope as the stream holds it, with its stream position, subject and verification."""
+    found = await views.event(conn, event_id, as_of)
     if found is None:
         raise _not_found(f"event '{event_id}'", position)
     return found

@@ -322,3 +322,24 @@ async def test_timeline_filters_combine_with_cursor_paging(
     await stack.post(late)
     assert late["event_id"] in await ids()
     assert late["event_id"] not in await ids(as_of=latest)
+
+
+async def test_incidents_and_events_answer_as_of_a_recorded_time(stack: Stack) -> None:
+    incident = incident_id()
+    opened, later = scenario("kg-2020-election", incident)[0], scenario("kg-2020-election", incident)[13]
+    await stack.post(opened)
+    then = (await stack.get(f"/v1/events/{opened['event_id']}"))["event"]["recorded_at"]
+    update = {**opened, "event_id": str(uuid.uuid4()), "type": "IncidentUpdated", "data": {"status": "resolved"}}
+    merge = {**opened, "event_id": str(uuid.uuid4()), "type": "IncidentMerged", "data": {"into": "kg-2020-protests"}}
+    await stack.post(later, update, merge)
+
+    now = await stack.get(f"/v1/incidents/{incident}")
+    assert (now["status"], now["merged_into"], now["event_count"]) == ("resolved", "kg-2020-protests", 4)
+    past = await stack.get(f"/v1/incidents/{incident}", as_of=then)
+    assert (past["status"], past["merged_into"], past["event_count"]) == ("developing", None, 1)
+    assert past["title"] == now["title"] == opened["data"]["title"]
+    assert past["counts_by_type"] == {"IncidentOpened": 1}
+    listed = (await stack.get("/v1/incidents", as_of=then, limit=500))["items"]
+    assert [i for i in listed if i["incident_id"] == incident] == [past]
+    response = await stack.query.get(f"/v1/events/{later['event_id']}", params={"as_of": then})
+    assert response.status_code == 404

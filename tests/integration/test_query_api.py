@@ -220,6 +220,8 @@ async def test_incident_detail(client: httpx.AsyncClient, db: Conn) -> None:
         "incident_id": INCIDENT,
         "title": "Kyrgyzstan parliamentary election dispute",
         "status": "ongoing",
+        "description": None,
+        "merged_into": None,
         "event_count": 3,
         "counts_by_type": {"IncidentOpened": 1, "StatementIssued": 2},
         "first_occurred_at": "2020-10-05T18:00:00Z",
@@ -419,6 +421,7 @@ async def test_event_by_id_is_the_stored_envelope_with_position_and_subject(
         "position": 11,
         "subject": f"crisis.events.{INCIDENT}.CasualtiesReported",
         "event": events[11].model_dump(mode="json"),
+        "verification": "reported",
     }
     assert parse_event(body["event"]) == events[11]
 
