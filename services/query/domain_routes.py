@@ -19,6 +19,7 @@ from services.domain.casualties import casualty_figures
 from services.domain.detentions import custody
 from services.domain.elections import elections
 from services.domain.statements import by_speaker
+from services.domain.summary import Summary, summarise
 from services.query import actor_views, export_views, fact_views, views
 from services.query.exports import feature_collection, hxl_csv
 from services.query.models import (
@@ -67,6 +68,19 @@ async def incident_casualties(
     await _known_incident(conn, incident_id, position)
     rows = await fact_views.casualty_figures(conn, incident_id, as_of)
     return Casualties(incident_id=incident_id, as_of=as_of, categories=casualty_figures(rows))
+
+
+@router.get("/incidents/{incident_id}/summary", responses=NOT_FOUND)
+async def incident_summary(
+    incident_id: IncidentId, conn: Connection, position: Position, as_of: AsOf = None
+) -> Summary:
+    """Headline figures (the best supported per category, with the range across sources) and key facts."""
+    await _known_incident(conn, incident_id, position)
+    return summarise(
+        casualty_figures(await fact_views.casualty_figures(conn, incident_id, as_of)),
+        elections(await fact_views.election_events(conn, incident_id, as_of)),
+        custody(await fact_views.detention_events(conn, incident_id, as_of)),
+    )
 
 
 @router.get("/incidents/{incident_id}/elections", responses=LIST_ERRORS)

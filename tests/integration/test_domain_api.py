@@ -256,7 +256,7 @@ async def test_the_map_is_geojson_and_the_csv_has_an_hxl_row(
 
 
 async def test_unknown_incidents_are_404_on_every_view(stack: Stack) -> None:
-    for view in ("casualties", "elections", "detentions", "statements", "actors", "map", "export.csv"):
+    for view in ("summary", "casualties", "elections", "detentions", "statements", "actors", "map", "export.csv"):
         response = await stack.query.get(f"/v1/incidents/{incident_id()}/{view}")
         assert response.status_code == 404, view
         assert "not found" in response.json()["error"]
@@ -343,3 +343,16 @@ async def test_incidents_and_events_answer_as_of_a_recorded_time(stack: Stack) -
     assert [i for i in listed if i["incident_id"] == incident] == [past]
     response = await stack.query.get(f"/v1/events/{later['event_id']}", params={"as_of": then})
     assert response.status_code == 404
+
+
+async def test_the_summary_gives_headline_figures_and_key_facts(
+    stack: Stack, seed: tuple[str, list[dict[str, Any]]]
+) -> None:
+    incident, _ = seed
+    summary = await stack.get(f"/v1/incidents/{incident}/summary")
+    injured = next(h for h in summary["headline_figures"] if h["category"] == "injured")
+    assert (injured["best_supported"]["value"], injured["source"], injured["sources"]) == (590, GOVERNMENT, 2)
+    assert injured["range"] == {"lower": 200, "upper": 999}
+    facts = summary["key_facts"]
+    assert facts[0].startswith("election parliamentary-2020: annulled by Central Election Commission of Kyrgyzstan")
+    assert facts[1].startswith("5 released: Almazbek Atambayev")
