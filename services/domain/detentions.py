@@ -3,35 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from pydantic import BaseModel, Field
+
+from services.domain.reports import Cited, ReportRow
 
 STATUS_AFTER = {"PersonDetained": "detained", "PrisonerReleased": "released"}
 
 
-class DetentionRow(BaseModel):
-    event_id: UUID
-    version_of: UUID
-    type: str
+class DetentionRow(ReportRow):
     person_id: str
-    payload: dict[str, Any]
-    source: dict[str, Any]
-    occurred_at: datetime
-    recorded_at: datetime
-    verification: str
 
 
-class CustodyEvent(BaseModel):
+class CustodyEvent(Cited):
     status: str = Field(description="detained or released")
-    event_id: UUID
-    report_id: UUID
-    when: datetime
-    details: dict[str, Any]
-    source: dict[str, Any]
-    verification: str
 
 
 class Person(BaseModel):
@@ -59,16 +45,5 @@ def _person(history: list[DetentionRow]) -> Person:
         former_role=next((r.payload["former_role"] for r in reversed(history) if r.payload.get("former_role")), None),
         released_by=last.payload.get("released_by") if released else None,
         lawful=last.payload.get("lawful") if released else None,
-        history=[
-            CustodyEvent(
-                status=STATUS_AFTER[r.type],
-                event_id=r.event_id,
-                report_id=r.version_of,
-                when=r.occurred_at,
-                details=r.payload,
-                source=r.source,
-                verification=r.verification,
-            )
-            for r in history
-        ],
+        history=[CustodyEvent(**CustodyEvent.citing(r), status=STATUS_AFTER[r.type]) for r in history],
     )

@@ -8,11 +8,11 @@ beside the state the allowed steps lead to.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from pydantic import BaseModel, Field
+
+from services.domain.reports import Cited, ReportRow
 
 STATE_AFTER = {
     "ElectionHeld": "held",
@@ -31,28 +31,14 @@ ALLOWED: dict[str | None, set[str]] = {
 ACTOR_FIELD = {"ResultsAnnounced": "announced_by", "ResultsAnnulled": "annulled_by", "ResultsCertified": "certified_by"}
 
 
-class ElectionRow(BaseModel):
-    event_id: UUID
-    version_of: UUID
-    type: str
+class ElectionRow(ReportRow):
     election_id: str
-    payload: dict[str, Any]
-    source: dict[str, Any]
-    occurred_at: datetime
-    recorded_at: datetime
-    verification: str
 
 
-class Step(BaseModel):
+class Step(Cited):
     state: str
-    event_id: UUID = Field(description="The report (or the correction that gave its current values).")
-    report_id: UUID
     by: dict[str, Any] | None = Field(description="Who: the actor that announced, annulled or certified.")
-    when: datetime
     why: str | None = Field(description="The reason given, e.g. for an annulment.")
-    details: dict[str, Any] = Field(description="The event's payload as reported.")
-    source: dict[str, Any]
-    verification: str
 
 
 class Election(BaseModel):
@@ -90,13 +76,8 @@ def fold(election_id: str, history: list[ElectionRow]) -> Election:
 def _step(row: ElectionRow) -> Step:
     actor_field = ACTOR_FIELD.get(row.type)
     return Step(
+        **Step.citing(row),
         state=STATE_AFTER[row.type],
-        event_id=row.event_id,
-        report_id=row.version_of,
         by=row.payload.get(actor_field) if actor_field else None,
-        when=row.occurred_at,
         why=row.payload.get("reason"),
-        details=row.payload,
-        source=row.source,
-        verification=row.verification,
     )

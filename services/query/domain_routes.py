@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -83,68 +84,60 @@ async def incident_summary(
     )
 
 
+@dataclass
+class IncidentList:
+    """The parameters of a list under one incident; `known` refuses an incident no read model holds."""
+
+    incident_id: IncidentId
+    as_of: AsOf = None
+    limit: Limit = DEFAULT_LIMIT
+    cursor: PageCursor = None
+
+    async def page(
+        self, conn: Connection, position: int, items: Sequence[T], key: Callable[[T], str]
+    ) -> tuple[list[T], str | None]:
+        if not items:
+            await _known_incident(conn, self.incident_id, position)
+        return _page(items, key, self.cursor, self.limit)
+
+
+ListOf = Annotated[IncidentList, Depends()]
+
+
 @router.get("/incidents/{incident_id}/elections", responses=LIST_ERRORS)
-async def incident_elections(
-    incident_id: IncidentId,
-    conn: Connection,
-    position: Position,
-    as_of: AsOf = None,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: PageCursor = None,
-) -> ElectionPage:
+async def incident_elections(params: ListOf, conn: Connection, position: Position) -> ElectionPage:
     """Each election's state (held -> announced -> annulled or certified) with who, when and why."""
-    await _known_incident(conn, incident_id, position)
-    folded = elections(await fact_views.election_events(conn, incident_id, as_of))
-    items, next_cursor = _page(folded, lambda e: e.election_id, cursor, limit)
+    folded = elections(await fact_views.election_events(conn, params.incident_id, params.as_of))
+    items, next_cursor = await params.page(conn, position, folded, lambda e: e.election_id)
     return ElectionPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/incidents/{incident_id}/detentions", responses=LIST_ERRORS)
-async def incident_detentions(
-    incident_id: IncidentId,
-    conn: Connection,
-    position: Position,
-    as_of: AsOf = None,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: PageCursor = None,
-) -> DetentionPage:
+async def incident_detentions(params: ListOf, conn: Connection, position: Position) -> DetentionPage:
     """People detained or released, by actor id: their status, who released them, and the history."""
-    await _known_incident(conn, incident_id, position)
-    folded = custody(await fact_views.detention_events(conn, incident_id, as_of))
-    items, next_cursor = _page(folded, lambda p: str(p.person["id"]), cursor, limit)
+    folded = custody(await fact_views.detention_events(conn, params.incident_id, params.as_of))
+    items, next_cursor = await params.page(conn, position, folded, lambda p: str(p.person["id"]))
     return DetentionPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/incidents/{incident_id}/statements", responses=LIST_ERRORS)
 async def incident_statements(
-    incident_id: IncidentId,
+    params: ListOf,
     conn: Connection,
     position: Position,
-    as_of: AsOf = None,
     speaker: Annotated[Slug | None, Query(description="Only this speaker's (actor id).")] = None,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: PageCursor = None,
 ) -> SpeakerPage:
     """Statements and observers' findings, grouped by speaker (actor id order), each speaker's in time order."""
-    await _known_incident(conn, incident_id, position)
-    folded = by_speaker(await fact_views.statements(conn, incident_id, as_of, speaker))
-    items, next_cursor = _page(folded, lambda s: str(s.speaker["id"]), cursor, limit)
+    folded = by_speaker(await fact_views.statements(conn, params.incident_id, params.as_of, speaker))
+    items, next_cursor = await params.page(conn, position, folded, lambda s: str(s.speaker["id"]))
     return SpeakerPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/incidents/{incident_id}/actors", responses=LIST_ERRORS)
-async def incident_actors(
-    incident_id: IncidentId,
-    conn: Connection,
-    position: Position,
-    as_of: AsOf = None,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: PageCursor = None,
-) -> ActorPage:
+async def incident_actors(params: ListOf, conn: Connection, position: Position) -> ActorPage:
     """The actors this incident's reports name, with their roles, aliases and mention counts (all incidents)."""
-    await _known_incident(conn, incident_id, position)
-    folded = actors(await actor_views.mentions(conn, as_of, incident_id=incident_id))
-    items, next_cursor = _page(folded, lambda a: a.actor_id, cursor, limit)
+    folded = actors(await actor_views.mentions(conn, params.as_of, incident_id=params.incident_id))
+    items, next_cursor = await params.page(conn, position, folded, lambda a: a.actor_id)
     return ActorPage(items=items, next_cursor=next_cursor)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, TypeVar
-from uuid import UUID
 
 from psycopg import sql
 from psycopg.rows import class_row
@@ -18,6 +17,7 @@ from services.common.database import DictConnection
 from services.domain.casualties import FigureRow
 from services.domain.detentions import DetentionRow
 from services.domain.elections import ElectionRow
+from services.domain.statements import StatementRow
 from services.query.views import AS_OF
 
 R = TypeVar("R", bound=BaseModel)
@@ -67,19 +67,6 @@ async def election_events(conn: DictConnection, incident_id: str, as_of: datetim
 async def detention_events(conn: DictConnection, incident_id: str, as_of: datetime | None) -> list[DetentionRow]:
     params = {"incident_id": incident_id, "as_of": as_of}
     return await _rows(conn, _current("detention_events"), DetentionRow, params)
-
-
-class StatementRow(BaseModel):
-    event_id: UUID
-    version_of: UUID
-    type: str
-    speaker_id: str
-    payload: dict[str, Any]
-    source: dict[str, Any]
-    occurred_at: datetime
-    recorded_at: datetime
-    stream_seq: int
-    verification: str
 
 
 async def statements(
