@@ -6,10 +6,10 @@ models refuse it into the dead letters with the reason.
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from schemas.events.base import EventPayload
 from schemas.values import Text, VerificationStatus
@@ -23,12 +23,27 @@ class ReportCorrected(EventPayload):
     replacement: dict[str, Any] = Field(description="The corrected payload: a valid `data` of `corrected_type`.")
     reason: Text
 
-    @model_validator(mode="after")
-    def _replacement_fits_the_corrected_type(self) -> Self:
+    @field_validator("corrected_type")
+    @classmethod
+    def _is_a_known_type(cls, name: str) -> str:
         from schemas.catalogue import payload_class  # the catalogue imports this module
 
-        payload_class(self.corrected_type).model_validate(self.replacement)
-        return self
+        return payload_class(name).event_type()
+
+    @field_validator("replacement")
+    @classmethod
+    def _fits_the_corrected_type(cls, replacement: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from schemas.catalogue import payload_class
+
+        name = info.data.get("corrected_type")
+        if name is None:
+            return replacement  # corrected_type is invalid, and already reported
+        try:
+            payload_class(name).model_validate(replacement)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(whole)'}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"not a valid {name} payload: {problems}") from None
+        return replacement
 
 
 class ReportRetracted(EventPayload):

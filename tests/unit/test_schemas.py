@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -121,3 +122,21 @@ def test_the_demo_scenario_is_valid_and_covers_the_seed_article() -> None:
     released = [e.data.person.name for e in events if e.type == "PrisonerReleased"]
     assert "Almazbek Atambayev" in released and len(released) == 5
     assert len({e.event_id for e in events}) == len(events)
+
+
+def correction(**data: Any) -> dict[str, Any]:
+    replacement = {"figures": [{"category": "injured", "count": {"value": 600}}]}
+    payload = {"corrects": str(uuid.uuid4()), "corrected_type": "CasualtiesReported", "reason": "recount"}
+    return submission(type="ReportCorrected", data={**payload, "replacement": replacement, **data})
+
+
+def test_a_correction_carries_a_valid_payload_of_the_type_it_corrects() -> None:
+    assert parse_submission(correction()).data.replacement["figures"][0]["count"]["value"] == 600
+    with pytest.raises(ValidationError) as caught:
+        parse_submission(correction(replacement={"figures": [{"category": "bruised", "count": {"value": 1}}]}))
+    [error] = caught.value.errors()
+    assert error["loc"] == ("data", "replacement")
+    assert "not a valid CasualtiesReported payload: figures.0.category" in error["msg"]
+    with pytest.raises(ValidationError) as caught:
+        parse_submission(correction(corrected_type="AliensLanded"))
+    assert [e["loc"] for e in caught.value.errors()] == [("data", "corrected_type")]
