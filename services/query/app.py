@@ -15,6 +15,7 @@ from services.common.database import create_pool
 from services.common.http import install_common
 from services.common.openapi import install_openapi
 from services.common.settings import Settings
+from services.query import domain_routes
 from services.query.access import read_access
 from services.query.database import ReadModels, read_models
 from services.query.routes import router
@@ -43,5 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     install_common(app, "query", checks={"postgres": postgres_ready})
     install_openapi(app)
-    app.include_router(router, **read_access(app, settings))
+    access = read_access(app, settings)
+    app.include_router(router, **access)
+    app.include_router(domain_routes.router, **access)
     return app

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, WithJsonSchema
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
 
 from schemas.catalogue import EVENT_TYPES, payload_class
 from schemas.values import Slug
@@ -28,4 +29,15 @@ EventTypeName = Annotated[
 ]
 EventTypes = Annotated[
     list[EventTypeName] | None, Query(alias="type", description="Only events of these types (repeatable).")
+]
+def _iso_8601(value: object) -> object:
+    # pydantic would read a bare number as a Unix timestamp; the documented format is an ISO 8601 date-time.
+    if isinstance(value, str) and not re.match(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        raise ValueError("want an ISO 8601 date-time with an offset, e.g. 2020-10-06T09:00:00+06:00")
+    return value
+
+
+AsOf = Annotated[
+    Annotated[AwareDatetime, BeforeValidator(_iso_8601)] | None,
+    Query(description="Recorded time (ISO 8601 with offset): answer as the system knew it then. Default: now."),
 ]
