@@ -30,6 +30,8 @@ EventTypeName = Annotated[
 EventTypes = Annotated[
     list[EventTypeName] | None, Query(alias="type", description="Only events of these types (repeatable).")
 ]
+
+
 def _iso_8601(value: object) -> object:
     # pydantic would read a bare number as a Unix timestamp; the documented format is an ISO 8601 date-time.
     if isinstance(value, str) and not re.match(r"\d{4}-\d{2}-\d{2}", value.strip()):
