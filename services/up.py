@@ -37,7 +37,7 @@ log = structlog.get_logger(__name__)
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 # The seed article, and a fictional disaster that shows the model is not shaped to one crisis.
-DEMO_SCENARIOS = ("kg-2020-election", "xa-2031-valley-flood")
+DEMO_SCENARIOS = ("kg-2020-election", "xa-2021-valley-flood")
 
 
 class StackError(RuntimeError):

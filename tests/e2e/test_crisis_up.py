@@ -90,7 +90,7 @@ def test_demo_end_to_end_then_restart_keeps_data_without_duplicates(data_dir: Pa
         injured = next(c for c in casualties["categories"] if c["category"] == "injured")
         figures = {s["source"]["kind"]: s["latest"]["count"] for s in injured["sources"]}
         assert (figures["government"]["value"], figures["media"]["text"]) == (590, "hundreds")
-        flood = httpx.get(f"{running.query}/v1/incidents/xa-2031-valley-flood")
+        flood = httpx.get(f"{running.query}/v1/incidents/xa-2021-valley-flood")
         assert flood.status_code == 200 and flood.json()["status"] == "ongoing"  # the second demo scenario
 
         annulled = timeline(running, type="ResultsAnnulled")

@@ -267,7 +267,7 @@ async def test_unknown_incidents_are_404_on_every_view(stack: Stack) -> None:
 
 async def test_a_second_different_crisis_works_through_the_same_views(stack: Stack) -> None:
     incident = incident_id()
-    await stack.post(*scenario("xa-2031-valley-flood", incident))
+    await stack.post(*scenario("xa-2021-valley-flood", incident))
 
     casualties = await stack.get(f"/v1/incidents/{incident}/casualties")
     killed = category(casualties, "killed")
