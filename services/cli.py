@@ -109,6 +109,30 @@ def status(data_dir: DataDir = None) -> None:
     typer.echo(render(asyncio.run(collect(settings))))
 
 
+@app.command()
+def schemas(
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if the files differ from the models.")
+    ] = False,
+    out: Annotated[Path | None, typer.Option("--dir", help="[default: schemas/generated in the source tree]")] = None,
+) -> None:
+    """Generate the event contract from the models: JSON Schema per event type and envelope, AsyncAPI document."""
+    from schemas.contract import GENERATED_DIR, drift, write
+
+    folder = out or GENERATED_DIR
+    if check:
+        problems = drift(folder)
+        for problem in problems:
+            typer.echo(f"{folder / problem}", err=True)
+        if problems:
+            typer.echo("the committed contract differs from the models: run `crisis schemas`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{folder}: up to date")
+        return
+    changed = write(folder)
+    typer.echo(f"{folder}: {len(changed)} file(s) written{': ' + ', '.join(changed) if changed else ''}")
+
+
 def main() -> None:
     sys.exit(app())
 
