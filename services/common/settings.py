@@ -41,3 +41,6 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    # Read-your-writes: how long a read with `min_position` waits for the read models before answering stale.
+    min_position_wait_s: float = Field(default=5.0, ge=0, le=60)

@@ -15,7 +15,9 @@ from services.common.database import create_pool
 from services.common.http import install_common
 from services.common.settings import Settings
 from services.query.database import ReadModels, read_models
+from services.query.freshness import PositionWaiter
 from services.query.routes import router
+from services.query.stream_end import StreamEnd
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -28,10 +30,14 @@ def create_app(settings: Settings) -> FastAPI:
         pool = create_pool(database_url)
         await pool.open(wait=False)
         app.state.read_models = ReadModels(pool, settings.database_timeout_s)
+        stream_end = StreamEnd(settings)
+        stream_end.start()
+        app.state.position_waiter = PositionWaiter(stream_end, settings.min_position_wait_s)
         try:
             yield
         finally:
             del app.state.read_models
+            await stream_end.stop()
             await pool.close()
 
     app = FastAPI(title="crisis query", version="1", lifespan=lifespan)
