@@ -44,3 +44,5 @@ class Settings(BaseSettings):
 
     # Read-your-writes: how long a read with `min_position` waits for the read models before answering stale.
     min_position_wait_s: float = Field(default=5.0, ge=0, le=60)
+    # The live feed (GET /v1/incidents/{id}/live): seconds between heartbeat comments on an idle stream.
+    live_heartbeat_s: float = Field(default=15.0, gt=0)

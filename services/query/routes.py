@@ -14,6 +14,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime
+from sse_starlette import EventSourceResponse
 
 from schemas.values import Slug
 from services.common.database import DictConnection
@@ -21,6 +22,7 @@ from services.common.http import error_body
 from services.query import views
 from services.query.database import connection
 from services.query.freshness import MIN_POSITION_HEADER, BeyondStreamEnd, Freshness, PositionWaiter
+from services.query.live import LiveFeed
 from services.query.models import ErrorBody, Incident, IncidentPage, StoredEvent, TimelinePage
 from services.query.pagination import Cursor, MalformedCursor, next_page
 from services.query.params import DEFAULT_LIMIT, EventTypes, IncidentId, Limit, PageCursor
@@ -133,3 +135,27 @@ async def get_event(event_id: UUID, conn: Connection, position: Position) -> Sto
     if found is None:
         raise _not_found(f"event '{event_id}'", position)
     return found
+
+
+LastEventId = Annotated[
+    int | None, Header(alias="Last-Event-ID", ge=0, description="Resume after this entry (its stream sequence).")
+]
+
+
+@router.get(
+    "/incidents/{incident_id}/live",
+    response_class=EventSourceResponse,
+    responses={**NOT_FOUND, 200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events."}},
+)
+async def live_timeline(
+    request: Request, incident_id: IncidentId, conn: Connection, position: Position, last_event_id: LastEventId = None
+) -> EventSourceResponse:
+    """New timeline entries as they are committed, as Server-Sent Events (`event: entry`, `id:` the entry's stream
+    sequence, `data:` the entry as in the timeline), in stream order, with heartbeat comments while idle.
+    Reconnect with `Last-Event-ID` to get every entry after that one; without it the feed starts after the
+    incident's latest entry."""
+    if not await views.incident_exists(conn, incident_id):
+        raise _not_found(f"incident {incident_id!r}", position)
+    live: LiveFeed = request.app.state.live
+    after = last_event_id if last_event_id is not None else await views.last_entry(conn, incident_id)
+    return live.response(incident_id, after, headers=position.headers)
