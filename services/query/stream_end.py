@@ -22,6 +22,7 @@ from services.common.settings import Settings
 log = structlog.get_logger(__name__)
 
 STREAM_INFO_TIMEOUT_S = 1.0
+CONNECT_GRACE_S = 2.0
 
 
 class StreamEnd:
@@ -38,8 +39,10 @@ class StreamEnd:
         task, self._connecting = self._connecting, None
         if task is None:
             return
+        # A connect cancelled half-way can leave its socket open: let an attempt in progress finish first.
+        await asyncio.wait({task}, timeout=CONNECT_GRACE_S)
         if not task.done():
-            task.cancel()
+            task.cancel()  # NATS is unreachable: nothing is open
         with contextlib.suppress(asyncio.CancelledError, Exception):  # a failed connect has nothing to close
             await (await task).close()
 
