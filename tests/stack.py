@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -12,12 +13,14 @@ from typing import Any
 
 import httpx
 import psycopg
+import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from nats.aio.client import Client
 from pydantic import SecretStr
 
 from schemas.subjects import STREAM_NAME
+from services.common.ports import free_port
 from services.common.settings import Settings
 from services.ingest.app import create_app as create_ingest
 from services.projector.applier import apply_batch
@@ -47,6 +50,29 @@ async def _serve(stack: AsyncExitStack, app: FastAPI, name: str) -> httpx.AsyncC
     manager = await stack.enter_async_context(LifespanManager(app))
     transport = httpx.ASGITransport(app=manager.app)
     return await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url=f"http://{name}"))
+
+
+@dataclass
+class Server:
+    url: str
+    uvicorn: uvicorn.Server
+
+
+@asynccontextmanager
+async def serve(app: Any) -> AsyncIterator[Server]:
+    """`app` behind a real uvicorn on a free loopback port (streaming responses need a real server)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    serving = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline and not serving.done(), "the server did not start"
+        await asyncio.sleep(0.02)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", server)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 15)
 
 
 @asynccontextmanager

@@ -18,6 +18,7 @@ from services.projector.consumer import ProjectionWorker, subscribe
 from services.projector.migrate import migrate
 from services.projector.projection import Projection
 from services.projector.read_models import PROJECTIONS
+from services.webhooks.delivery import WebhookWorker
 
 log = structlog.get_logger(__name__)
 
@@ -39,8 +40,11 @@ def create_app(settings: Settings, projections: list[Projection] | None = None) 
         for worker in workers:
             await worker.reset_consumer(client.jetstream())
         await broker.start()
+        webhooks = WebhookWorker(settings)  # issue 6: deliveries run beside the projections, never in them
+        webhooks.start()
         log.info("projector started", projections=[w.projection.name for w in workers])
         yield
+        await webhooks.stop()
         await broker.stop()
         for worker in workers:
             await worker.close()

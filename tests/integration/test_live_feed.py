@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-import uvicorn
 from nats.aio.client import Client
 
-from services.common.ports import free_port
 from services.common.settings import Settings
 from services.query.app import create_app
 from tests.conftest import incident_id
-from tests.stack import project, running_stack, statement
+from tests.stack import Server, project, running_stack, serve, statement
 
 pytestmark = pytest.mark.usefixtures("stream")
 
@@ -51,26 +49,10 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[Sse]:
                 current.data = value
 
 
-@dataclass
-class Server:
-    url: str
-    uvicorn: uvicorn.Server
-
-
 @asynccontextmanager
 async def serve_query(settings: Settings) -> AsyncIterator[Server]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None))
-    serving = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and not serving.done(), "the query server did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", server)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, 15)
+    async with serve(create_app(settings)) as server:
+        yield server
 
 
 async def next_entry(events: AsyncIterator[Sse]) -> Sse:
