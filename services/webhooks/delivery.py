@@ -80,25 +80,27 @@ class WebhookWorker:
                 await self._task
 
     async def _run(self) -> None:
+        assert self._settings.database_url is not None
         async with httpx.AsyncClient(timeout=self._settings.webhook_timeout_s) as http:
             while True:
-                try:
-                    await self.deliver_due(http)
+                try:  # one connection for as long as it works
+                    async with await connect(self._settings.database_url, autocommit=True) as conn:
+                        while True:
+                            await self.deliver_due(conn, http)
+                            await asyncio.sleep(self._settings.webhook_poll_s)
                 except psycopg.OperationalError as exc:
                     log.warning("webhook deliveries paused: PostgreSQL unavailable", error=str(exc))
-                await asyncio.sleep(self._settings.webhook_poll_s)
+                    await asyncio.sleep(self._settings.webhook_poll_s)
 
-    async def deliver_due(self, http: httpx.AsyncClient) -> int:
+    async def deliver_due(self, conn: psycopg.AsyncConnection[Any], http: httpx.AsyncClient) -> int:
         """Queue new matching events, then attempt every due delivery once; returns how many were attempted."""
-        assert self._settings.database_url is not None
-        async with await connect(self._settings.database_url, autocommit=True) as conn:
-            await conn.execute(_QUEUE)
-            async with conn.cursor(row_factory=class_row(Due)) as cur:
-                await cur.execute(_DUE, (self._settings.webhook_max_attempts, BATCH))
-                due = await cur.fetchall()
-            outcomes = await asyncio.gather(*(self._post(http, d) for d in due))
-            for delivery, error in zip(due, outcomes, strict=True):
-                await self._record(conn, delivery, error)
+        await conn.execute(_QUEUE)
+        async with conn.cursor(row_factory=class_row(Due)) as cur:
+            await cur.execute(_DUE, (self._settings.webhook_max_attempts, BATCH))
+            due = await cur.fetchall()
+        outcomes = await asyncio.gather(*(self._post(http, d) for d in due))
+        for delivery, error in zip(due, outcomes, strict=True):
+            await self._record(conn, delivery, error)
         return len(due)
 
     async def _post(self, http: httpx.AsyncClient, delivery: Due) -> str | None:
