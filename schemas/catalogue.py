@@ -24,6 +24,7 @@ from schemas.events.political import (
     StateOfEmergencyDeclared,
 )
 from schemas.events.unrest import BuildingStormed, CrowdDispersed, PropertyDestroyed, ProtestReported
+from schemas.upcasting import upcast
 
 EVENT_TYPES: Mapping[str, type[EventPayload]] = {
     cls.event_type(): cls
@@ -77,10 +78,11 @@ def parse_submission(raw: Mapping[str, Any]) -> EventSubmission[Any]:
 
 
 def parse_event(raw: Mapping[str, Any] | bytes | str) -> Event[Any]:
-    """Decode an event from the stream; raises UnknownEventType or pydantic.ValidationError."""
+    """Decode an event from the stream, upcast to the current version of its type; raises UnknownEventType,
+    CannotUpcast (a ValueError) or pydantic.ValidationError."""
     if isinstance(raw, bytes | str):
         raw = json.loads(raw)
         if not isinstance(raw, dict):
             raise ValueError("an event must be a JSON object")
     cls = payload_class(raw.get("type"))
-    return Event[cls].model_validate(raw)  # type: ignore[valid-type]
+    return Event[cls].model_validate(upcast(raw, cls.schema_version))  # type: ignore[valid-type]

@@ -114,6 +114,76 @@ def status(data_dir: DataDir = None) -> None:
     typer.echo(render(asyncio.run(collect(settings))))
 
 
+@app.command()
+def schemas(
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if the files differ from the models.")
+    ] = False,
+    out: Annotated[Path | None, typer.Option("--dir", help="[default: schemas/generated in the source tree]")] = None,
+) -> None:
+    """Generate the event contract from the models: JSON Schema per event type and envelope, AsyncAPI document."""
+    from schemas.contract import GENERATED_DIR, drift, write
+
+    folder = out or GENERATED_DIR
+    if check:
+        problems = drift(folder)
+        for problem in problems:
+            typer.echo(f"{folder / problem}", err=True)
+        if problems:
+            typer.echo("the committed contract differs from the models: run `crisis schemas`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{folder}: up to date")
+        return
+    changed = write(folder)
+    typer.echo(f"{folder}: {len(changed)} file(s) written{': ' + ', '.join(changed) if changed else ''}")
+
+
+webhooks_app = typer.Typer(help="Webhook endpoints: signed POSTs of matching events.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    url: Annotated[str, typer.Argument(help="Where to POST; HTTPS (plain HTTP only to this machine).")],
+    secret: Annotated[str, typer.Option(help="Shared secret: deliveries carry its HMAC-SHA256 of the body.")],
+    incident: Annotated[str | None, typer.Option(help="Only this incident [default: every incident].")] = None,
+    event_type: Annotated[list[str] | None, typer.Option("--type", help="Only this type (repeatable).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Register an endpoint; it receives the events committed from now on."""
+    import psycopg
+
+    from services.webhooks.registry import InvalidWebhook, register
+
+    settings = _resolved(data_dir)
+    assert settings.database_url is not None
+    try:
+        with psycopg.connect(settings.database_url) as conn:
+            hook = register(conn, url, secret, incident, event_type or [])
+    except InvalidWebhook as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(
+        f"webhook {hook.id}: {hook.url} (incident {hook.incident_id or 'any'}, types {hook.event_types or 'any'})"
+    )
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(webhook_id: int, data_dir: DataDir = None) -> None:
+    """Remove an endpoint and its pending deliveries."""
+    import psycopg
+
+    from services.webhooks.registry import remove
+
+    settings = _resolved(data_dir)
+    assert settings.database_url is not None
+    with psycopg.connect(settings.database_url) as conn:
+        if not remove(conn, webhook_id):
+            typer.echo(f"error: no webhook {webhook_id}", err=True)
+            raise typer.Exit(2)
+    typer.echo(f"webhook {webhook_id} removed")
+
+
 def main() -> None:
     sys.exit(app())
 

@@ -8,6 +8,10 @@ from psycopg_pool import AsyncConnectionPool
 
 DictConnection = psycopg.AsyncConnection[dict[str, object]]
 
+# The projector NOTIFYs this channel with the incident id when it commits timeline entries; the query service's
+# live feed LISTENs to it.
+TIMELINE_CHANNEL = "crisis_timeline"
+
 
 async def connect(url: str, *, autocommit: bool = False) -> psycopg.AsyncConnection[dict[str, object]]:
     return await psycopg.AsyncConnection.connect(url, autocommit=autocommit, row_factory=dict_row)

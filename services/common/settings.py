@@ -61,3 +61,13 @@ class Settings(BaseSettings):
     nats_tls_ca_file: Path | None = Field(default=None, description="CA to verify the NATS server (enables TLS).")
     nats_tls_cert_file: Path | None = Field(default=None, description="Client certificate for mutual TLS.")
     nats_tls_key_file: Path | None = Field(default=None, description="The client certificate's key.")
+    # Read-your-writes: how long a read with `min_position` waits for the read models before answering stale.
+    min_position_wait_s: float = Field(default=5.0, ge=0, le=60)
+    # The live feed (GET /v1/incidents/{id}/live): seconds between heartbeat comments on an idle stream.
+    live_heartbeat_s: float = Field(default=15.0, gt=0)
+    # Webhook deliveries (run by the projector process, apart from the projections).
+    webhook_poll_s: float = Field(default=0.5, gt=0, description="How often due deliveries are looked for.")
+    webhook_timeout_s: float = Field(default=5.0, gt=0, description="How long one POST may take.")
+    webhook_retry_base_s: float = Field(default=1.0, gt=0, description="First retry delay; doubles each time.")
+    webhook_retry_max_s: float = Field(default=600.0, gt=0, description="Longest retry delay.")
+    webhook_max_attempts: int = Field(default=12, ge=1, description="Then the delivery is given up (failed).")

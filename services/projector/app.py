@@ -19,6 +19,7 @@ from services.projector.consumer import ProjectionWorker
 from services.projector.migrate import migrate
 from services.projector.projection import Projection
 from services.projector.read_models import PROJECTIONS
+from services.webhooks.delivery import WebhookWorker
 
 log = structlog.get_logger(__name__)
 
@@ -42,10 +43,13 @@ def create_app(settings: Settings, projections: list[Projection] | None = None) 
             await worker.reset_consumer(js)
         stopping = asyncio.Event()
         tasks = [asyncio.create_task(worker.run(js, stopping), name=worker.projection.name) for worker in workers]
+        webhooks = WebhookWorker(settings)  # deliveries run beside the projections, never in them
+        webhooks.start()
         log.info("projector started", projections=[w.projection.name for w in workers])
         try:
             yield
         finally:
+            await webhooks.stop()
             stopping.set()
             for worker, task in zip(workers, tasks, strict=True):
                 if not worker.applying:  # waiting in a fetch: nothing held, nothing to lose

@@ -18,7 +18,10 @@ from services.common.settings import Settings
 from services.query import domain_routes
 from services.query.access import read_access
 from services.query.database import ReadModels, read_models
+from services.query.freshness import PositionWaiter
+from services.query.live import LiveFeed, TimelineNotifications
 from services.query.routes import router
+from services.query.stream_end import StreamEnd
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -31,10 +34,18 @@ def create_app(settings: Settings) -> FastAPI:
         pool = create_pool(database_url)
         await pool.open(wait=False)
         app.state.read_models = ReadModels(pool, settings.database_timeout_s)
+        notifications = TimelineNotifications(database_url)
+        notifications.start()
+        app.state.live = LiveFeed(app.state.read_models, notifications, settings.live_heartbeat_s)
+        stream_end = StreamEnd(settings)
+        stream_end.start()
+        app.state.position_waiter = PositionWaiter(stream_end, settings.min_position_wait_s)
         try:
             yield
         finally:
             del app.state.read_models
+            await stream_end.stop()
+            await notifications.stop()
             await pool.close()
 
     app = FastAPI(title="crisis query", version="1", lifespan=lifespan)

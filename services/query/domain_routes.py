@@ -23,6 +23,7 @@ from services.domain.statements import by_speaker
 from services.domain.summary import Summary, summarise
 from services.query import actor_views, export_views, fact_views, views
 from services.query.exports import feature_collection, hxl_csv
+from services.query.freshness import Freshness
 from services.query.models import (
     ActorPage,
     Casualties,
@@ -55,7 +56,7 @@ def _page(items: Sequence[T], key: Callable[[T], str], cursor: str | None, limit
     return next_page(rest[: limit + 1], limit, SLUG_CURSOR, key=lambda item: (key(item),))
 
 
-async def _known_incident(conn: Connection, incident_id: str, position: int) -> None:
+async def _known_incident(conn: Connection, incident_id: str, position: Freshness) -> None:
     if not await views.incident_exists(conn, incident_id):
         raise _not_found(f"incident {incident_id!r}", position)
 
@@ -94,7 +95,7 @@ class IncidentList:
     cursor: PageCursor = None
 
     async def page(
-        self, conn: Connection, position: int, items: Sequence[T], key: Callable[[T], str]
+        self, conn: Connection, position: Freshness, items: Sequence[T], key: Callable[[T], str]
     ) -> tuple[list[T], str | None]:
         if not items:
             await _known_incident(conn, self.incident_id, position)

@@ -2,7 +2,8 @@
 
 Every answer carries `X-Position`: the stream sequence the read models had applied when it was read. It is read
 before the data, so the data reflects at least that position (a reader who wrote at position N and sees
-X-Position >= N sees its write).
+X-Position >= N sees its write). Every endpoint takes `min_position` (or `X-Min-Position`): it then waits, up to
+CRISIS_MIN_POSITION_WAIT_S, for the read models to reach it, and answers `X-Stale: true` if they did not.
 """
 
 from __future__ import annotations
@@ -11,19 +12,20 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime
+from sse_starlette import EventSourceResponse
 
 from schemas.values import Slug, VerificationStatus
 from services.common.database import DictConnection
 from services.common.http import error_body
 from services.query import views
 from services.query.database import connection
+from services.query.freshness import MIN_POSITION_HEADER, BeyondStreamEnd, Freshness, PositionWaiter
+from services.query.live import LiveFeed
 from services.query.models import ErrorBody, Incident, IncidentPage, StoredEvent, TimelinePage
 from services.query.pagination import Cursor, MalformedCursor, next_page
 from services.query.params import DEFAULT_LIMIT, AsOf, EventTypes, IncidentId, Limit, PageCursor
-
-POSITION_HEADER = "X-Position"
 
 K = TypeVar("K")
 
@@ -33,13 +35,37 @@ TIMELINE_CURSOR: Cursor[tuple[datetime, int]] = Cursor(tuple[AwareDatetime, int]
 Connection = Annotated[DictConnection, Depends(connection, scope="function")]
 
 
-async def read_position(response: Response, conn: Connection) -> int:
-    position = await views.position(conn)
-    response.headers[POSITION_HEADER] = str(position)
-    return position
+MinPosition = Annotated[
+    int | None, Query(ge=0, description="Wait (bounded) until the read models reach this stream position.")
+]
+MinPositionHeader = Annotated[
+    int | None, Header(alias=MIN_POSITION_HEADER, ge=0, description="The same as `min_position`, as a header.")
+]
 
 
-Position = Annotated[int, Depends(read_position)]
+async def read_position(
+    request: Request,
+    response: Response,
+    conn: Connection,
+    min_position: MinPosition = None,
+    x_min_position: MinPositionHeader = None,
+) -> Freshness:
+    waiter: PositionWaiter = request.app.state.position_waiter
+    wanted, loc = (
+        (min_position, ["query", "min_position"])
+        if min_position is not None
+        else (x_min_position, ["header", "X-Min-Position"])
+    )
+    try:
+        freshness = await waiter.reach(conn, wanted)
+    except BeyondStreamEnd as exc:
+        detail = {"loc": loc, "msg": str(exc), "type": "beyond_stream_end"}
+        raise HTTPException(400, detail=error_body(str(exc), [detail])) from exc
+    response.headers.update(freshness.headers)
+    return freshness
+
+
+Position = Annotated[Freshness, Depends(read_position)]
 
 router = APIRouter(
     prefix="/v1",
@@ -48,7 +74,9 @@ router = APIRouter(
     responses={503: {"model": ErrorBody, "description": "PostgreSQL is down or too slow; retry after Retry-After."}},
 )
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
-BAD_CURSOR: dict[int | str, dict[str, Any]] = {400: {"model": ErrorBody, "description": "Malformed cursor."}}
+BAD_CURSOR: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Malformed cursor, or a min_position beyond the end of the stream."}
+}
 
 
 def _after(cursor: Cursor[K], value: str | None) -> K | None:
@@ -61,8 +89,8 @@ def _after(cursor: Cursor[K], value: str | None) -> K | None:
         raise HTTPException(400, detail=error_body(str(exc), [detail])) from exc
 
 
-def _not_found(what: str, position: int) -> HTTPException:
-    return HTTPException(404, detail=error_body(f"{what} not found"), headers={POSITION_HEADER: str(position)})
+def _not_found(what: str, freshness: Freshness) -> HTTPException:
+    return HTTPException(404, detail=error_body(f"{what} not found"), headers=freshness.headers)
 
 
 @router.get("/incidents", responses=BAD_CURSOR)
@@ -131,3 +159,27 @@ async def get_event(event_id: UUID, conn: Connection, position: Position, as_of:
     if found is None:
         raise _not_found(f"event '{event_id}'", position)
     return found
+
+
+LastEventId = Annotated[
+    int | None, Header(alias="Last-Event-ID", ge=0, description="Resume after this entry (its stream sequence).")
+]
+
+
+@router.get(
+    "/incidents/{incident_id}/live",
+    response_class=EventSourceResponse,
+    responses={**NOT_FOUND, 200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events."}},
+)
+async def live_timeline(
+    request: Request, incident_id: IncidentId, conn: Connection, position: Position, last_event_id: LastEventId = None
+) -> EventSourceResponse:
+    """New timeline entries as they are committed, as Server-Sent Events (`event: entry`, `id:` the entry's stream
+    sequence, `data:` the entry as in the timeline), in stream order, with heartbeat comments while idle.
+    Reconnect with `Last-Event-ID` to get every entry after that one; without it the feed starts after the
+    incident's latest entry."""
+    if not await views.incident_exists(conn, incident_id):
+        raise _not_found(f"incident {incident_id!r}", position)
+    live: LiveFeed = request.app.state.live
+    after = last_event_id if last_event_id is not None else await views.last_entry(conn, incident_id)
+    return live.response(incident_id, after, headers=position.headers)

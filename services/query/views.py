@@ -57,6 +57,14 @@ _INCIDENTS_AS_OF = """
 """
 
 
+# Verification as of %(as_of)s (NULL: now).
+_TIMELINE_ENTRY_COLUMNS = f"""
+    stream_seq AS position, event_id, type, occurred_at, envelope ->> 'occurred_precision' AS occurred_precision,
+    reported_at, recorded_at, envelope -> 'source' AS source, envelope -> 'location' AS location,
+    envelope -> 'data' AS data, verification_as_of(event_id, {AS_OF}) AS verification
+"""
+
+
 async def position(conn: DictConnection) -> int:
     """How far the read models have got: the lowest stream sequence every projection has applied (0: none)."""
     cur = await conn.execute("SELECT COALESCE(min(last_seq), 0) AS position FROM projection_checkpoints")
@@ -142,16 +150,13 @@ async def timeline(
         conditions.append(sql.SQL("(occurred_at, stream_seq) > (%(after_at)s, %(after_seq)s)"))
     query = sql.SQL(
         """
-        SELECT stream_seq AS position, event_id, type, occurred_at,
-               envelope ->> 'occurred_precision' AS occurred_precision, reported_at, recorded_at,
-               envelope -> 'source' AS source, envelope -> 'location' AS location, envelope -> 'data' AS data,
-               verification_as_of(event_id, {as_of}) AS verification
+        SELECT {columns}
         FROM event_log
         WHERE {conditions}
         ORDER BY occurred_at, stream_seq
         LIMIT %(limit)s
         """
-    ).format(conditions=sql.SQL(" AND ").join(conditions), as_of=sql.SQL(AS_OF))
+    ).format(columns=sql.SQL(_TIMELINE_ENTRY_COLUMNS), conditions=sql.SQL(" AND ").join(conditions))
     after_at, after_seq = after if after is not None else (None, None)
     params = {
         **filters,
@@ -164,6 +169,27 @@ async def timeline(
     async with conn.cursor(row_factory=class_row(TimelineEntry)) as cur:
         await cur.execute(query, {**params, "limit": limit})
         return await cur.fetchall()
+
+
+async def entries_after(conn: DictConnection, incident_id: str, *, after: int, limit: int) -> list[TimelineEntry]:
+    """The incident's entries with a stream sequence above `after`, in stream (commit) order: the live feed."""
+    query = sql.SQL(
+        "SELECT {columns} FROM event_log WHERE incident_id = %(incident_id)s AND stream_seq > %(after)s"
+        " ORDER BY stream_seq LIMIT %(limit)s"
+    ).format(columns=sql.SQL(_TIMELINE_ENTRY_COLUMNS))
+    async with conn.cursor(row_factory=class_row(TimelineEntry)) as cur:
+        await cur.execute(query, {"incident_id": incident_id, "after": after, "limit": limit, "as_of": None})
+        return await cur.fetchall()
+
+
+async def last_entry(conn: DictConnection, incident_id: str) -> int:
+    """The stream sequence of the incident's latest entry; 0 when it has none."""
+    cur = await conn.execute(
+        "SELECT COALESCE(max(stream_seq), 0) AS seq FROM event_log WHERE incident_id = %s", (incident_id,)
+    )
+    row = await cur.fetchone()
+    assert row is not None and isinstance(row["seq"], int)
+    return row["seq"]
 
 
 async def event(conn: DictConnection, event_id: UUID, as_of: datetime | None = None) -> StoredEvent | None:

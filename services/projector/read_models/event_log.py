@@ -6,6 +6,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from schemas.envelope import Event
+from services.common.database import TIMELINE_CHANNEL
 from services.projector.projection import Position, Projection
 
 event_log = Projection("event_log", tables=("event_log",))
@@ -37,3 +38,5 @@ async def append_to_log(conn: AsyncConnection[Any], event: Event[Any], pos: Posi
             Jsonb(event.model_dump(mode="json")),
         ),
     )
+    # For the live feed: PostgreSQL delivers a NOTIFY when (and only if) this transaction commits.
+    await conn.execute("SELECT pg_notify(%s, %s)", (TIMELINE_CHANNEL, event.incident_id))

@@ -1,0 +1,60 @@
+"""Where the event stream ends: the query service's one read of NATS, to refuse a `min_position` never written.
+
+The query service otherwise reads PostgreSQL only. It connects to NATS in the background (it must start, and
+serve reads, while NATS is down) and only ever asks for the stream's info. When NATS is not configured or does
+not answer, the end is unknown and a reader's `min_position` is waited for up to the bound like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import nats
+import nats.errors
+import structlog
+from nats.aio.client import Client
+
+from schemas.subjects import STREAM_NAME
+from services.common.eventstream import connect_options
+from services.common.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+STREAM_INFO_TIMEOUT_S = 1.0
+CONNECT_GRACE_S = 2.0
+
+
+class StreamEnd:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._connecting: asyncio.Task[Client] | None = None
+
+    def start(self) -> None:
+        if self._settings.nats_url is not None:
+            options = connect_options(self._settings, "crisis-query")
+            self._connecting = asyncio.create_task(nats.connect(**options), name="query-nats-connect")
+
+    async def stop(self) -> None:
+        task, self._connecting = self._connecting, None
+        if task is None:
+            return
+        # A connect cancelled half-way can leave its socket open: let an attempt in progress finish first.
+        await asyncio.wait({task}, timeout=CONNECT_GRACE_S)
+        if not task.done():
+            task.cancel()  # NATS is unreachable: nothing is open
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # a failed connect has nothing to close
+            await (await task).close()
+
+    async def last_seq(self) -> int | None:
+        """The stream's last sequence, or None when it cannot be known now."""
+        task = self._connecting
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        client = task.result()
+        try:
+            info = await client.jetstream(timeout=STREAM_INFO_TIMEOUT_S).stream_info(STREAM_NAME)
+        except (nats.errors.Error, OSError) as exc:
+            log.info("stream end unknown", error=f"{type(exc).__name__}: {exc}")
+            return None
+        return info.state.last_seq
