@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -13,6 +14,9 @@ import uvicorn
 from services.common.discovery import NoServers, resolve
 from services.common.logging import configure_logging
 from services.common.settings import Settings
+from services.dead_letter_commands import StatusFilter
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Event-sourced crisis reporting: ingest -> NATS JetStream -> PostgreSQL -> query.",
@@ -107,6 +111,65 @@ def status(data_dir: DataDir = None) -> None:
 
     settings = _resolved(data_dir)
     typer.echo(render(asyncio.run(collect(settings))))
+
+
+def _operate(work: Coroutine[Any, Any, T]) -> T:
+    """Run an operator command: a refusal (unknown id or projection, bad position) is a message and exit 2."""
+    from services.projector.operator_errors import OperatorError
+
+    try:
+        return asyncio.run(work)
+    except OperatorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+dead_letters_app = typer.Typer(help="Events a projection could not apply: list, show, retry after a fix, discard.")
+app.add_typer(dead_letters_app, name="dead-letters")
+
+DeadLetterId = Annotated[int, typer.Argument(help="The dead letter's id (see `crisis dead-letters list`).")]
+Note = Annotated[str | None, typer.Option(help="Why: kept with the decision.")]
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(
+    projection: Annotated[str | None, typer.Option(help="Only this projection's.")] = None,
+    status: Annotated[StatusFilter, typer.Option(help="Which decisions to show.")] = StatusFilter.open,
+    data_dir: DataDir = None,
+) -> None:
+    """List dead letters (by default those awaiting a decision)."""
+    from services.dead_letter_commands import list_text
+
+    typer.echo(_operate(list_text(_resolved(data_dir), projection, status)))
+
+
+@dead_letters_app.command("show")
+def dead_letters_show(dead_letter_id: DeadLetterId, data_dir: DataDir = None) -> None:
+    """Show one dead letter: position, subject, headers, error, payload."""
+    from services.dead_letter_commands import show_text
+
+    typer.echo(_operate(show_text(_resolved(data_dir), dead_letter_id)))
+
+
+@dead_letters_app.command("retry")
+def dead_letters_retry(dead_letter_id: DeadLetterId, note: Note = None, data_dir: DataDir = None) -> None:
+    """Apply the event again (after a fix); exit 1 with the error if it still fails."""
+    from services.dead_letter_commands import retry
+
+    error = _operate(retry(_resolved(data_dir), dead_letter_id, note))
+    if error is not None:
+        typer.echo(f"dead letter {dead_letter_id} still fails: {error}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"dead letter {dead_letter_id} applied")
+
+
+@dead_letters_app.command("discard")
+def dead_letters_discard(dead_letter_id: DeadLetterId, note: Note = None, data_dir: DataDir = None) -> None:
+    """Record the decision not to apply the event."""
+    from services.dead_letter_commands import discard
+
+    _operate(discard(_resolved(data_dir), dead_letter_id, note))
+    typer.echo(f"dead letter {dead_letter_id} discarded")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import psycopg
 from schemas.subjects import STREAM_NAME
 from services.common.eventstream import connect_options
 from services.common.settings import Settings
+from services.projector.dead_letters import open_counts
 from services.projector.read_models import PROJECTIONS
 
 
@@ -18,7 +19,7 @@ class ProjectionStatus:
     name: str
     position: int
     lag: int
-    dead_letters: int
+    dead_letters: int  # awaiting a decision
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,7 @@ async def collect(settings: Settings) -> Status:
     async with await psycopg.AsyncConnection.connect(settings.database_url, connect_timeout=5) as conn:
         cur = await conn.execute("SELECT projection, last_seq FROM projection_checkpoints")
         positions: dict[str, int] = dict(await cur.fetchall())
-        cur = await conn.execute("SELECT projection, count(*) FROM dead_letters GROUP BY projection")
-        dead: dict[str, int] = dict(await cur.fetchall())
+        dead = await open_counts(conn)
     return Status(
         messages=state.messages,
         bytes=state.bytes,
