@@ -64,7 +64,6 @@ def settings(nats_url: str, database_url: str, tmp_path: Path) -> Settings:
         nats_url=nats_url,
         database_url=database_url,
         data_dir=tmp_path,
-        projector_batch_wait_s=0.02,
         projector_retry_delay_s=0.2,
     )
 

@@ -51,6 +51,8 @@ def configure_logging(level: str = "INFO", fmt: Literal["auto", "json", "console
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # faststream narrates its task bookkeeping at INFO; keep its warnings and errors unless debugging.
+    logging.getLogger("faststream").setLevel(max(root.level, logging.WARNING))
 
 
 def bind_correlation_id(correlation_id: str | None) -> None:

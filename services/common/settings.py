@@ -36,7 +36,6 @@ class Settings(BaseSettings):
     projector_port: int = Field(default=8003, ge=0, le=65535)
 
     projector_batch_size: int = Field(default=500, ge=1, le=10_000)
-    projector_batch_wait_s: float = Field(default=0.05, gt=0)
     projector_retry_delay_s: float = Field(default=2.0, gt=0)
 
     log_level: str = "INFO"

@@ -6,49 +6,62 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import nats
 import psycopg
 import structlog
 from fastapi import FastAPI
-from faststream.nats import NatsBroker
+from nats.aio.client import Client
 
-from services.common.eventstream import broker_options, ensure_stream
+from services.common.eventstream import connect_options, ensure_stream
 from services.common.http import install_common
 from services.common.settings import Settings
-from services.projector.consumer import ProjectionWorker, subscribe
+from services.projector.consumer import ProjectionWorker
 from services.projector.migrate import migrate
 from services.projector.projection import Projection
 from services.projector.read_models import PROJECTIONS
 
 log = structlog.get_logger(__name__)
 
+STOP_TIMEOUT_S = 10.0  # a batch in flight may finish (and be acked) before the connection closes
+
 
 def create_app(settings: Settings, projections: list[Projection] | None = None) -> FastAPI:
     if settings.database_url is None or settings.nats_url is None:
         raise ValueError("the projector needs CRISIS_NATS_URL and CRISIS_DATABASE_URL")
     database_url = settings.database_url
-    broker = NatsBroker(**broker_options(settings, "crisis-projector"))
     workers = [ProjectionWorker(p, settings) for p in (projections or list(PROJECTIONS.values()))]
-    for worker in workers:
-        subscribe(broker, worker)
+    connection: dict[str, Client] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(migrate, database_url)
-        client = await broker.connect()
-        await ensure_stream(client, settings)
+        nc = connection["nats"] = await nats.connect(**connect_options(settings, "crisis-projector"))
+        await ensure_stream(nc, settings)
+        js = nc.jetstream()
         for worker in workers:
-            await worker.reset_consumer(client.jetstream())
-        await broker.start()
+            await worker.reset_consumer(js)
+        stopping = asyncio.Event()
+        tasks = [asyncio.create_task(worker.run(js, stopping), name=worker.projection.name) for worker in workers]
         log.info("projector started", projections=[w.projection.name for w in workers])
-        yield
-        await broker.stop()
-        for worker in workers:
-            await worker.close()
+        try:
+            yield
+        finally:
+            stopping.set()
+            for worker, task in zip(workers, tasks, strict=True):
+                if not worker.applying:  # waiting in a fetch: nothing held, nothing to lose
+                    task.cancel()
+            _, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
+            for task in pending:  # unacknowledged work is redelivered: cancelling loses nothing
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for worker in workers:
+                await worker.close()
+            await nc.close()
 
     app = FastAPI(title="crisis projector", version="1", lifespan=lifespan)
 
     async def nats_ready() -> None:
-        if not broker.connection.is_connected:
+        if "nats" not in connection or not connection["nats"].is_connected:
             raise RuntimeError("not connected to NATS")
 
     async def postgres_ready() -> None:

@@ -1,21 +1,25 @@
-"""One durable JetStream pull consumer per projection, in batch mode, acknowledging only after COMMIT.
+"""One durable JetStream pull consumer per projection, fetched in batches, acknowledging only after COMMIT.
 
-faststream's default acknowledgement would TERM a message whose handler raises, losing it on a transient database
-error; here the policy is MANUAL: ack what the transaction committed, NAK with a delay on any failure. The
-checkpoint in PostgreSQL is the truth about a projection's position: at start each consumer is created afresh
-from the checkpoint, so a restart resumes at once, without waiting for unacknowledged messages to time out.
+Each batch is acked after its transaction commits and NAKed with a delay on any failure (never terminated, as
+faststream's default acknowledgement would on an exception). The checkpoint in PostgreSQL is the truth about a
+projection's position: at start each consumer is created afresh from the checkpoint, so a restart resumes at once,
+without waiting for unacknowledged messages to time out.
+
+The fetch loop is nats-py's, not faststream's `PullSub(batch=True)`: faststream 0.7.8 catches only
+`nats.errors.TimeoutError` around `fetch()`, while nats-py can raise a bare `asyncio.TimeoutError` there; the
+escaping exception restarts faststream's task and drops the batch it had fetched, which then sits unacknowledged
+until `ack_wait` runs out — a stall of the whole projection, seen in this project's tests under load.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Any
 
+import nats.errors
 import structlog
-from faststream import AckPolicy, Context
-from faststream.nats import JStream, NatsBroker, PullSub
-from faststream.nats.message import NatsBatchMessage
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -25,6 +29,7 @@ from psycopg import AsyncConnection
 
 from schemas.subjects import ALL_EVENTS, STREAM_NAME
 from services.common.database import connect
+from services.common.logging import CORRELATION_HEADER
 from services.common.settings import Settings
 from services.projector import metrics
 from services.projector.applier import apply_batch
@@ -36,6 +41,7 @@ log = structlog.get_logger(__name__)
 
 ACK_WAIT_S = 60.0
 DEFER_DELAY_S = 0.25  # a deferred message waits for an earlier one's redelivery, which is due soon
+FETCH_WAIT_S = 1.0  # how long an idle fetch waits for a first message; also how fast a stop is noticed
 
 
 class ProjectionWorker:
@@ -46,6 +52,7 @@ class ProjectionWorker:
         self.settings = settings
         self._conn: AsyncConnection[Any] | None = None
         self._js: JetStreamContext | None = None
+        self.applying = False  # a batch is between fetch and ack: let it finish rather than cancel it
 
     async def reset_consumer(self, js: JetStreamContext) -> None:
         """(Re)create the durable consumer to deliver from the checkpoint on."""
@@ -77,6 +84,36 @@ class ProjectionWorker:
         metrics.EVENTS_SKIPPED.labels(name).inc(result.skipped)
         metrics.DEAD_LETTERS.labels(name).inc(result.dead_lettered)
         metrics.CHECKPOINT.labels(name).set(result.checkpoint)
+        log.info(
+            "batch committed",
+            projection=name,
+            applied=result.applied,
+            dead_lettered=result.dead_lettered,
+            checkpoint=result.checkpoint,
+            correlation_ids=sorted({m.headers.get(CORRELATION_HEADER, "") for m in batch if m.headers} - {""})[:20],
+        )
+
+    async def run(self, js: JetStreamContext, stopping: asyncio.Event) -> None:
+        """Fetch and apply batches until `stopping` is set; a fetch returns as soon as any message is there."""
+        subscription = await js.pull_subscribe_bind(durable=self.projection.durable_name, stream=STREAM_NAME)
+        try:
+            while not stopping.is_set():
+                try:
+                    batch = await subscription.fetch(self.settings.projector_batch_size, timeout=FETCH_WAIT_S)
+                except TimeoutError:  # nothing new; nats-py raises its own subclass or asyncio's
+                    continue
+                except nats.errors.Error as exc:  # e.g. while the client reconnects: wait, then fetch again
+                    log.warning("fetch failed; retrying", projection=self.projection.name, error=repr(exc))
+                    await asyncio.sleep(FETCH_WAIT_S)
+                    continue
+                self.applying = True
+                try:
+                    await self.handle(batch)
+                finally:
+                    self.applying = False
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await subscription.unsubscribe()
 
     async def close(self) -> None:
         await self._drop_connection()
@@ -112,11 +149,6 @@ def _convert(batch: Sequence[Msg]) -> list[StreamMessage]:
     return [StreamMessage.from_nats(m) for m in batch]
 
 
-async def _no_body(message: Any) -> None:
-    """The applier decodes each event itself, so that an undecodable one can be dead-lettered."""
-    return None
-
-
 def consumer_config(projection: Projection, settings: Settings, checkpoint: int) -> ConsumerConfig:
     return ConsumerConfig(
         durable_name=projection.durable_name,
@@ -128,20 +160,3 @@ def consumer_config(projection: Projection, settings: Settings, checkpoint: int)
         max_ack_pending=settings.projector_batch_size,  # bounded memory however far behind
         filter_subject=ALL_EVENTS,
     )
-
-
-def subscribe(broker: NatsBroker, worker: ProjectionWorker) -> None:
-    settings = worker.settings
-
-    @broker.subscriber(
-        ALL_EVENTS,
-        stream=JStream(STREAM_NAME, declare=False),
-        durable=worker.projection.durable_name,
-        pull_sub=PullSub(batch_size=settings.projector_batch_size, timeout=settings.projector_batch_wait_s, batch=True),
-        ack_policy=AckPolicy.MANUAL,
-        decoder=_no_body,
-        title=worker.projection.durable_name,
-        description=f"Feeds the {worker.projection.name} read model",
-    )
-    async def consume(body: None, message: Annotated[NatsBatchMessage, Context("message")]) -> None:
-        await worker.handle(message.raw_message)

@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import structlog
 from asgi_lifespan import LifespanManager
 from nats.aio.client import Client
 from psycopg import AsyncConnection
@@ -225,3 +226,13 @@ async def test_every_projection_has_a_checkpoint_from_the_start(settings: Settin
     """Readers take the lowest checkpoint as the position: one missing would overstate it."""
     async with running_projector(settings):
         assert await checkpoints(settings.database_url or "") == {name: 0 for name in PROJECTIONS}
+
+
+async def test_the_correlation_id_reaches_the_projector_log(nc: Client, settings: Settings) -> None:
+    event = make_event(incident_id())
+    [seq] = await publish(nc, [event])
+    with structlog.testing.capture_logs() as logs:
+        async with running_projector(settings):
+            await wait_until(lambda: checkpoints(settings.database_url or ""), lambda c: c.get("event_log") == seq)
+    committed = [entry for entry in logs if entry["event"] == "batch committed"]
+    assert any(f"test-{event.event_id}" in entry["correlation_ids"] for entry in committed)
