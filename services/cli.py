@@ -172,6 +172,27 @@ def dead_letters_discard(dead_letter_id: DeadLetterId, note: Note = None, data_d
     typer.echo(f"dead letter {dead_letter_id} discarded")
 
 
+@app.command()
+def replay(
+    projection: Annotated[str, typer.Argument(help="A projection's name, or `all`.")],
+    from_seq: Annotated[int | None, typer.Option(help="Build the fresh tables from this stream sequence on.")] = None,
+    from_time: Annotated[
+        str | None, typer.Option(help="... or from the first event stored at or after this ISO 8601 time.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Rebuild read models from the stream beside the live tables, then swap them in (blue/green). Safe while
+    ingest and the projector run; Ctrl-C stops it, and the same command resumes it."""
+    from services.replay_command import run
+
+    try:
+        lines = _operate(run(_resolved(data_dir), projection, from_seq, from_time))
+    except KeyboardInterrupt:
+        typer.echo("interrupted: the live tables are untouched; run the same command to resume", err=True)
+        raise typer.Exit(130) from None
+    typer.echo("\n".join(lines))
+
+
 def main() -> None:
     sys.exit(app())
 
