@@ -193,6 +193,31 @@ def replay(
     typer.echo("\n".join(lines))
 
 
+@app.command()
+def export(
+    incident: Annotated[str | None, typer.Option(help="Only this incident's events.")] = None,
+    from_seq: Annotated[int | None, typer.Option(help="From this stream sequence on.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write the stream's events to stdout as JSON lines (sequence, subject, headers, event)."""
+    from services.archive_commands import export as run
+
+    count = _operate(run(_resolved(data_dir), sys.stdout, incident, from_seq))
+    typer.echo(f"exported {count} event(s)", err=True)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A file written by `crisis export`.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Publish the events of an export file again; idempotent by event id (Nats-Msg-Id)."""
+    from services.archive_commands import import_file
+
+    stored, duplicates = _operate(import_file(_resolved(data_dir), file))
+    typer.echo(f"imported {stored} event(s); {duplicates} already in the stream")
+
+
 def main() -> None:
     sys.exit(app())
 

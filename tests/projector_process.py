@@ -14,6 +14,7 @@ from services.common.settings import Settings
 
 class ProjectorProcess:
     def __init__(self, settings: Settings, log_dir: Path, **extra_env: str) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
         self.settings, self.log_dir, self.extra_env = settings, log_dir, extra_env
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -44,6 +45,14 @@ class ProjectorProcess:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
+
+    def __enter__(self) -> ProjectorProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Never leave a process behind, whatever the test did."""
+        if self.process is not None and self.process.poll() is None:
+            self.kill()
 
     def stop(self) -> int:
         """SIGTERM, as an orchestrator stops it; returns the exit code."""

@@ -69,7 +69,7 @@ async def resolve_origin(js: JetStreamContext, from_seq: int | None, from_time: 
 async def temporary_consumer(js: JetStreamContext, config: ConsumerConfig) -> AsyncIterator[Any]:
     config.name = f"replay-{uuid.uuid4().hex[:12]}"
     config.inactive_threshold = IDLE_CONSUMER_S
-    config.filter_subject = ALL_EVENTS
+    config.filter_subject = config.filter_subject or ALL_EVENTS
     await js.add_consumer(STREAM_NAME, config)
     try:
         yield await js.pull_subscribe_bind(config.name, stream=STREAM_NAME)

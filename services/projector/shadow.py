@@ -41,6 +41,13 @@ async def shadow_origin(conn: AsyncConnection[Any], projection: Projection) -> i
     return None if origin is None else int(origin)
 
 
+async def rebuilding(conn: AsyncConnection[Any]) -> set[str]:
+    """The projections a replay is rebuilding (or an interrupted one left to resume)."""
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute("SELECT substr(nspname, 9) FROM pg_namespace WHERE nspname LIKE 'rebuild\\_%'")
+        return {str(row[0]) for row in await cur.fetchall()}
+
+
 async def open_shadow(conn: AsyncConnection[Any], projection: Projection, origin: int | None) -> tuple[int, int]:
     """Create the shadow (or keep the one an interrupted rebuild left, if it started from the same sequence) and
     point this session's search path at it. Returns (origin, the shadow's checkpoint). `conn` is autocommit."""

@@ -55,15 +55,34 @@ async def test_sigkill_at_random_loses_and_doubles_nothing(
 ) -> None:
     """Fault test 1: 20,000 events; SIGKILLs at random and crashes between COMMIT and ack; equal to a rebuild."""
     url = settings.database_url or ""
-    total, chunk = 20_000, 1_500
-    events = events_for(total)
+    total = 20_000
     seed = random.randrange(1_000_000)
-    rng = random.Random(seed)
-    projector = ProjectorProcess(settings, tmp_path)
-    sigkills = commit_crashes = published = last = 0
+    with ProjectorProcess(settings, tmp_path) as projector:
+        sigkills, commit_crashes, last = await kill_and_crash_while_feeding(
+            nc, url, projector, events_for(total), random.Random(seed)
+        )
+    rebuilt = await rebuilt_snapshot(settings, postgres_server, last)
+    live = snapshot(url)
+    [(logged, counted)] = await fetch(
+        url, "SELECT (SELECT count(*) FROM event_log), (SELECT sum(event_count) FROM incidents)"
+    )
+    print(
+        f"\n{total} events, {sigkills} SIGKILLs + {commit_crashes} crashes between COMMIT and ack (seed {seed}): "
+        f"event_log {logged} rows, incidents count {counted}; lost {total - logged}, doubled {counted - total}"
+    )
+    assert sigkills + commit_crashes >= 10 and commit_crashes >= 3
+    assert (logged, counted) == (total, total)
+    assert live == rebuilt
 
-    while sigkills < 8 or commit_crashes < 4 or published < total:
-        if published < total:
+
+async def kill_and_crash_while_feeding(
+    nc: Client, url: str, projector: ProjectorProcess, events: list[Event[Any]], rng: random.Random, chunk: int = 1500
+) -> tuple[int, int, int]:
+    """Publish in chunks; after each, start the projector and kill it (SIGKILL at a random point, or the
+    after-COMMIT hook), until enough of both; then let it catch up. Returns (SIGKILLs, crashes, last sequence)."""
+    sigkills = commit_crashes = published = last = 0
+    while sigkills < 8 or commit_crashes < 4 or published < len(events):
+        if published < len(events):
             last = await publish_all(nc, events[published : published + chunk])
             published += len(events[published : published + chunk])
         before = await lowest_checkpoint(url)
@@ -83,7 +102,7 @@ async def test_sigkill_at_random_loses_and_doubles_nothing(
                 projector.kill()
                 sigkills += 1
             else:
-                assert code == CRASH_EXIT_CODE, f"the projector failed otherwise (exit {code}); see {tmp_path}"
+                assert code == CRASH_EXIT_CODE, f"the projector failed otherwise (exit {code}); see its log"
                 commit_crashes += 1
         else:
             projector.start()
@@ -96,21 +115,10 @@ async def test_sigkill_at_random_loses_and_doubles_nothing(
             )
             projector.kill()
             sigkills += 1
-
     projector.start()
     await wait_until(lambda: lowest_checkpoint(url), lambda c: c >= last, within=120, what="the final catch-up")
     projector.stop()
-    rebuilt = await rebuilt_snapshot(settings, postgres_server, last)
-    live = snapshot(url)
-    [(logged, counted)] = await fetch(
-        url, "SELECT (SELECT count(*) FROM event_log), (SELECT sum(event_count) FROM incidents)"
-    )
-    print(
-        f"\n{total} events, {sigkills} SIGKILLs + {commit_crashes} crashes between COMMIT and ack (seed {seed}): "
-        f"event_log {logged} rows, incidents count {counted}; lost {total - logged}, doubled {counted - total}"
-    )
-    assert (logged, counted) == (total, total)
-    assert live == rebuilt
+    return sigkills, commit_crashes, last
 
 
 def poison(incident: str, index: int) -> tuple[str, bytes]:
