@@ -7,29 +7,53 @@ from collections.abc import Mapping
 from typing import Any
 
 from schemas.envelope import Event, EventSubmission
+from schemas.events.actors import ActorRegistered
 from schemas.events.base import EventPayload
 from schemas.events.casualties import CasualtiesReported
-from schemas.events.detentions import PrisonerReleased
-from schemas.events.elections import ElectionHeld, ResultsAnnounced, ResultsAnnulled
-from schemas.events.incidents import IncidentOpened
-from schemas.events.political import CoordinationCouncilFormed, StatementIssued
+from schemas.events.detentions import PersonDetained, PrisonerReleased
+from schemas.events.disasters import DisasterStruck
+from schemas.events.elections import ElectionHeld, ResultsAnnounced, ResultsAnnulled, ResultsCertified
+from schemas.events.facts import EventsLinked, ReportCorrected, ReportRetracted, VerificationChanged
+from schemas.events.incidents import IncidentMerged, IncidentOpened, IncidentUpdated
+from schemas.events.observers import ObserverFindingsPublished
+from schemas.events.political import (
+    BodyFormed,
+    OfficialAppointed,
+    OfficialResigned,
+    StatementIssued,
+    StateOfEmergencyDeclared,
+)
 from schemas.events.unrest import BuildingStormed, CrowdDispersed, PropertyDestroyed, ProtestReported
 
 EVENT_TYPES: Mapping[str, type[EventPayload]] = {
     cls.event_type(): cls
     for cls in (
         IncidentOpened,
+        IncidentUpdated,
+        IncidentMerged,
+        ActorRegistered,
         ElectionHeld,
         ResultsAnnounced,
         ResultsAnnulled,
+        ResultsCertified,
         ProtestReported,
         CrowdDispersed,
         BuildingStormed,
         PropertyDestroyed,
+        DisasterStruck,
         CasualtiesReported,
+        PersonDetained,
         PrisonerReleased,
         StatementIssued,
-        CoordinationCouncilFormed,
+        BodyFormed,
+        OfficialResigned,
+        OfficialAppointed,
+        StateOfEmergencyDeclared,
+        ObserverFindingsPublished,
+        ReportCorrected,
+        ReportRetracted,
+        VerificationChanged,
+        EventsLinked,
     )
 }
 

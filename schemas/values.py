@@ -105,3 +105,30 @@ class Quantity(Model):
         if self.min is None and self.max is None and self.text in VAGUE_BOUNDS:
             return VAGUE_BOUNDS[self.text]
         return self.min, self.max
+
+
+class ActorKind(StrEnum):
+    PERSON = "person"
+    PARTY = "party"
+    STATE_BODY = "state_body"
+    SECURITY_FORCE = "security_force"
+    INTERNATIONAL_ORG = "international_org"
+    MEDIA = "media"
+    GROUP = "group"
+
+
+class ActorRef(Model):
+    """An actor named by a report: its registry id, plus the name and kind that register it when it is new."""
+
+    id: Slug = Field(description="Registry id, e.g. almazbek-atambayev; the same id always names the same actor.")
+    name: Name
+    kind: ActorKind
+    role: Name | None = Field(default=None, description="The role the report gives the actor at the time.")
+
+
+class VerificationStatus(StrEnum):
+    REPORTED = "reported"
+    CORROBORATED = "corroborated"
+    CONFIRMED = "confirmed"
+    DISPUTED = "disputed"
+    RETRACTED = "retracted"

@@ -50,7 +50,12 @@ def _resolved(data_dir: Path | None) -> Settings:
 
 @app.command()
 def up(
-    demo: Annotated[bool, typer.Option(help="Load the seed scenario (Kyrgyzstan, October 2020).")] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="Load the demo scenarios: the seed article (Kyrgyzstan, October 2020) and a fictional flood."
+        ),
+    ] = False,
     data_dir: DataDir = None,
     ingest_port: Annotated[int | None, typer.Option(help="[default: CRISIS_INGEST_PORT or 8001]")] = None,
     query_port: Annotated[int | None, typer.Option(help="[default: CRISIS_QUERY_PORT or 8002]")] = None,

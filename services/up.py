@@ -36,7 +36,8 @@ log = structlog.get_logger(__name__)
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
-DEMO_SCENARIO = "kg-2020-election"
+# The seed article, and a fictional disaster that shows the model is not shaped to one crisis.
+DEMO_SCENARIOS = ("kg-2020-election", "xa-2031-valley-flood")
 
 
 class StackError(RuntimeError):
@@ -162,11 +163,12 @@ class Stack:
                 time.sleep(0.1)
 
     def _load_demo(self, servers: Servers, token: str) -> None:
-        posted = load_scenario(DEMO_SCENARIO, servers.ingest_url, servers.query_url, token)
-        if posted:
-            print(f"demo: posted {posted} events of the {DEMO_SCENARIO} scenario; they are projected")
-        else:
-            print(f"demo: the {DEMO_SCENARIO} scenario is already loaded")
+        for scenario in DEMO_SCENARIOS:
+            posted = load_scenario(scenario, servers.ingest_url, servers.query_url, token)
+            if posted:
+                print(f"demo: posted {posted} events of the {scenario} scenario; they are projected")
+            else:
+                print(f"demo: the {scenario} scenario is already loaded")
 
     def _print_banner(self, servers: Servers, token: str) -> None:
         print(

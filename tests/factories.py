@@ -14,9 +14,17 @@ BASE_TIME = datetime(2020, 10, 5, 18, 0, tzinfo=UTC)
 
 SAMPLE_DATA: dict[str, dict[str, Any]] = {
     "IncidentOpened": {"title": "Test incident"},
-    "ResultsAnnulled": {"election_id": "parl-2020", "annulled_by": "Central Election Commission", "reason": "tension"},
+    "ResultsAnnulled": {
+        "election_id": "parl-2020",
+        "annulled_by": {
+            "id": "central-election-commission-kg",
+            "name": "Central Election Commission",
+            "kind": "state_body",
+        },
+        "reason": "tension",
+    },
     "CasualtiesReported": {"figures": [{"category": "injured", "count": {"value": 590}}]},
-    "StatementIssued": {"speaker": "Someone", "quote": "Stay calm."},
+    "StatementIssued": {"speaker": {"id": "someone", "name": "Someone", "kind": "person"}, "quote": "Stay calm."},
 }
 
 

@@ -3,7 +3,7 @@
 from enum import StrEnum
 
 from schemas.events.base import EventPayload
-from schemas.values import Name, Text
+from schemas.values import ActorRef, Name, Text
 
 
 class ReleasedBy(StrEnum):
@@ -13,8 +13,17 @@ class ReleasedBy(StrEnum):
     OTHER = "other"
 
 
+class PersonDetained(EventPayload):
+    acled_event_type = "Strategic developments"  # ACLED sub-type "Arrests"
+    person: ActorRef
+    detained_by: ActorRef | None = None
+    former_role: Name | None = None
+    reason: Text | None = None
+
+
 class PrisonerReleased(EventPayload):
-    person: Name
+    acled_event_type = "Strategic developments"
+    person: ActorRef
     former_role: Name | None = None
     released_by: ReleasedBy
     lawful: bool | None = None

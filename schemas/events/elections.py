@@ -1,11 +1,11 @@
-"""Elections: held, results announced, annulled."""
+"""Elections: held, results announced, annulled or certified."""
 
 from enum import StrEnum
 
 from pydantic import Field
 
 from schemas.events.base import EventPayload
-from schemas.values import Model, Name, Slug, Text
+from schemas.values import ActorRef, Model, Name, Slug, Text
 
 
 class ElectionKind(StrEnum):
@@ -27,20 +27,30 @@ class PartyResult(Model):
 
 
 class ElectionHeld(EventPayload):
+    acled_event_type = "Strategic developments"
     election_id: Slug
     kind: ElectionKind
     description: Text | None = None
 
 
 class ResultsAnnounced(EventPayload):
+    acled_event_type = "Strategic developments"
     election_id: Slug
     stage: ResultStage
-    announced_by: Name
+    announced_by: ActorRef
     results: list[PartyResult] = Field(default_factory=list, max_length=100)
     summary: Text | None = None
 
 
 class ResultsAnnulled(EventPayload):
+    acled_event_type = "Strategic developments"
     election_id: Slug
-    annulled_by: Name
+    annulled_by: ActorRef
     reason: Text
+
+
+class ResultsCertified(EventPayload):
+    acled_event_type = "Strategic developments"
+    election_id: Slug
+    certified_by: ActorRef
+    summary: Text | None = None

@@ -1,19 +1,44 @@
-"""Statements and new political bodies."""
+"""Statements, new bodies, officials leaving and taking office, emergencies."""
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from schemas.events.base import EventPayload
-from schemas.values import Name, Text
+from schemas.values import ActorRef, Name, Text
 
 
 class StatementIssued(EventPayload):
-    speaker: Name
+    speaker: ActorRef
     quote: Text
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$", description="ISO 639 code.")
-    channel: Name | None = None
+    channel: Name | None = Field(default=None, description="The audience or channel, e.g. the news agency.")
 
 
-class CoordinationCouncilFormed(EventPayload):
-    name: Name
-    members: list[Name] = Field(default_factory=list, max_length=200)
+class BodyFormed(EventPayload):
+    """A new body, e.g. the opposition's coordination council."""
+
+    acled_event_type = "Strategic developments"
+    body: ActorRef
+    members: list[ActorRef] = Field(default_factory=list, max_length=200)
     purpose: Text | None = None
+
+
+class OfficialResigned(EventPayload):
+    acled_event_type = "Strategic developments"
+    person: ActorRef
+    office: Name
+    reason: Text | None = None
+
+
+class OfficialAppointed(EventPayload):
+    acled_event_type = "Strategic developments"
+    person: ActorRef
+    office: Name
+    appointed_by: ActorRef | None = None
+
+
+class StateOfEmergencyDeclared(EventPayload):
+    acled_event_type = "Strategic developments"
+    declared_by: ActorRef
+    area: Name
+    until: AwareDatetime | None = None
+    measures: list[Text] = Field(default_factory=list, max_length=50)

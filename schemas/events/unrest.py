@@ -28,6 +28,7 @@ class DispersalMeans(StrEnum):
 
 
 class ProtestReported(EventPayload):
+    acled_event_type = "Protests"
     sub_type: ProtestSubType
     size: Quantity | None = None
     organisers: list[Name] = Field(default_factory=list, max_length=50)
@@ -36,12 +37,14 @@ class ProtestReported(EventPayload):
 
 
 class CrowdDispersed(EventPayload):
+    acled_event_type = "Protests"
     dispersed_by: Name
     means: list[DispersalMeans] = Field(min_length=1, max_length=10)
     description: Text | None = None
 
 
 class BuildingStormed(EventPayload):
+    acled_event_type = "Riots"
     building: Name
     stormed_by: Name
     occupied: bool = False
@@ -49,6 +52,7 @@ class BuildingStormed(EventPayload):
 
 
 class PropertyDestroyed(EventPayload):
+    acled_event_type = "Strategic developments"
     property: Name
     destroyed_by: Name
     arson: bool = False

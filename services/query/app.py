@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from services.common.database import create_pool
 from services.common.http import install_common
 from services.common.settings import Settings
+from services.query import domain_routes
 from services.query.database import ReadModels, read_models
 from services.query.routes import router
 
@@ -41,4 +42,5 @@ def create_app(settings: Settings) -> FastAPI:
 
     install_common(app, "query", checks={"postgres": postgres_ready})
     app.include_router(router)
+    app.include_router(domain_routes.router)
     return app

@@ -8,7 +8,12 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
-from schemas.values import Location, Source, TimePrecision
+from schemas.values import Location, Source, TimePrecision, VerificationStatus
+from services.domain.actors import Actor
+from services.domain.casualties import CategoryFigures
+from services.domain.detentions import Person
+from services.domain.elections import Election
+from services.domain.statements import Speaker
 
 T = TypeVar("T")
 
@@ -30,6 +35,8 @@ class Incident(BaseModel):
     incident_id: str
     title: str | None = Field(description="From IncidentOpened; null until that event is applied.")
     status: str | None
+    description: str | None
+    merged_into: str | None = Field(description="Set when the incident was merged into another (a duplicate).")
     event_count: int
     counts_by_type: dict[str, int]
     first_occurred_at: UtcDatetime
@@ -49,12 +56,14 @@ class TimelineEntry(BaseModel):
     source: Source
     location: Location | None
     data: dict[str, Any] = Field(description="The type-specific payload, as in the event contract.")
+    verification: VerificationStatus = Field(description="As of the query's as_of (reported until changed).")
 
 
 class StoredEvent(BaseModel):
     position: int = Field(description="The event's stream sequence.")
     subject: str
     event: dict[str, Any] = Field(description="The event envelope exactly as the stream holds it.")
+    verification: VerificationStatus = Field(description="As of the query's as_of (reported until changed).")
 
 
 class ErrorBody(BaseModel):
@@ -64,3 +73,15 @@ class ErrorBody(BaseModel):
 
 IncidentPage = Page[Incident]
 TimelinePage = Page[TimelineEntry]
+
+
+class Casualties(BaseModel):
+    incident_id: str
+    as_of: UtcDatetime | None = Field(description="The recorded time asked for; null: now.")
+    categories: list[CategoryFigures]
+
+
+ElectionPage = Page[Election]
+DetentionPage = Page[Person]
+SpeakerPage = Page[Speaker]
+ActorPage = Page[Actor]

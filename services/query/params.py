@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, WithJsonSchema
+from pydantic import AfterValidator, AwareDatetime, WithJsonSchema
 
 from schemas.catalogue import EVENT_TYPES, payload_class
 from schemas.values import Slug
@@ -28,4 +28,8 @@ EventTypeName = Annotated[
 ]
 EventTypes = Annotated[
     list[EventTypeName] | None, Query(alias="type", description="Only events of these types (repeatable).")
+]
+AsOf = Annotated[
+    AwareDatetime | None,
+    Query(description="Recorded time (ISO 8601 with offset): answer as the system knew it then. Default: now."),
 ]

@@ -11,17 +11,17 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import AwareDatetime
 
-from schemas.values import Slug
+from schemas.values import Slug, VerificationStatus
 from services.common.database import DictConnection
 from services.common.http import error_body
 from services.query import views
 from services.query.database import connection
 from services.query.models import ErrorBody, Incident, IncidentPage, StoredEvent, TimelinePage
 from services.query.pagination import Cursor, MalformedCursor, next_page
-from services.query.params import DEFAULT_LIMIT, EventTypes, IncidentId, Limit, PageCursor
+from services.query.params import DEFAULT_LIMIT, AsOf, EventTypes, IncidentId, Limit, PageCursor
 
 POSITION_HEADER = "X-Position"
 
@@ -66,17 +66,19 @@ def _not_found(what: str, position: int) -> HTTPException:
 
 
 @router.get("/incidents", responses=BAD_CURSOR)
-async def list_incidents(conn: Connection, limit: Limit = DEFAULT_LIMIT, cursor: PageCursor = None) -> IncidentPage:
+async def list_incidents(
+    conn: Connection, as_of: AsOf = None, limit: Limit = DEFAULT_LIMIT, cursor: PageCursor = None
+) -> IncidentPage:
     """Every incident, in byte order of its id."""
     after = _after(INCIDENT_CURSOR, cursor)
-    rows = await views.incidents(conn, after=after[0] if after else None, limit=limit + 1)
+    rows = await views.incidents(conn, after=after[0] if after else None, limit=limit + 1, as_of=as_of)
     items, next_cursor = next_page(rows, limit, INCIDENT_CURSOR, key=lambda i: (i.incident_id,))
     return IncidentPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/incidents/{incident_id}", responses=NOT_FOUND)
-async def get_incident(incident_id: IncidentId, conn: Connection, position: Position) -> Incident:
-    found = await views.incident(conn, incident_id)
+async def get_incident(incident_id: IncidentId, conn: Connection, position: Position, as_of: AsOf = None) -> Incident:
+    found = await views.incident(conn, incident_id, as_of)
     if found is None:
         raise _not_found(f"incident {incident_id!r}", position)
     return found
@@ -88,12 +90,34 @@ async def incident_timeline(
     conn: Connection,
     position: Position,
     types: EventTypes = None,
+    actor: Annotated[Slug | None, Query(description="Only events that name this actor id.")] = None,
+    source: Annotated[str | None, Query(description="Only events from this source (its name, exactly).")] = None,
+    verification: Annotated[
+        list[VerificationStatus] | None, Query(description="Only events with these verification statuses.")
+    ] = None,
+    occurred_from: Annotated[AwareDatetime | None, Query(alias="from", description="Occurred at or after.")] = None,
+    occurred_to: Annotated[AwareDatetime | None, Query(alias="to", description="Occurred before.")] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Full-text search (web-search syntax).")
+    ] = None,
+    as_of: AsOf = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: PageCursor = None,
 ) -> TimelinePage:
-    """The incident's events in the order they happened (ties: stream order), optionally of some types only."""
+    """The incident's events in the order they happened (ties: stream order), optionally filtered by type, actor,
+    source, verification status (as of `as_of`), time window, and full-text search over every string."""
     after = _after(TIMELINE_CURSOR, cursor)
-    rows = await views.timeline(conn, incident_id, types=types or [], after=after, limit=limit + 1)
+    where = views.TimelineFilter(
+        types=types or [],
+        actor=actor,
+        source=source,
+        verification=[status.value for status in verification or []],
+        occurred_from=occurred_from,
+        occurred_to=occurred_to,
+        text=q,
+        as_of=as_of,
+    )
+    rows = await views.timeline(conn, incident_id, where=where, after=after, limit=limit + 1)
     if not rows and not await views.incident_exists(conn, incident_id):
         raise _not_found(f"incident {incident_id!r}", position)
     items, next_cursor = next_page(rows, limit, TIMELINE_CURSOR, key=lambda e: (e.occurred_at, e.position))
@@ -101,9 +125,9 @@ async def incident_timeline(
 
 
 @router.get("/events/{event_id}", responses=NOT_FOUND)
-async def get_event(event_id: UUID, conn: Connection, position: Position) -> StoredEvent:
-    """One event: its envelope as the stream holds it, with its stream position and subject."""
-    found = await views.event(conn, event_id)
+async def get_event(event_id: UUID, conn: Connection, position: Position, as_of: AsOf = None) -> StoredEvent:
+    """One event: its envelope as the stream holds it, with its stream position, subject and verification."""
+    found = await views.event(conn, event_id, as_of)
     if found is None:
         raise _not_found(f"event '{event_id}'", position)
     return found

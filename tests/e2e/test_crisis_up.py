@@ -86,9 +86,16 @@ def test_demo_end_to_end_then_restart_keeps_data_without_duplicates(data_dir: Pa
         assert incident["title"].startswith("Kyrgyzstan")
         count = incident["event_count"]
 
+        casualties = httpx.get(f"{running.query}/v1/incidents/{INCIDENT}/casualties").json()
+        injured = next(c for c in casualties["categories"] if c["category"] == "injured")
+        figures = {s["source"]["kind"]: s["latest"]["count"] for s in injured["sources"]}
+        assert (figures["government"]["value"], figures["media"]["text"]) == (590, "hundreds")
+        flood = httpx.get(f"{running.query}/v1/incidents/xa-2031-valley-flood")
+        assert flood.status_code == 200 and flood.json()["status"] == "ongoing"  # the second demo scenario
+
         annulled = timeline(running, type="ResultsAnnulled")
-        assert [(e["data"]["annulled_by"], e["source"]["via"]) for e in annulled] == [
-            ("Central Election Commission", "Interfax")
+        assert [(e["data"]["annulled_by"]["name"], e["source"]["via"]) for e in annulled] == [
+            ("Central Election Commission of Kyrgyzstan", "Interfax")
         ]
         government = [
             e["data"]["figures"]
@@ -99,13 +106,16 @@ def test_demo_end_to_end_then_restart_keeps_data_without_duplicates(data_dir: Pa
             [{"category": "injured", "count": {"value": 590, "min": None, "max": None, "text": None}},
              {"category": "killed", "count": {"value": 1, "min": None, "max": None, "text": None}}]
         ]  # fmt: skip
-        released = {e["data"]["person"]: e["data"]["released_by"] for e in timeline(running, type="PrisonerReleased")}
+        released = {
+            e["data"]["person"]["name"]: e["data"]["released_by"] for e in timeline(running, type="PrisonerReleased")
+        }
         assert released["Almazbek Atambayev"] == "protesters"
 
         # A retried POST with the same Idempotency-Key is one event.
         report = {
             "type": "StatementIssued", "incident_id": INCIDENT, "occurred_at": "2020-10-07T10:00:00+06:00",
-            "source": {"name": "E2E wire", "kind": "media"}, "data": {"speaker": "Tester", "quote": "Once."},
+            "source": {"name": "E2E wire", "kind": "media"},
+            "data": {"speaker": {"id": "tester", "name": "Tester", "kind": "person"}, "quote": "Once."},
         }  # fmt: skip
         headers = {"Authorization": f"Bearer {running.token}", "Idempotency-Key": "e2e-retry"}
         first = httpx.post(f"{running.ingest}/v1/events", json=report, headers=headers)

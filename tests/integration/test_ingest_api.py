@@ -70,7 +70,11 @@ def results_annulled(incident: str) -> dict[str, Any]:
         "source": {"name": "Central Election Commission", "kind": "state_body"},
         "data": {
             "election_id": "kg-2020-parliament",
-            "annulled_by": "Central Election Commission",
+            "annulled_by": {
+                "id": "central-election-commission-kg",
+                "name": "Central Election Commission",
+                "kind": "state_body",
+            },
             "reason": "to ease tension after the protests",
         },
     }

@@ -34,9 +34,21 @@ INCIDENT = "kg-2020-election"
 
 PAYLOADS: dict[str, dict[str, Any]] = {
     "IncidentOpened": {"title": "Kyrgyzstan parliamentary election dispute"},
-    "StatementIssued": {"speaker": "Sooronbay Jeenbekov", "quote": "Stay calm.", "language": "ky"},
+    "StatementIssued": {
+        "speaker": {"id": "sooronbai-jeenbekov", "name": "Sooronbay Jeenbekov", "kind": "person"},
+        "quote": "Stay calm.",
+        "language": "ky",
+    },
     "CasualtiesReported": {"figures": [{"category": "injured", "count": {"value": 590}}]},
-    "ResultsAnnulled": {"election_id": "parl-2020", "annulled_by": "Central Election Commission", "reason": "tension"},
+    "ResultsAnnulled": {
+        "election_id": "parl-2020",
+        "annulled_by": {
+            "id": "central-election-commission-kg",
+            "name": "Central Election Commission",
+            "kind": "state_body",
+        },
+        "reason": "tension",
+    },
 }
 
 
@@ -208,6 +220,8 @@ async def test_incident_detail(client: httpx.AsyncClient, db: Conn) -> None:
         "incident_id": INCIDENT,
         "title": "Kyrgyzstan parliamentary election dispute",
         "status": "ongoing",
+        "description": None,
+        "merged_into": None,
         "event_count": 3,
         "counts_by_type": {"IncidentOpened": 1, "StatementIssued": 2},
         "first_occurred_at": "2020-10-05T18:00:00Z",
@@ -320,6 +334,7 @@ async def test_timeline_entry_carries_the_envelope_fields(client: httpx.AsyncCli
             "figures": [{"category": "injured", "count": {"value": 590, "min": None, "max": None, "text": None}}],
             "description": None,
         },
+        "verification": "reported",
     }
 
 
@@ -406,6 +421,7 @@ async def test_event_by_id_is_the_stored_envelope_with_position_and_subject(
         "position": 11,
         "subject": f"crisis.events.{INCIDENT}.CasualtiesReported",
         "event": events[11].model_dump(mode="json"),
+        "verification": "reported",
     }
     assert parse_event(body["event"]) == events[11]
 

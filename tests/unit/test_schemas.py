@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from pydantic import ValidationError
 from schemas.catalogue import EVENT_TYPES, UnknownEventType, parse_event, parse_submission
 from schemas.events.elections import ResultsAnnulled
 from schemas.subjects import event_subject
-from schemas.values import Quantity
+from schemas.values import ActorKind, ActorRef, Quantity
 from services.demo.loader import scenario_events
 
 
@@ -20,7 +21,11 @@ def submission(**overrides: Any) -> dict[str, Any]:
         "incident_id": "kg-2020-election",
         "occurred_at": "2020-10-06T05:00:00+06:00",
         "source": {"name": "Central Election Commission", "kind": "state_body", "via": "Interfax"},
-        "data": {"election_id": "parliamentary-2020", "annulled_by": "CEC", "reason": "avoid tension"},
+        "data": {
+            "election_id": "parliamentary-2020",
+            "annulled_by": {"id": "cec", "name": "CEC", "kind": "state_body"},
+            "reason": "avoid tension",
+        },
     }
     return base | overrides
 
@@ -32,7 +37,7 @@ def error_locs(exc: ValidationError) -> list[tuple[str | int, ...]]:
 def test_a_valid_report_gets_its_typed_payload() -> None:
     event = parse_submission(submission())
     assert isinstance(event.data, ResultsAnnulled)
-    assert event.data.annulled_by == "CEC"
+    assert event.data.annulled_by.id == "cec"
     assert event.event_id is None
 
 
@@ -60,7 +65,15 @@ def test_bad_envelopes_name_the_field(overrides: dict[str, Any], loc: tuple[str,
 
 def test_payload_errors_point_inside_data() -> None:
     with pytest.raises(ValidationError) as caught:
-        parse_submission(submission(data={"election_id": "parliamentary-2020", "annulled_by": "CEC", "extra": 1}))
+        parse_submission(
+            submission(
+                data={
+                    "election_id": "parliamentary-2020",
+                    "annulled_by": {"id": "cec", "name": "CEC", "kind": "state_body"},
+                    "extra": 1,
+                }
+            )
+        )
     assert set(error_locs(caught.value)) == {("data", "reason"), ("data", "extra")}
 
 
@@ -68,7 +81,11 @@ def test_the_stored_event_round_trips_through_json() -> None:
     raw = submission(event_id="0b4f9a53-1e2c-4ad4-9a4e-5f6d7e8f9a0b", recorded_at="2020-10-06T06:00:00+00:00")
     event = parse_event(parse_event(raw).model_dump_json().encode())
     assert str(event.event_id) == raw["event_id"]
-    assert event.data == ResultsAnnulled(election_id="parliamentary-2020", annulled_by="CEC", reason="avoid tension")
+    assert event.data == ResultsAnnulled(
+        election_id="parliamentary-2020",
+        annulled_by=ActorRef(id="cec", name="CEC", kind=ActorKind.STATE_BODY),
+        reason="avoid tension",
+    )
 
 
 @pytest.mark.parametrize(
@@ -101,7 +118,25 @@ def test_every_catalogue_entry_is_named_after_its_class() -> None:
 def test_the_demo_scenario_is_valid_and_covers_the_seed_article() -> None:
     events = [parse_submission(e) for e in scenario_events("kg-2020-election")]
     types = {e.type for e in events}
-    assert {"ResultsAnnulled", "CasualtiesReported", "PrisonerReleased", "CoordinationCouncilFormed"} <= types
-    released = [e.data.person for e in events if e.type == "PrisonerReleased"]
+    assert {"ResultsAnnulled", "CasualtiesReported", "PrisonerReleased", "BodyFormed"} <= types
+    released = [e.data.person.name for e in events if e.type == "PrisonerReleased"]
     assert "Almazbek Atambayev" in released and len(released) == 5
     assert len({e.event_id for e in events}) == len(events)
+
+
+def correction(**data: Any) -> dict[str, Any]:
+    replacement = {"figures": [{"category": "injured", "count": {"value": 600}}]}
+    payload = {"corrects": str(uuid.uuid4()), "corrected_type": "CasualtiesReported", "reason": "recount"}
+    return submission(type="ReportCorrected", data={**payload, "replacement": replacement, **data})
+
+
+def test_a_correction_carries_a_valid_payload_of_the_type_it_corrects() -> None:
+    assert parse_submission(correction()).data.replacement["figures"][0]["count"]["value"] == 600
+    with pytest.raises(ValidationError) as caught:
+        parse_submission(correction(replacement={"figures": [{"category": "bruised", "count": {"value": 1}}]}))
+    [error] = caught.value.errors()
+    assert error["loc"] == ("data", "replacement")
+    assert "not a valid CasualtiesReported payload: figures.0.category" in error["msg"]
+    with pytest.raises(ValidationError) as caught:
+        parse_submission(correction(corrected_type="AliensLanded"))
+    assert [e["loc"] for e in caught.value.errors()] == [("data", "corrected_type")]

@@ -5,7 +5,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from schemas.envelope import Event
-from schemas.events.incidents import IncidentOpened
+from schemas.events.incidents import IncidentMerged, IncidentOpened, IncidentUpdated
 from services.projector.projection import Position, Projection
 
 incidents = Projection("incidents", tables=("incidents",))
@@ -41,6 +41,25 @@ async def count_event(conn: AsyncConnection[Any], event: Event[Any], pos: Positi
 async def set_title_and_status(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
     opened: IncidentOpened = event.data
     await conn.execute(
-        "UPDATE incidents SET title = %s, status = %s WHERE incident_id = %s",
-        (opened.title, opened.status.value, event.incident_id),
+        "UPDATE incidents SET title = %s, status = %s, description = %s WHERE incident_id = %s",
+        (opened.title, opened.status.value, opened.description, event.incident_id),
     )
+
+
+@incidents.on(IncidentUpdated)
+async def update_title_and_status(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
+    updated: IncidentUpdated = event.data
+    await conn.execute(
+        """
+        UPDATE incidents SET title = COALESCE(%s, title), status = COALESCE(%s, status),
+                             description = COALESCE(%s, description)
+        WHERE incident_id = %s
+        """,
+        (updated.title, updated.status.value if updated.status else None, updated.description, event.incident_id),
+    )
+
+
+@incidents.on(IncidentMerged)
+async def mark_merged(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
+    merged: IncidentMerged = event.data
+    await conn.execute("UPDATE incidents SET merged_into = %s WHERE incident_id = %s", (merged.into, event.incident_id))

@@ -1,0 +1,24 @@
+"""The actor registry: who an actor is, their other names, and their roles over time.
+
+Any report may name an actor by `ActorRef`, which registers an unknown one; `ActorRegistered` adds what a mention
+cannot carry: aliases and dated roles (Atambayev: president 2011-2017, later ex-president and prisoner).
+"""
+
+from datetime import date
+
+from pydantic import Field
+
+from schemas.events.base import EventPayload
+from schemas.values import ActorRef, Model, Name
+
+
+class Role(Model):
+    title: Name
+    start: date | None = None
+    end: date | None = Field(default=None, description="Null while the role lasts, or when unknown.")
+
+
+class ActorRegistered(EventPayload):
+    actor: ActorRef
+    aliases: list[Name] = Field(default_factory=list, max_length=50)
+    roles: list[Role] = Field(default_factory=list, max_length=50)
