@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 
-import psycopg
-
+from services.common.database import DictConnection, connect
 from services.common.settings import Settings
 from services.projector import dead_letter_actions
 from services.projector.dead_letters import DeadLetter, Status, get_dead_letter, list_dead_letters
@@ -23,9 +22,10 @@ class StatusFilter(StrEnum):
     all = "all"
 
 
-async def _connect(settings: Settings) -> psycopg.AsyncConnection[tuple[object, ...]]:
+async def _connect(settings: Settings) -> DictConnection:
+    """The live worker's kind of connection (dict rows): a retry runs the projection's handlers on it."""
     assert settings.database_url is not None
-    return await psycopg.AsyncConnection.connect(settings.database_url, connect_timeout=5)
+    return await connect(settings.database_url)
 
 
 async def list_text(settings: Settings, projection: str | None, status: StatusFilter) -> str:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from psycopg import AsyncConnection
-from psycopg.rows import class_row
+from psycopg.rows import class_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from services.projector.messages import StreamMessage
@@ -100,5 +100,6 @@ async def resolve(conn: AsyncConnection[Any], dead_letter_id: int, status: Statu
 
 async def open_counts(conn: AsyncConnection[Any]) -> dict[str, int]:
     """Dead letters awaiting a decision, by projection."""
-    cur = await conn.execute("SELECT projection, count(*) FROM dead_letters WHERE status = 'open' GROUP BY projection")
-    return {str(name): int(count) for name, count in await cur.fetchall()}
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute("SELECT projection, count(*) FROM dead_letters WHERE status = 'open' GROUP BY projection")
+        return {str(name): int(count) for name, count in await cur.fetchall()}

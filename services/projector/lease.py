@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import structlog
+from psycopg.rows import tuple_row
 
 log = structlog.get_logger(__name__)
 
@@ -74,14 +75,15 @@ class Lease:
 
 async def holders(conn: psycopg.AsyncConnection[Any]) -> dict[str, tuple[bool, int]]:
     """Projection -> (held by a process, processes on standby), from the lease connections in this database."""
-    cur = await conn.execute(
-        """SELECT split_part(a.application_name, ':', 3),
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(
+            """SELECT split_part(a.application_name, ':', 3),
                   bool_or(l.pid IS NOT NULL), count(*) FILTER (WHERE l.pid IS NULL)
            FROM pg_stat_activity a
            LEFT JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory' AND l.granted
                 AND l.classid = %s AND l.objsubid = 2
            WHERE a.datname = current_database() AND a.application_name LIKE %s
            GROUP BY 1""",
-        (LEASE_NAMESPACE, f"{APPLICATION_NAME}:%"),
-    )
-    return {str(name): (bool(held), int(waiting)) for name, held, waiting in await cur.fetchall()}
+            (LEASE_NAMESPACE, f"{APPLICATION_NAME}:%"),
+        )
+        return {str(name): (bool(held), int(waiting)) for name, held, waiting in await cur.fetchall()}

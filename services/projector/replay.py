@@ -17,13 +17,13 @@ from functools import partial
 from typing import Any
 
 import nats
-import psycopg
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from psycopg import AsyncConnection
 
 from schemas.subjects import ALL_EVENTS, STREAM_NAME
+from services.common.database import connect
 from services.common.eventstream import connect_options
 from services.common.settings import Settings
 from services.projector.applier import apply_batch
@@ -121,7 +121,8 @@ async def replay(settings: Settings, projection: Projection, origin: int | None,
     nc = await nats.connect(**connect_options(settings, f"crisis-replay-{projection.name}"))
     try:
         js = nc.jetstream()
-        async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
+        # The live worker's kind of connection (dict rows): handlers are written against it.
+        async with await connect(settings.database_url, autocommit=True) as conn:
             origin, checkpoint = await open_shadow(conn, projection, origin)
             config = ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
