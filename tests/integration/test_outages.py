@@ -59,7 +59,7 @@ async def test_postgres_down_10s_no_ack_no_loss_and_query_answers_503(
         LifespanManager(query_app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=query_app), base_url="http://query") as client,
     ):
-        first = await publish_all(nc, events_for(2000))
+        await publish_all(nc, events_for(2000))
         await wait_until(lambda: lowest_checkpoint(url), lambda c: c > 0, what="projecting")
         own_postgres.stop()
         stopped = time.monotonic()
@@ -83,7 +83,6 @@ async def test_postgres_down_10s_no_ack_no_loss_and_query_answers_503(
     )
     assert set(answers) == {503}
     assert floors[1] == floors[-1], "nothing may be acknowledged while nothing can be committed"
-    assert all(seq < first + 2000 for f in floors for seq in f.values())
     assert (logged, counted, after) == (4000, 4000, 200)
 
 

@@ -163,7 +163,7 @@ async def test_bad_replay_requests_change_nothing(
 async def test_replay_under_read_load_and_ingest_fails_no_request(nc: Client, settings: Settings) -> None:
     """Fault test 6: the query API keeps answering through the swap, and answers the same after it."""
     url = settings.database_url or ""
-    incident, _ = await projected(nc, settings, 2000)
+    incident, _ = await projected(nc, settings, 1000)
     failures: list[str] = []
     answers = 0
 
@@ -177,7 +177,7 @@ async def test_replay_under_read_load_and_ingest_fails_no_request(nc: Client, se
                     failures.append(f"{path}: {response.status_code} {response.text[:200]}")
 
     async def ingest_load(stop: asyncio.Event) -> None:
-        for minute in range(3000):  # bounded, so that the rebuild can catch up on this 2-core machine
+        for minute in range(1000):  # bounded, so that the rebuild can catch up on this 2-core machine
             if stop.is_set():
                 return
             await publish(nc, [make_event(incident_id(), minute=minute)])
@@ -200,7 +200,9 @@ async def test_replay_under_read_load_and_ingest_fails_no_request(nc: Client, se
         await asyncio.gather(*loads)
         after = (await client.get(f"/v1/incidents/{incident}")).json()
         state = (await nc.jetstream().stream_info("CRISIS_EVENTS")).state
-        await wait_until(lambda: checkpoints(url), lambda c: min(c.values()) == state.last_seq, what="caught up")
+        await wait_until(
+            lambda: checkpoints(url), lambda c: min(c.values()) == state.last_seq, within=120, what="caught up"
+        )
 
     print(f"\nreplay of every projection under load: {seconds:.1f} s, {answers} answers, {len(failures)} failed")
     assert result.exit_code == 0, result.output
