@@ -33,7 +33,7 @@ async def rebuilt_snapshot(
                     low, count = (await cur.fetchone()) or (0, 0)
                     return int(low or 0) if count == len(PROJECTIONS) else 0
 
-            await wait_until(lowest, lambda low: low >= last_seq, within=120, what="the rebuild to catch up")
+            await wait_until(lowest, lambda low: low >= last_seq, within=300, what="the rebuild to catch up")
         return snapshot(url)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:

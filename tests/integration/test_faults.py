@@ -48,8 +48,8 @@ def events_for(count: int, incidents: int = 20) -> list[Event[Any]]:
     """Statements and casualty reports over a few incidents: they feed every read model that counts, logs,
     folds figures or keeps facts."""
     ids = [incident_id() for _ in range(incidents)]
-    kinds = ("StatementIssued", "CasualtiesReported")
-    return [make_event(ids[i % incidents], kinds[i % 2], minute=i % 5000) for i in range(count)]
+    kinds = ("StatementIssued", "StatementIssued", "StatementIssued", "CasualtiesReported")
+    return [make_event(ids[i % incidents], kinds[i % len(kinds)], minute=i % 5000) for i in range(count)]
 
 
 @pytest.mark.slow
