@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -13,6 +14,9 @@ import uvicorn
 from services.common.discovery import NoServers, resolve
 from services.common.logging import configure_logging
 from services.common.settings import Settings
+from services.dead_letter_commands import StatusFilter
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Event-sourced crisis reporting: ingest -> NATS JetStream -> PostgreSQL -> query.",
@@ -182,6 +186,111 @@ def webhooks_remove(webhook_id: int, data_dir: DataDir = None) -> None:
             typer.echo(f"error: no webhook {webhook_id}", err=True)
             raise typer.Exit(2)
     typer.echo(f"webhook {webhook_id} removed")
+
+
+def _operate(work: Coroutine[Any, Any, T]) -> T:
+    """Run an operator command: a refusal (unknown id or projection, bad position) is a message and exit 2."""
+    from services.projector.operator_errors import OperatorError
+
+    try:
+        return asyncio.run(work)
+    except OperatorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+dead_letters_app = typer.Typer(help="Events a projection could not apply: list, show, retry after a fix, discard.")
+app.add_typer(dead_letters_app, name="dead-letters")
+
+DeadLetterId = Annotated[int, typer.Argument(help="The dead letter's id (see `crisis dead-letters list`).")]
+Note = Annotated[str | None, typer.Option(help="Why: kept with the decision.")]
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(
+    projection: Annotated[str | None, typer.Option(help="Only this projection's.")] = None,
+    status: Annotated[StatusFilter, typer.Option(help="Which decisions to show.")] = StatusFilter.open,
+    data_dir: DataDir = None,
+) -> None:
+    """List dead letters (by default those awaiting a decision)."""
+    from services.dead_letter_commands import list_text
+
+    typer.echo(_operate(list_text(_resolved(data_dir), projection, status)))
+
+
+@dead_letters_app.command("show")
+def dead_letters_show(dead_letter_id: DeadLetterId, data_dir: DataDir = None) -> None:
+    """Show one dead letter: position, subject, headers, error, payload."""
+    from services.dead_letter_commands import show_text
+
+    typer.echo(_operate(show_text(_resolved(data_dir), dead_letter_id)))
+
+
+@dead_letters_app.command("retry")
+def dead_letters_retry(dead_letter_id: DeadLetterId, note: Note = None, data_dir: DataDir = None) -> None:
+    """Apply the event again (after a fix); exit 1 with the error if it still fails."""
+    from services.dead_letter_commands import retry
+
+    error = _operate(retry(_resolved(data_dir), dead_letter_id, note))
+    if error is not None:
+        typer.echo(f"dead letter {dead_letter_id} still fails: {error}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"dead letter {dead_letter_id} applied")
+
+
+@dead_letters_app.command("discard")
+def dead_letters_discard(dead_letter_id: DeadLetterId, note: Note = None, data_dir: DataDir = None) -> None:
+    """Record the decision not to apply the event."""
+    from services.dead_letter_commands import discard
+
+    _operate(discard(_resolved(data_dir), dead_letter_id, note))
+    typer.echo(f"dead letter {dead_letter_id} discarded")
+
+
+@app.command()
+def replay(
+    projection: Annotated[str, typer.Argument(help="A projection's name, or `all`.")],
+    from_seq: Annotated[int | None, typer.Option(help="Build the fresh tables from this stream sequence on.")] = None,
+    from_time: Annotated[
+        str | None, typer.Option(help="... or from the first event stored at or after this ISO 8601 time.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Rebuild read models from the stream beside the live tables, then swap them in (blue/green). Safe while
+    ingest and the projector run; Ctrl-C stops it, and the same command resumes it."""
+    from services.replay_command import run
+
+    try:
+        lines = _operate(run(_resolved(data_dir), projection, from_seq, from_time))
+    except KeyboardInterrupt:
+        typer.echo("interrupted: the live tables are untouched; run the same command to resume", err=True)
+        raise typer.Exit(130) from None
+    typer.echo("\n".join(lines))
+
+
+@app.command()
+def export(
+    incident: Annotated[str | None, typer.Option(help="Only this incident's events.")] = None,
+    from_seq: Annotated[int | None, typer.Option(help="From this stream sequence on.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write the stream's events to stdout as JSON lines (sequence, subject, headers, event)."""
+    from services.archive_commands import export as run
+
+    count = _operate(run(_resolved(data_dir), sys.stdout, incident, from_seq))
+    typer.echo(f"exported {count} event(s)", err=True)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="A file written by `crisis export`.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Publish the events of an export file again; idempotent by event id (Nats-Msg-Id)."""
+    from services.archive_commands import import_file
+
+    stored, duplicates = _operate(import_file(_resolved(data_dir), file))
+    typer.echo(f"imported {stored} event(s); {duplicates} already in the stream")
 
 
 def main() -> None:

@@ -12,13 +12,18 @@ import structlog
 from fastapi import FastAPI
 from nats.aio.client import Client
 
+from services.common.database import connect
 from services.common.eventstream import connect_options, ensure_stream
 from services.common.http import install_common
 from services.common.settings import Settings
+from services.projector.checkpoints import register_checkpoint
 from services.projector.consumer import ProjectionWorker
+from services.projector.lease import Lease
 from services.projector.migrate import migrate
 from services.projector.projection import Projection
 from services.projector.read_models import PROJECTIONS
+from services.projector.standby import run_shifts
+from services.projector.status_metrics import refresh_forever
 from services.webhooks.delivery import WebhookWorker
 
 log = structlog.get_logger(__name__)
@@ -39,19 +44,26 @@ def create_app(settings: Settings, projections: list[Projection] | None = None) 
         nc = connection["nats"] = await nats.connect(**connect_options(settings, "crisis-projector"))
         await ensure_stream(nc, settings)
         js = nc.jetstream()
-        for worker in workers:
-            await worker.reset_consumer(js)
+        async with await connect(database_url) as conn:
+            for worker in workers:
+                await register_checkpoint(conn, worker.projection.name)
         stopping = asyncio.Event()
-        tasks = [asyncio.create_task(worker.run(js, stopping), name=worker.projection.name) for worker in workers]
         webhooks = WebhookWorker(settings)  # deliveries run beside the projections, never in them
         webhooks.start()
+        tasks = [
+            asyncio.create_task(
+                run_shifts(w, js, stopping, Lease(database_url, w.projection.name)), name=w.projection.name
+            )
+            for w in workers
+        ]
+        tasks.append(asyncio.create_task(refresh_forever(js, database_url, stopping), name="status figures"))
         log.info("projector started", projections=[w.projection.name for w in workers])
         try:
             yield
         finally:
             await webhooks.stop()
             stopping.set()
-            for worker, task in zip(workers, tasks, strict=True):
+            for worker, task in zip(workers, tasks, strict=False):  # the status task has no worker
                 if not worker.applying:  # waiting in a fetch: nothing held, nothing to lose
                     task.cancel()
             _, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)

@@ -23,6 +23,7 @@ from services.common.logging import CORRELATION_HEADER
 from services.projector.checkpoints import lock_checkpoint, save_checkpoint
 from services.projector.dead_letters import record_dead_letter
 from services.projector.messages import StreamMessage
+from services.projector.processed import first_time
 from services.projector.projection import Position, Projection
 
 log = structlog.get_logger(__name__)
@@ -41,10 +42,13 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 NextInStream = Callable[[int], Awaitable[int | None]]
 
 
+DUPLICATE = "duplicate"  # _apply_one's answer for an event id this projection already applied
+
+
 @dataclass(frozen=True)
 class BatchResult:
     applied: int
-    skipped: int
+    skipped: int  # at or below the checkpoint, or an event id applied before
     dead_lettered: int
     deferred: int
     checkpoint: int  # every message at or below it is done: acknowledge those, NAK the rest
@@ -73,12 +77,14 @@ async def apply_batch(
                     first_deferred=message.seq,
                 )
                 break
-            error = await _apply_one(conn, projection, message)
-            if error is not None:
+            error = await apply_one(conn, projection, message)
+            if error is None:
+                applied += 1
+            elif error == DUPLICATE:
+                skipped += 1
+            else:
                 await record_dead_letter(conn, projection.name, message, error)
                 dead += 1
-            else:
-                applied += 1
             checkpoint = message.seq
         else:
             deferred = 0
@@ -94,8 +100,8 @@ async def _earlier_event_pending(seq: int, checkpoint: int, next_in_stream: Next
     return first_present is not None and first_present < seq
 
 
-async def _apply_one(conn: AsyncConnection[Any], projection: Projection, message: StreamMessage) -> str | None:
-    """Apply one event inside a savepoint; returns why it cannot be applied, or None when it was."""
+async def apply_one(conn: AsyncConnection[Any], projection: Projection, message: StreamMessage) -> str | None:
+    """Apply one event inside a savepoint; returns why it cannot be applied, DUPLICATE, or None when it was."""
     logger = log.bind(
         projection=projection.name, seq=message.seq, correlation_id=message.headers.get(CORRELATION_HEADER)
     )
@@ -106,6 +112,9 @@ async def _apply_one(conn: AsyncConnection[Any], projection: Projection, message
         return f"undecodable: {exc}"
     try:
         async with conn.transaction():  # a savepoint: a failed event leaves the batch's other rows intact
+            if not await first_time(conn, projection.name, event.event_id, message.seq):
+                logger.info("event id applied before; skipped", event_id=str(event.event_id))
+                return DUPLICATE
             await projection.apply(conn, event, Position(seq=message.seq, subject=message.subject))
     except TRANSIENT_ERRORS:
         raise

@@ -34,6 +34,7 @@ from services.common.settings import Settings
 from services.projector import metrics
 from services.projector.applier import apply_batch
 from services.projector.checkpoints import register_checkpoint
+from services.projector.fault_injection import maybe_crash_after_commit
 from services.projector.messages import StreamMessage
 from services.projector.projection import Projection
 
@@ -75,6 +76,7 @@ class ProjectionWorker:
             for msg in batch:
                 await msg.nak(delay=self.settings.projector_retry_delay_s)
             return
+        maybe_crash_after_commit()
         for msg in batch:  # only now, after COMMIT
             if msg.metadata.sequence.stream <= result.checkpoint:
                 await msg.ack()

@@ -10,3 +10,6 @@ DEAD_LETTERS = Counter("crisis_projector_dead_letters_total", "Events sent to th
 BATCH_FAILURES = Counter("crisis_projector_batch_failures_total", "Batches NAKed for a retry", ["projection"])
 CHECKPOINT = Gauge("crisis_projector_checkpoint", "Last stream sequence applied", ["projection"])
 BATCH_SECONDS = Histogram("crisis_projector_batch_seconds", "Time to apply and commit one batch", ["projection"])
+ACTIVE = Gauge(
+    "crisis_projector_active", "1 while this process holds the projection's lease and feeds it", ["projection"]
+)

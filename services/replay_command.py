@@ -1,0 +1,66 @@
+"""`crisis replay <projection|all>`: check the request, then rebuild each projection with a progress bar."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import nats
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+from services.common.eventstream import connect_options
+from services.common.settings import Settings
+from services.projector.operator_errors import OperatorError, select_projections
+from services.projector.read_models import PROJECTIONS
+from services.projector.replay import replay, resolve_origin
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """ISO 8601; a time without an offset is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise OperatorError(f"--from-time {text!r} is not an ISO 8601 time (e.g. 2020-10-05T18:00:00+06:00)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def run(settings: Settings, name: str, from_seq: int | None, from_time: str | None) -> list[str]:
+    """Every check comes before the first change: a refusal leaves the database and the stream as they were."""
+    projections = select_projections(name, PROJECTIONS)
+    when = parse_time(from_time)
+    nc = await nats.connect(**connect_options(settings, "crisis-replay") | {"max_reconnect_attempts": 0})
+    try:
+        origin = await resolve_origin(nc.jetstream(), from_seq, when)
+    finally:
+        await nc.close()
+    lines = []
+    columns = (
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8} ev/s"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=False) as progress:
+        for projection in projections:
+            task = progress.add_task(projection.name, total=None, rate="")
+            done = await replay(settings, projection, origin, ProgressBar(progress, task))
+            resumed = f", resumed after {done.resumed_at}" if done.resumed_at >= done.origin else ""
+            lines.append(f"{projection.name}: rebuilt from sequence {done.origin}{resumed}, live at {done.live_at}")
+    return lines
+
+
+class ProgressBar:
+    """Sequence reached out of the stream's end, with rate and ETA; counted from where this run started."""
+
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self.progress, self.task = progress, task
+        self.started = False
+
+    def __call__(self, checkpoint: int, target: int) -> None:
+        if not self.started:  # a resumed rebuild starts part-way: its rate counts from here
+            self.progress.reset(self.task, total=target, completed=checkpoint)
+            self.started = True
+        speed = self.progress.tasks[self.task].speed
+        self.progress.update(self.task, total=target, completed=checkpoint, rate=f"{speed:.0f}" if speed else "")

@@ -1,0 +1,130 @@
+"""Outages on dedicated servers (the session's servers stay up for other tests): PostgreSQL stopped for 10 s,
+nats-server restarted, both mid-stream. Each test prints its figure."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import nats
+import pytest
+from asgi_lifespan import LifespanManager
+from nats.aio.client import Client
+
+from schemas.subjects import STREAM_NAME
+from services.common.embedded_nats import EmbeddedNats
+from services.common.embedded_postgres import EmbeddedPostgres
+from services.common.eventstream import ensure_stream
+from services.common.settings import Settings
+from services.projector.migrate import migrate
+from services.projector.read_models import PROJECTIONS
+from services.query.app import create_app as create_query_app
+from tests.integration.test_faults import events_for, lowest_checkpoint, publish_all
+from tests.integration.test_projector import fetch, running_projector
+from tests.waiting import wait_until
+
+OUTAGE_S = 10.0
+
+
+@pytest.fixture
+async def own_postgres(tmp_path: Path) -> AsyncIterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path / "pg")
+    server.start()
+    yield server
+    server.stop()
+
+
+async def ack_floors(nc: Client) -> dict[str, int]:
+    js = nc.jetstream()
+    return {
+        p.name: (await js.consumer_info(STREAM_NAME, p.durable_name)).ack_floor.stream_seq for p in PROJECTIONS.values()
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("stream")
+async def test_postgres_down_10s_no_ack_no_loss_and_query_answers_503(
+    nc: Client, settings: Settings, own_postgres: EmbeddedPostgres
+) -> None:
+    """Fault test 2."""
+    url = own_postgres.admin_url("postgres")
+    migrate(url)
+    ours = settings.model_copy(update={"database_url": url, "database_timeout_s": 1.0})
+    query_app = create_query_app(ours)
+    async with (
+        running_projector(ours),
+        LifespanManager(query_app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=query_app), base_url="http://query") as client,
+    ):
+        await publish_all(nc, events_for(2000))
+        await wait_until(lambda: lowest_checkpoint(url), lambda c: c > 0, what="projecting")
+        own_postgres.stop()
+        stopped = time.monotonic()
+        last = await publish_all(nc, events_for(2000))
+        answers: list[int] = []
+        floors = []
+        while time.monotonic() - stopped < OUTAGE_S:  # the outage lasts this long; look at everything meanwhile
+            answers.append((await client.get("/v1/incidents")).status_code)
+            floors.append(await ack_floors(nc))
+            await asyncio.sleep(0.5)
+        own_postgres.start()
+        await wait_until(lambda: lowest_checkpoint(url), lambda c: c >= last, within=60, what="catching up")
+        after = (await client.get("/v1/incidents")).status_code
+
+    [(logged,)] = await fetch(url, "SELECT count(*) FROM event_log")
+    [(counted,)] = await fetch(url, "SELECT sum(event_count) FROM incidents")
+    print(
+        f"\nPostgreSQL down {OUTAGE_S:.0f} s mid-stream: query answered {answers.count(503)}x 503, "
+        f"{len(answers) - answers.count(503)}x other; ack floors {floors[1]} -> {floors[-1]} during it; "
+        f"after: {logged} of 4000 events logged, {counted} counted"
+    )
+    assert set(answers) == {503}
+    assert floors[1] == floors[-1], "nothing may be acknowledged while nothing can be committed"
+    assert (logged, counted, after) == (4000, 4000, 200)
+
+
+@pytest.mark.slow
+async def test_nats_server_restart_mid_stream_resumes_with_no_loss(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    """Fault test 3."""
+    server = EmbeddedNats(tmp_path / "nats")
+    server.start()
+    try:
+        ours = settings.model_copy(update={"nats_url": server.url})
+        nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+        try:
+            await ensure_stream(nc, ours)
+            async with running_projector(ours):
+                await publish_all(nc, events_for(3000))
+                await wait_until(lambda: lowest_checkpoint(database_url), lambda c: c > 0, what="projecting")
+                server.stop()
+                server.start()
+                restarted = time.monotonic()
+
+                async def stream_back() -> bool:
+                    try:
+                        return (await nc.jetstream(timeout=1).stream_info(STREAM_NAME)).state.messages > 0
+                    except (nats.errors.Error, TimeoutError):
+                        return False
+
+                await wait_until(stream_back, bool, what="JetStream back with the stream")
+                last = await publish_all(nc, events_for(2000))
+                await wait_until(
+                    lambda: lowest_checkpoint(database_url), lambda c: c >= last, within=60, what="resumed"
+                )
+                resumed_s = time.monotonic() - restarted
+        finally:
+            await nc.close()
+    finally:
+        server.stop()
+    [(logged,)] = await fetch(database_url, "SELECT count(*) FROM event_log")
+    [(counted,)] = await fetch(database_url, "SELECT sum(event_count) FROM incidents")
+    print(
+        f"\nnats-server restarted mid-stream: caught up {resumed_s:.1f} s after; "
+        f"{logged} of 5000 logged, {counted} counted"
+    )
+    assert (logged, counted) == (5000, 5000)

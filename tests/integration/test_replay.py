@@ -1,0 +1,212 @@
+"""Blue/green replay against the real servers: rebuild beside the live tables, swap, resume, refuse bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from asgi_lifespan import LifespanManager
+from nats.aio.client import Client
+
+from services.common.settings import Settings
+from services.projector.read_models import PROJECTIONS
+from services.projector.replay import ShadowFeed, temporary_consumer
+from services.projector.shadow import open_shadow
+from services.query.app import create_app as create_query_app
+from tests.conftest import incident_id
+from tests.factories import make_event
+from tests.integration.cli_runner import crisis
+from tests.integration.stack import running_stack
+from tests.integration.test_domain_api import correction, government_report, scenario
+from tests.integration.test_projector import checkpoints, fetch, publish, running_projector
+from tests.readmodels import snapshot
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.usefixtures("stream")
+
+
+async def index_names(database_url: str) -> list[tuple[Any, ...]]:
+    return await fetch(
+        database_url, "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1, 2"
+    )
+
+
+async def shadow_schemas(database_url: str) -> list[tuple[Any, ...]]:
+    return await fetch(database_url, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild_%%'")
+
+
+async def projected(nc: Client, settings: Settings, count: int) -> tuple[str, int]:
+    incident = incident_id()
+    events = [make_event(incident, "IncidentOpened", title="Replayed")]
+    events += [make_event(incident, minute=i) for i in range(1, count)]
+    seqs = await publish(nc, events)
+    async with running_projector(settings):
+        await wait_until(lambda: checkpoints(settings.database_url or ""), lambda c: min(c.values()) == seqs[-1])
+    return incident, seqs[-1]
+
+
+async def test_replay_all_swaps_in_equal_tables_with_the_same_indexes(nc: Client, settings: Settings) -> None:
+    url = settings.database_url or ""
+    _, last = await projected(nc, settings, 300)
+    before, indexes = snapshot(url), await index_names(url)
+    # Make the live tables wrong, as a handler bug would: the rebuild must correct them.
+    await fetch(url, "UPDATE incidents SET event_count = 0 RETURNING 1")
+
+    result = await crisis(settings, "replay", "all")
+
+    assert result.exit_code == 0, result.output
+    assert all(f"{name}: rebuilt from sequence 1, live at {last}" in result.output for name in PROJECTIONS)
+    assert snapshot(url) == before
+    assert await index_names(url) == indexes
+    assert await shadow_schemas(url) == []
+    assert await checkpoints(url) == {name: last for name in PROJECTIONS}
+
+
+async def test_an_interrupted_replay_resumes_from_its_shadow(nc: Client, settings: Settings) -> None:
+    url = settings.database_url or ""
+    _, last = await projected(nc, settings, 200)
+    before = snapshot(url)
+    incidents = PROJECTIONS["incidents"]
+    # A first run that stops after 50 events, as Ctrl-C would leave it.
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        origin, checkpoint = await open_shadow(conn, incidents, None)
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT)
+        async with temporary_consumer(nc.jetstream(), config) as sub:
+            await ShadowFeed(conn, nc.jetstream(), incidents, sub, checkpoint).until(
+                last - 150, lambda *_: None, batch=10
+            )
+    assert (origin, snapshot(url)) == (1, before)  # the live tables are untouched meanwhile
+
+    result = await crisis(settings, "replay", "incidents")
+
+    assert result.exit_code == 0, result.output
+    assert f"incidents: rebuilt from sequence 1, resumed after {last - 150}, live at {last}" in result.output
+    assert snapshot(url) == before
+
+
+async def test_replay_from_a_sequence_builds_only_what_follows(nc: Client, settings: Settings) -> None:
+    url = settings.database_url or ""
+    incident, last = await projected(nc, settings, 10)
+    result = await crisis(settings, "replay", "incidents", "--from-seq", str(last - 3))
+    assert result.exit_code == 0, result.output
+    assert await fetch(url, "SELECT event_count FROM incidents WHERE incident_id = %s", incident) == [(4,)]
+
+
+DOMAIN_PATHS = (
+    "/v1/incidents/{id}",
+    "/v1/incidents/{id}/timeline",
+    "/v1/incidents/{id}/summary",
+    "/v1/incidents/{id}/casualties",
+    "/v1/incidents/{id}/elections",
+    "/v1/incidents/{id}/detentions",
+    "/v1/incidents/{id}/statements",
+    "/v1/incidents/{id}/actors",
+    "/v1/incidents/{id}/map",
+)
+
+
+async def test_replay_of_every_domain_read_model_on_the_seed_scenario(settings: Settings) -> None:
+    """Every read model, fed the whole seed scenario through ingest: the rebuild is row for row the live one."""
+    url = settings.database_url or ""
+    incident = incident_id()
+    async with running_stack(settings) as stack:
+        events = scenario("kg-2020-election", incident)
+        await stack.post(*events)
+        link = {
+            "type": "EventsLinked",
+            "incident_id": incident,
+            "occurred_at": "2020-10-08T12:00:00+06:00",
+            "source": {"name": "Analyst", "kind": "other"},
+            "data": {"cause": events[0]["event_id"], "effect": events[-1]["event_id"]},
+        }
+        await stack.post(correction(incident, government_report(events), injured=600), link)
+        before, indexes = snapshot(url), await index_names(url)
+        answers = [(await stack.query.get(path.format(id=incident))).json() for path in DOMAIN_PATHS]
+        result = await crisis(settings, "replay", "all")
+        answers_after = [(await stack.query.get(path.format(id=incident))).json() for path in DOMAIN_PATHS]
+
+    assert result.exit_code == 0, result.output
+    assert [table for table, rows in before.items() if not rows] == []  # the scenario fills every read model
+    assert snapshot(url) == before
+    assert await index_names(url) == indexes
+    assert answers_after == answers
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["replay", "nope"], "unknown projection 'nope'"),
+        (["replay", "all", "--from-seq", "999999"], "--from-seq 999999 is beyond the stream"),
+        (["replay", "all", "--from-time", "yesterday"], "'yesterday' is not an ISO 8601 time"),
+        (["replay", "all", "--from-time", "2999-01-01T00:00:00Z"], "no event at or after it"),
+        (["replay", "all", "--from-seq", "1", "--from-time", "2020-01-01"], "not both"),
+    ],
+)
+async def test_bad_replay_requests_change_nothing(
+    nc: Client, settings: Settings, args: list[str], message: str
+) -> None:
+    url = settings.database_url or ""
+    await projected(nc, settings, 3)
+    before = snapshot(url)
+    result = await crisis(settings, *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert snapshot(url) == before and await shadow_schemas(url) == []
+
+
+@pytest.mark.slow
+async def test_replay_under_read_load_and_ingest_fails_no_request(nc: Client, settings: Settings) -> None:
+    """Fault test 6: the query API keeps answering through the swap, and answers the same after it."""
+    url = settings.database_url or ""
+    incident, _ = await projected(nc, settings, 1000)
+    failures: list[str] = []
+    answers = 0
+
+    async def read_load(client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+        nonlocal answers
+        while not stop.is_set():
+            for path in ("/v1/incidents", f"/v1/incidents/{incident}", f"/v1/incidents/{incident}/timeline"):
+                response = await client.get(path)
+                answers += 1
+                if response.status_code != 200:
+                    failures.append(f"{path}: {response.status_code} {response.text[:200]}")
+
+    async def ingest_load(stop: asyncio.Event) -> None:
+        for minute in range(1000):  # bounded, so that the rebuild can catch up on this 2-core machine
+            if stop.is_set():
+                return
+            await publish(nc, [make_event(incident_id(), minute=minute)])
+
+    query_app = create_query_app(settings)
+    async with (
+        LifespanManager(query_app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=query_app), base_url="http://query") as client,
+        running_projector(settings),
+    ):
+        before = (await client.get(f"/v1/incidents/{incident}")).json()
+        stop = asyncio.Event()
+        loads = [asyncio.create_task(read_load(client, stop)) for _ in range(4)] + [
+            asyncio.create_task(ingest_load(stop))
+        ]
+        started = time.monotonic()
+        result = await crisis(settings, "replay", "all")
+        seconds = time.monotonic() - started
+        stop.set()
+        await asyncio.gather(*loads)
+        after = (await client.get(f"/v1/incidents/{incident}")).json()
+        state = (await nc.jetstream().stream_info("CRISIS_EVENTS")).state
+        await wait_until(
+            lambda: checkpoints(url), lambda c: min(c.values()) == state.last_seq, within=120, what="caught up"
+        )
+
+    print(f"\nreplay of every projection under load: {seconds:.1f} s, {answers} answers, {len(failures)} failed")
+    assert result.exit_code == 0, result.output
+    assert failures == []
+    assert after == before
+    [(logged,)] = await fetch(url, "SELECT count(*) FROM event_log")
+    assert logged == state.messages
