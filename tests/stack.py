@@ -91,7 +91,7 @@ def statement(incident: str, quote: str = "The square is calm tonight.") -> dict
         "incident_id": incident,
         "occurred_at": "2020-10-07T10:00:00+06:00",
         "source": {"name": "Reporter", "kind": "witness"},
-        "data": {"speaker": "A resident", "quote": quote},
+        "data": {"speaker": {"id": "a-resident", "name": "A resident", "kind": "person"}, "quote": quote},
     }
 
 

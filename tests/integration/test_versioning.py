@@ -15,7 +15,7 @@ from schemas.contract import drift, write
 from schemas.envelope import Event
 from schemas.events.base import EventPayload
 from schemas.jsonschemas import schema_file
-from schemas.values import Name, Text
+from schemas.values import ActorRef, Name, Text
 from services.common.settings import Settings
 from tests.conftest import incident_id
 from tests.factories import make_event, publish_args
@@ -24,11 +24,14 @@ from tests.stack import project, running_stack
 pytestmark = pytest.mark.usefixtures("stream")
 
 
+SPEAKER = {"id": "someone", "name": "Someone", "kind": "person"}
+
+
 class StatementIssuedV2(EventPayload):
     """StatementIssued, version 2: `quote` is renamed `text`, and the speaker's role is new."""
 
     schema_version = 2
-    speaker: Name
+    speaker: ActorRef
     speaker_role: Name | None = None
     text: Text
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
@@ -67,7 +70,7 @@ async def test_a_version_1_event_in_the_stream_is_read_as_version_2_by_the_proje
     new = Event[StatementIssuedV2].model_validate(
         old.model_dump()
         | {"event_id": uuid.uuid4(), "schema_version": 2, "occurred_at": old.occurred_at.replace(minute=2)}
-        | {"data": {"speaker": "Someone", "speaker_role": "Mayor", "text": "We are negotiating."}}
+        | {"data": {"speaker": SPEAKER, "speaker_role": "Mayor", "text": "We are negotiating."}}
     )
     new_seq = (await js.publish(**publish_args(new))).seq
 
