@@ -77,6 +77,7 @@ def query_url(postgres_server: EmbeddedPostgres, tmp_path_factory: pytest.TempPa
         data_dir=tmp_path_factory.mktemp("query"),
         api_tokens=SecretStr(f"contract:{TOKEN}"),
         query_public=False,  # so that the token is part of the contract under test
+        min_position_wait_s=0,  # no projector runs here: a generated min_position would wait its bound every call
     )
     yield from serve(create_query(settings))
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -104,6 +105,8 @@ def check_contract(document_url: str) -> None:
     for result in schema.get_all_operations():
         assert isinstance(result, Ok), f"the document has an invalid operation: {result!r}"
         operation = result.ok()
+        if operation.path.endswith("/live"):
+            continue  # an event stream never ends, so no call returns; tests/integration/test_live_feed.py covers it
         for mode in GenerationMode:
 
             @given(case=operation.as_strategy(generation_mode=mode))
