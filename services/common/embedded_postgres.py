@@ -29,6 +29,7 @@ import psycopg
 from psycopg import sql
 
 from services.common.ports import free_port
+from services.common.server_log import log_tail
 
 logger = logging.getLogger(__name__)
 
@@ -62,14 +63,6 @@ class _RunAs:
 
     uid: int
     gid: int
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    """The last lines of a server's log, for error messages."""
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
 
 
 def _ensure_system_user() -> _RunAs:

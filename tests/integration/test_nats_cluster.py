@@ -29,6 +29,7 @@ import pytest
 from nats.js.api import StorageType, StreamConfig
 
 from services.common.ports import RESERVED_PORTS
+from services.common.server_log import log_tail
 from tests.waiting import wait_until
 
 T = TypeVar("T")
@@ -95,10 +96,6 @@ def server_name(text: str) -> str:
     match = SERVER_NAME.search(text)
     assert match is not None, "the config names its server"
     return match.group(1)
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @dataclass
