@@ -9,8 +9,8 @@ import structlog
 from nats.js.client import JetStreamContext
 from prometheus_client import Gauge
 
+from services.projector.status import Status, sample
 from services.projector.stopping import pause
-from services.status import Status, sample
 
 log = structlog.get_logger(__name__)
 

@@ -17,5 +17,5 @@ async def crisis(settings: Settings, *args: str) -> Result:
     The CLI's logging setup is left out: it would cache structlog loggers process-wide, and tests that capture
     logs (structlog.testing.capture_logs) would then see nothing."""
     env = {"CRISIS_NATS_URL": settings.nats_url or "", "CRISIS_DATABASE_URL": settings.database_url or ""}
-    with patch("services.cli.configure_logging"):
+    with patch("services.cli.app.configure_logging"):
         return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env, catch_exceptions=False)

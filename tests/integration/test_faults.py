@@ -15,11 +15,11 @@ import pytest
 from nats.aio.client import Client
 
 from schemas.envelope import Event
+from services.cli.status import collect
 from services.common.embedded_postgres import EmbeddedPostgres
 from services.common.settings import Settings
 from services.projector.fault_injection import CRASH_EXIT_CODE
 from services.projector.read_models import PROJECTIONS
-from services.status import collect
 from tests.conftest import incident_id
 from tests.factories import make_event, publish_args
 from tests.integration.test_projector import fetch, running_projector
@@ -146,9 +146,10 @@ async def test_poison_events_all_in_dead_letters_others_projected_lag_zero(nc: C
         subject, payload = poison(events[start].incident_id, start // every)
         poison_seqs.append((await js.publish(subject, payload, headers={"Nats-Msg-Id": f"poison-{start}"})).seq)
     async with running_projector(settings):
-        status = await wait_until(
-            lambda: collect(settings), lambda s: all(p.lag == 0 for p in s.projections), within=120, what="lag 0"
+        report = await wait_until(
+            lambda: collect(settings), lambda r: all(p.lag == 0 for p in r.status.projections), within=120, what="lag 0"
         )
+    status = report.status
     dead = await fetch(url, "SELECT projection, array_agg(stream_seq ORDER BY stream_seq) FROM dead_letters GROUP BY 1")
     [(logged,)] = await fetch(url, "SELECT count(*) FROM event_log")
     print(

@@ -14,9 +14,9 @@ from nats.aio.client import Client
 from typer.testing import CliRunner
 
 from services.cli import app as cli
+from services.cli.status import collect, render
 from services.common.ports import free_port
 from services.common.settings import Settings
-from services.status import collect, render
 from services.webhooks.delivery import WebhookWorker
 from services.webhooks.signing import SIGNATURE_HEADER, verify
 from tests.conftest import incident_id

@@ -11,10 +11,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 import uvicorn
 
+from services.cli.dead_letters import StatusFilter
 from services.common.discovery import NoServers, resolve
 from services.common.logging import configure_logging
 from services.common.settings import Settings
-from services.dead_letter_commands import StatusFilter
 
 T = TypeVar("T")
 
@@ -63,7 +63,7 @@ def up(
 ) -> None:
     """Run everything on this machine: embedded NATS and PostgreSQL (unless URLs are configured) and all three
     services. Ctrl-C stops it all."""
-    from services.up import Stack
+    from services.cli.up import Stack
 
     settings = _settings(data_dir)
     ports = {"ingest_port": ingest_port, "query_port": query_port, "projector_port": projector_port}
@@ -112,7 +112,7 @@ def migrate(data_dir: DataDir = None) -> None:
 @app.command()
 def status(data_dir: DataDir = None) -> None:
     """Print the stream, each projection's position and lag, and the dead letters."""
-    from services.status import collect, render
+    from services.cli.status import collect, render
 
     settings = _resolved(data_dir)
     typer.echo(render(asyncio.run(collect(settings))))
@@ -213,7 +213,7 @@ def dead_letters_list(
     data_dir: DataDir = None,
 ) -> None:
     """List dead letters (by default those awaiting a decision)."""
-    from services.dead_letter_commands import list_text
+    from services.cli.dead_letters import list_text
 
     typer.echo(_operate(list_text(_resolved(data_dir), projection, status)))
 
@@ -221,7 +221,7 @@ def dead_letters_list(
 @dead_letters_app.command("show")
 def dead_letters_show(dead_letter_id: DeadLetterId, data_dir: DataDir = None) -> None:
     """Show one dead letter: position, subject, headers, error, payload."""
-    from services.dead_letter_commands import show_text
+    from services.cli.dead_letters import show_text
 
     typer.echo(_operate(show_text(_resolved(data_dir), dead_letter_id)))
 
@@ -229,7 +229,7 @@ def dead_letters_show(dead_letter_id: DeadLetterId, data_dir: DataDir = None) ->
 @dead_letters_app.command("retry")
 def dead_letters_retry(dead_letter_id: DeadLetterId, note: Note = None, data_dir: DataDir = None) -> None:
     """Apply the event again (after a fix); exit 1 with the error if it still fails."""
-    from services.dead_letter_commands import retry
+    from services.cli.dead_letters import retry
 
     error = _operate(retry(_resolved(data_dir), dead_letter_id, note))
     if error is not None:
@@ -241,7 +241,7 @@ def dead_letters_retry(dead_letter_id: DeadLetterId, note: Note = None, data_dir
 @dead_letters_app.command("discard")
 def dead_letters_discard(dead_letter_id: DeadLetterId, note: Note = None, data_dir: DataDir = None) -> None:
     """Record the decision not to apply the event."""
-    from services.dead_letter_commands import discard
+    from services.cli.dead_letters import discard
 
     _operate(discard(_resolved(data_dir), dead_letter_id, note))
     typer.echo(f"dead letter {dead_letter_id} discarded")
@@ -258,7 +258,7 @@ def replay(
 ) -> None:
     """Rebuild read models from the stream beside the live tables, then swap them in (blue/green). Safe while
     ingest and the projector run; Ctrl-C stops it, and the same command resumes it."""
-    from services.replay_command import run
+    from services.cli.replay import run
 
     try:
         lines = _operate(run(_resolved(data_dir), projection, from_seq, from_time))
@@ -275,7 +275,7 @@ def export(
     data_dir: DataDir = None,
 ) -> None:
     """Write the stream's events to stdout as JSON lines (sequence, subject, headers, event)."""
-    from services.archive_commands import export as run
+    from services.cli.archive import export as run
 
     count = _operate(run(_resolved(data_dir), sys.stdout, incident, from_seq))
     typer.echo(f"exported {count} event(s)", err=True)
@@ -287,7 +287,7 @@ def import_(
     data_dir: DataDir = None,
 ) -> None:
     """Publish the events of an export file again; idempotent by event id (Nats-Msg-Id)."""
-    from services.archive_commands import import_file
+    from services.cli.archive import import_file
 
     stored, duplicates = _operate(import_file(_resolved(data_dir), file))
     typer.echo(f"imported {stored} event(s); {duplicates} already in the stream")
