@@ -82,6 +82,7 @@ BATCH_BODY = _body(
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: error_response("No bearer token, or one that is not configured"),
     403: error_response("The token lacks the events:write scope"),
+    408: error_response("The body arrived too slowly (see CRISIS_BODY_TIMEOUT_S, CRISIS_BODY_MIN_RATE)"),
     409: error_response("The incident has moved on from the expected position; nothing was published"),
     413: error_response("The body, or the batch, is too large"),
     422: error_response("Invalid request: `details` locates each error"),
