@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -84,9 +84,9 @@ async def test_an_expected_position_beyond_a_stream_sequence_is_422(
     assert await stream_messages(nc) == 0
 
 
-@pytest.mark.parametrize("if_match", [str(MAX_POSITION + 1), "9" * 5000, "\u00b2".encode("latin-1")])
-async def test_an_if_match_beyond_a_stream_sequence_is_422(client: httpx.AsyncClient, if_match: str | bytes) -> None:
-    headers = AUTH | {"If-Match": if_match}
+@pytest.mark.parametrize("if_match", [str(MAX_POSITION + 1), "9" * 5000, "\u00b2"])  # the last: a digit, not ASCII
+async def test_an_if_match_beyond_a_stream_sequence_is_422(client: httpx.AsyncClient, if_match: str) -> None:
+    headers = [(k.encode(), v.encode("latin-1")) for k, v in (AUTH | {"If-Match": if_match}).items()]
     response = await client.post("/v1/events", json=incident_opened(incident_id()), headers=headers)
 
     assert response.status_code == 422, response.text
@@ -138,7 +138,7 @@ async def test_a_client_that_leaves_mid_body_is_not_an_error(settings: Settings,
             writer.close()
             await writer.wait_closed()
 
-            async def seen() -> list[dict[str, Any]]:
+            async def seen() -> list[MutableMapping[str, Any]]:
                 return [e for e in logs if e["event"] == "client disconnected before its request was read"]
 
             await wait_until(seen, bool, what="the disconnect to be logged")
