@@ -29,23 +29,26 @@ from services.query.models import (
     Casualties,
     DetentionPage,
     ElectionPage,
-    ErrorBody,
     SpeakerPage,
 )
 from services.query.pagination import Cursor, next_page
 from services.query.params import DEFAULT_LIMIT, AsOf, IncidentId, Limit, PageCursor
-from services.query.routes import BAD_CURSOR, NOT_FOUND, Connection, Position, _after, _not_found, read_position
+from services.query.routes import (
+    BAD_CURSOR,
+    NOT_FOUND,
+    READ_RESPONSES,
+    Connection,
+    Position,
+    _after,
+    _not_found,
+    read_position,
+)
 
 T = TypeVar("T")
 
 SLUG_CURSOR: Cursor[tuple[str]] = Cursor(tuple[Slug])
 
-router = APIRouter(
-    prefix="/v1",
-    tags=["query"],
-    dependencies=[Depends(read_position)],
-    responses={503: {"model": ErrorBody, "description": "PostgreSQL is down or too slow; retry after Retry-After."}},
-)
+router = APIRouter(prefix="/v1", tags=["query"], dependencies=[Depends(read_position)], responses=READ_RESPONSES)
 LIST_ERRORS = {**NOT_FOUND, **BAD_CURSOR}
 
 

@@ -13,9 +13,9 @@ from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
-from pydantic import AwareDatetime
 from sse_starlette import EventSourceResponse
 
+from schemas.bounds import Moment
 from schemas.values import Slug, VerificationStatus
 from services.common.database import DictConnection
 from services.common.http import error_body
@@ -25,12 +25,22 @@ from services.query.freshness import MIN_POSITION_HEADER, BeyondStreamEnd, Fresh
 from services.query.live import LiveFeed
 from services.query.models import ErrorBody, Incident, IncidentPage, StoredEvent, TimelinePage
 from services.query.pagination import Cursor, MalformedCursor, next_page
-from services.query.params import DEFAULT_LIMIT, AsOf, EventTypes, IncidentId, Limit, PageCursor
+from services.query.params import (
+    DEFAULT_LIMIT,
+    AsOf,
+    EventTypes,
+    IncidentId,
+    Instant,
+    Limit,
+    PageCursor,
+    SearchText,
+    SourceName,
+)
 
 K = TypeVar("K")
 
 INCIDENT_CURSOR: Cursor[tuple[str]] = Cursor(tuple[Slug])
-TIMELINE_CURSOR: Cursor[tuple[datetime, int]] = Cursor(tuple[AwareDatetime, int])
+TIMELINE_CURSOR: Cursor[tuple[datetime, int]] = Cursor(tuple[Moment, int])
 
 Connection = Annotated[DictConnection, Depends(connection, scope="function")]
 
@@ -67,12 +77,12 @@ async def read_position(
 
 Position = Annotated[Freshness, Depends(read_position)]
 
-router = APIRouter(
-    prefix="/v1",
-    tags=["query"],
-    dependencies=[Depends(read_position)],
-    responses={503: {"model": ErrorBody, "description": "PostgreSQL is down or too slow; retry after Retry-After."}},
-)
+# Every read takes min_position (read_position): every one may answer 400 for a position beyond the stream's end.
+READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "A min_position beyond the end of the stream."},
+    503: {"model": ErrorBody, "description": "PostgreSQL is down or too slow; retry after Retry-After."},
+}
+router = APIRouter(prefix="/v1", tags=["query"], dependencies=[Depends(read_position)], responses=READ_RESPONSES)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
 BAD_CURSOR: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Malformed cursor, or a min_position beyond the end of the stream."}
@@ -119,15 +129,13 @@ async def incident_timeline(
     position: Position,
     types: EventTypes = None,
     actor: Annotated[Slug | None, Query(description="Only events that name this actor id.")] = None,
-    source: Annotated[str | None, Query(description="Only events from this source (its name, exactly).")] = None,
+    source: SourceName = None,
     verification: Annotated[
         list[VerificationStatus] | None, Query(description="Only events with these verification statuses.")
     ] = None,
-    occurred_from: Annotated[AwareDatetime | None, Query(alias="from", description="Occurred at or after.")] = None,
-    occurred_to: Annotated[AwareDatetime | None, Query(alias="to", description="Occurred before.")] = None,
-    q: Annotated[
-        str | None, Query(min_length=1, max_length=200, description="Full-text search (web-search syntax).")
-    ] = None,
+    occurred_from: Annotated[Instant | None, Query(alias="from", description="Occurred at or after.")] = None,
+    occurred_to: Annotated[Instant | None, Query(alias="to", description="Occurred before.")] = None,
+    q: SearchText = None,
     as_of: AsOf = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: PageCursor = None,
