@@ -98,7 +98,8 @@ def requests_for(openapi: dict[str, Any], path_values: dict[str, str]) -> list[R
         for parameter in operations["get"].get("parameters", []):
             name, where = parameter["name"], parameter["in"]
             for value in HOSTILE:
-                values, options = path_values, {}
+                values = path_values
+                options: dict[str, Any] = {}
                 if where == "path":
                     values = path_values | {name: quote(value, safe="") or "%20"}
                 elif where == "query":
