@@ -1,11 +1,14 @@
 """Hostile input to ingest, on a real nats-server: JSON that Python reads but the standard does not allow, positions
-beyond what NATS and PostgreSQL hold, and bodies that trickle in or are abandoned (against a real uvicorn)."""
+beyond what NATS and PostgreSQL hold, bodies that trickle in or are abandoned, and a shutdown while NATS is down
+(the last three against a real uvicorn, which logs what a deployment would see)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +16,7 @@ import pytest
 import structlog
 from nats.aio.client import Client
 
+from services.common.embedded_nats import EmbeddedNats
 from services.common.settings import Settings
 from services.ingest.app import create_app
 from services.ingest.bodies import MAX_POSITION
@@ -143,3 +147,21 @@ async def test_a_client_that_leaves_mid_body_is_not_an_error(settings: Settings,
 
             await wait_until(seen, bool, what="the disconnect to be logged")
     assert [e for e in logs if e["log_level"] in ("error", "critical")] == []
+
+
+async def test_shutdown_while_nats_is_down_logs_no_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    nats_server = EmbeddedNats(tmp_path / "nats", sync_always=False)
+    nats_server.start()
+    settings = with_token(Settings(nats_url=nats_server.url, data_dir=tmp_path))
+    async with serve(create_app(settings)) as server:
+        nats_server.stop()
+        await wait_until(lambda: httpx_get(server.url + "/readyz"), lambda status: status == 503, what="NATS lost")
+    shutdown = [r.getMessage() for r in caplog.records if r.name.startswith("uvicorn")]
+    assert "Application shutdown complete." in shutdown
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def httpx_get(url: str) -> int:
+    async with httpx.AsyncClient() as client:
+        return (await client.get(url)).status_code
