@@ -95,7 +95,7 @@ class ShadowFeed:
             except nats.errors.TimeoutError:
                 continue
             messages = [StreamMessage.from_nats(m) for m in msgs]
-            result = await apply_batch(self.conn, self.projection, messages, partial(next_in_stream, self.js))
+            result = await apply_batch(self.conn, [self.projection], messages, partial(next_in_stream, self.js))
             for msg in msgs:
                 if msg.metadata.sequence.stream > result.checkpoint:
                     await msg.nak()
