@@ -65,9 +65,9 @@ async def raw_fetch(nc: Client, count: int) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its children (PostgreSQL's backends) so far."""
+    """CPU time of a process and its children (PostgreSQL's backends, the ended ones too) so far."""
     root = psutil.Process(pid)
-    return sum(sum(p.cpu_times()[:2]) for p in (root, *root.children(recursive=True)))
+    return sum(root.cpu_times()[:4]) + sum(sum(p.cpu_times()[:2]) for p in root.children(recursive=True))
 
 
 async def catch_up(settings: Settings, last_seq: int, count: int) -> float:
