@@ -152,10 +152,9 @@ async def _pipelined(conn: AsyncConnection[Any], members: Sequence[_Member], tod
     fresh = await _decoded(conn, members, todo, outcome)
     try:
         async with conn.pipeline():
-            for message, event in fresh:
-                for member in members:
-                    if member.wants(message):
-                        await member.projection.apply(conn, event, _position(message))
+            for member in members:  # read models write tables of their own: one after the other is the same
+                events = [(event, _position(m)) for m, event in fresh if member.wants(m)]
+                await member.projection.apply_all(conn, events)
     except TRANSIENT_ERRORS:
         raise
     except Exception as exc:
