@@ -32,12 +32,12 @@ from nats.js.errors import NotFoundError
 from psycopg import AsyncConnection
 
 from schemas.subjects import ALL_EVENTS, STREAM_NAME
-from services.common.database import connect
 from services.common.logging import CORRELATION_HEADER
 from services.common.settings import Settings
 from services.projector import metrics
 from services.projector.applier import BatchResult, apply_batch
 from services.projector.checkpoints import register_checkpoints
+from services.projector.connection import connect_projector
 from services.projector.fault_injection import maybe_crash_after_commit
 from services.projector.group import ProjectionGroup
 from services.projector.messages import StreamMessage
@@ -132,7 +132,7 @@ class GroupWorker:
     async def _connection(self) -> AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
             assert self.settings.database_url is not None
-            self._conn = await connect(self.settings.database_url)
+            self._conn = await connect_projector(self.settings.database_url)
         return self._conn
 
     async def _drop_connection(self) -> None:

@@ -24,7 +24,7 @@ async def first_times(conn: AsyncConnection[Any], events: Sequence[tuple[UUID, i
         # Both SELECTs see the table as it was before this statement's INSERT: no row is counted twice.
         await cur.execute(
             """
-            WITH batch AS (SELECT * FROM unnest(%s::uuid[], %s::bigint[]) AS t(event_id, stream_seq)),
+            WITH batch AS (SELECT * FROM unnest(%b::uuid[], %b::bigint[]) AS t(event_id, stream_seq)),
             inserted AS (
                 INSERT INTO processed_events (event_id, stream_seq)
                 SELECT event_id, min(stream_seq) FROM batch GROUP BY event_id

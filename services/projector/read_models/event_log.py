@@ -14,8 +14,8 @@ event_log = Projection("event_log", tables=("event_log",))
 
 @event_log.on_every_batch
 async def append_to_log(conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
-    """One INSERT for the batch. ON CONFLICT: the same event id published twice (a retry after the duplicate
-    window) is logged once."""
+    """One INSERT for the batch (arrays sent binary: psycopg escapes text arrays element by element). ON
+    CONFLICT: the same event id published twice (a retry after the duplicate window) is logged once."""
     rows = [
         (
             pos.seq,
@@ -38,15 +38,15 @@ async def append_to_log(conn: AsyncConnection[Any], events: Sequence[tuple[Event
         """
         INSERT INTO event_log (stream_seq, event_id, subject, type, schema_version, incident_id, occurred_at,
                                reported_at, recorded_at, source_name, source_kind, correlation_id, envelope)
-        SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::text[], %s::text[], %s::int[], %s::text[],
-                             %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::text[], %s::text[],
-                             %s::text[], %s::text[]::jsonb[])
+        SELECT * FROM unnest(%b::bigint[], %b::uuid[], %b::text[], %b::text[], %b::int[], %b::text[],
+                             %b::timestamptz[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::text[],
+                             %b::text[], %b::text[]::jsonb[])
         ON CONFLICT (event_id) DO NOTHING
         """,
         [list(column) for column in zip(*rows, strict=True)],
     )
     # For the live feed: PostgreSQL delivers a NOTIFY when (and only if) this transaction commits.
     await conn.execute(
-        "SELECT pg_notify(%s, incident) FROM unnest(%s::text[]) AS incident",
+        "SELECT pg_notify(%s, incident) FROM unnest(%b::text[]) AS incident",
         (TIMELINE_CHANNEL, sorted({event.incident_id for event, _ in events})),
     )
