@@ -58,15 +58,30 @@ class Projection:
         await self.apply_all(conn, [(event, position)])
 
     async def apply_all(self, conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
-        """Apply events in stream order: the batch handlers once for all of them, then each event's handlers."""
-        if not events:
-            return
-        for batch_handler in self._every_batch:
-            await batch_handler(conn, events)
+        """Apply events in stream order. The batch handlers write runs of events at once, but before an event's
+        own handlers run they have written every event up to it and none after: those handlers (which may read
+        what the batch handlers wrote) see exactly what they would see event by event."""
+        run: list[tuple[Event[Any], Position]] = []
         for event, position in events:
-            for handler in (*self._every, *self._by_type.get(event.type, ())):
-                await handler(conn, event, position)
+            run.append((event, position))
+            handlers = (*self._every, *self._by_type.get(event.type, ()))
+            if handlers:
+                await self._write_run(conn, run)
+                run = []
+                for handler in handlers:
+                    await handler(conn, event, position)
+        await self._write_run(conn, run)
+
+    async def _write_run(self, conn: AsyncConnection[Any], run: Sequence[tuple[Event[Any], Position]]) -> None:
+        if run:
+            for batch_handler in self._every_batch:
+                await batch_handler(conn, run)
 
     @property
     def durable_name(self) -> str:
         return f"projector-{self.name.replace('_', '-')}"
+
+
+def columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows as one list per column: the arrays of an `INSERT ... SELECT FROM unnest(...)`."""
+    return [list(column) for column in zip(*rows, strict=True)]

@@ -7,7 +7,7 @@ from psycopg import AsyncConnection
 
 from schemas.envelope import Event
 from services.common.database import TIMELINE_CHANNEL
-from services.projector.projection import Position, Projection
+from services.projector.projection import Position, Projection, columns
 
 event_log = Projection("event_log", tables=("event_log",))
 
@@ -43,7 +43,7 @@ async def append_to_log(conn: AsyncConnection[Any], events: Sequence[tuple[Event
                              %b::text[], %b::text[]::jsonb[])
         ON CONFLICT (event_id) DO NOTHING
         """,
-        [list(column) for column in zip(*rows, strict=True)],
+        columns(rows),
     )
     # For the live feed: PostgreSQL delivers a NOTIFY when (and only if) this transaction commits.
     await conn.execute(
