@@ -152,8 +152,9 @@ async def _pipelined(conn: AsyncConnection[Any], members: Sequence[_Member], tod
     fresh = await _decoded(conn, members, todo, outcome)
     try:
         async with conn.pipeline():
+            positioned = [(event, _position(m)) for m, event in fresh]
             for member in members:  # read models write tables of their own: one after the other is the same
-                events = [(event, _position(m)) for m, event in fresh if member.wants(m)]
+                events = [(event, pos) for event, pos in positioned if pos.seq > member.checkpoint]
                 await member.projection.apply_all(conn, events)
     except TRANSIENT_ERRORS:
         raise
