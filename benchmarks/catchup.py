@@ -24,13 +24,14 @@ from asgi_lifespan import LifespanManager
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
 
+from benchmarks.pipeline import fresh_database
 from schemas.subjects import STREAM_NAME
 from services.common.embedded_nats import EmbeddedNats
 from services.common.embedded_postgres import EmbeddedPostgres
 from services.common.eventstream import ensure_stream
+from services.common.logging import configure_logging
 from services.common.settings import Settings
 from services.projector.app import create_app as create_projector
-from services.projector.migrate import migrate
 from tests.factories import make_event, publish_args
 from tests.waiting import wait_until
 
@@ -76,14 +77,6 @@ async def catch_up(settings: Settings, last_seq: int, count: int) -> float:
             return count / (time.perf_counter() - started)
 
 
-def fresh_database(pg: EmbeddedPostgres) -> str:
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg.admin_url("postgres"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    migrate(pg.admin_url(name))
-    return pg.admin_url(name)
-
-
 async def run(events: int, rounds: int, workdir: Path) -> None:
     with EmbeddedNats(workdir / "nats") as nats_server, EmbeddedPostgres(workdir / "pg") as pg:
         nc = await nats.connect(nats_server.url)
@@ -112,8 +105,6 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    from services.common.logging import configure_logging
-
     configure_logging("WARNING", "console")
     with tempfile.TemporaryDirectory(prefix="crisis-catchup-") as workdir:
         asyncio.run(run(args.events, args.rounds, Path(workdir)))
