@@ -26,7 +26,7 @@ from services.common.embedded_nats import EmbeddedNats
 from services.common.ports import free_port
 from services.common.settings import Settings
 from services.ingest.app import create_app
-from tests.conftest import incident_id
+from tests.conftest import EVENT_ID_SECRET, incident_id
 
 TOKEN = secrets.token_urlsafe(18)  # 24 characters
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -34,7 +34,9 @@ WAIT_S = 15.0
 
 
 def with_token(settings: Settings, **update: Any) -> Settings:
-    return settings.model_copy(update={"api_tokens": SecretStr(f"tester:{TOKEN}"), **update})
+    return settings.model_copy(
+        update={"api_tokens": SecretStr(f"tester:{TOKEN}"), "event_id_secret": EVENT_ID_SECRET, **update}
+    )
 
 
 @asynccontextmanager
