@@ -32,7 +32,7 @@ from services.common.settings import Settings
 from services.ingest.app import create_app as create_ingest
 from services.projector.app import create_app as create_projector
 from tests.conftest import EVENT_ID_SECRET, incident_id
-from tests.integration.test_ingest_api import incident_opened
+from tests.factories import incident_opened
 from tests.integration.test_nats_cluster import NATS_DIR, Node, config_ports, free_ports, start_node
 from tests.waiting import wait_until
 
