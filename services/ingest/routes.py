@@ -71,6 +71,7 @@ async def _publish(
     except IncidentMoved as moved:
         raise incident_moved(moved) from moved
     except EventIdTaken as taken:
+        log.warning("event ids refused", ids=[str(t.event_id) for t in taken.taken], token=events[0].recorded_by)
         raise _ids_taken(taken, submissions, batch) from taken
     log.info(
         "events accepted",
@@ -87,7 +88,8 @@ def _ids_taken(taken: EventIdTaken, submissions: Sequence[EventSubmission[Any]],
     for t in taken.taken:
         where: list[str | int] = ["body", "events", t.index] if batch else ["body"]
         loc = [*where, "event_id"] if submissions[t.index].event_id is not None else ["header", IDEMPOTENCY_HEADER]
-        details.append({"loc": loc, "msg": f"{t.event_id}: {t.reason}", "type": "event_id_taken"})
+        which = f"event {t.index} of the batch, " if batch else ""  # a header is the batch's: say which event
+        details.append({"loc": loc, "msg": f"{which}{t.event_id}: {t.reason}", "type": "event_id_taken"})
     stored = f"; the other {len(taken.published)} events are stored" if taken.published else ""
     return HTTPException(
         409,

@@ -110,7 +110,7 @@ async def test_a_retried_batch_with_one_changed_event_refuses_that_one_and_repor
     assert first.status_code == 202 and retry.status_code == 409, retry.text
     [detail] = retry.json()["details"]
     assert detail["loc"] == ["header", "Idempotency-Key"] and "different body" in detail["msg"]
-    assert str(first.json()["results"][1]["event_id"]) in detail["msg"]
+    assert f"event 1 of the batch, {first.json()['results'][1]['event_id']}" in detail["msg"]
     stored = [r | {"duplicate": True} for r in first.json()["results"]]
     assert retry.json()["results"] == [stored[0], stored[2]]
     assert await stream_messages(nc) == 3
