@@ -29,7 +29,7 @@ from schemas.envelope import EventSubmission
 from schemas.events.facts import EventsLinked, ReportCorrected, ReportRetracted, VerificationChanged
 from services.common.settings import Settings
 from tests.conftest import incident_id
-from tests.integration.stack import Stack, running_stack
+from tests.stack import Stack, running_stack
 from tests.waiting import wait_until
 
 T = TypeVar("T")
@@ -203,7 +203,7 @@ async def outcome(stack: Stack, database_url: str, event: dict[str, Any]) -> str
     posted = await stack.ingest.post("/v1/events", json=event)
     if posted.status_code != 202:
         assert 400 <= posted.status_code < 500, posted.text
-        return "refused: " + posted.text[:200]
+        return f"refused: {posted.text[:200]}"
     published = posted.json()
     dead = await projected(database_url, published["seq"])
     assert dead is None, f"accepted, then dead-lettered: {dead}"
@@ -246,7 +246,7 @@ KNOWN_BREAKERS = [
 def test_any_event_ingest_accepts_is_projected_and_readable(settings: Settings, database_url: str) -> None:
     outcomes: list[str] = []
     with BackgroundLoop().running() as background:
-        stack_context = running_stack(settings.model_copy(update={"min_position_wait_s": 0}))
+        stack_context = running_stack(settings.model_copy(update={"min_position_wait_s": 0}), projector=True)
         stack = background.run(stack_context.__aenter__())
         try:
 

@@ -21,7 +21,8 @@ from services.common.settings import Settings
 from services.ingest.app import create_app
 from services.ingest.bodies import MAX_POSITION
 from tests.conftest import incident_id
-from tests.integration.test_ingest_api import AUTH, incident_opened, ingest, stream_messages, with_token
+from tests.factories import incident_opened
+from tests.integration.test_ingest_api import AUTH, ingest, stream_messages, with_token
 from tests.stack import serve
 from tests.waiting import wait_until
 

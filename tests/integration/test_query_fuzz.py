@@ -19,9 +19,8 @@ import pytest
 from services.common.settings import Settings
 from services.query.app import create_app as create_query
 from tests.conftest import incident_id
-from tests.integration.stack import running_stack
 from tests.integration.test_domain_api import scenario
-from tests.stack import serve
+from tests.stack import running_stack, serve
 
 pytestmark = pytest.mark.usefixtures("stream")
 
@@ -124,7 +123,7 @@ async def status_of(client: httpx.AsyncClient, url: str, options: dict[str, Any]
 async def test_no_query_parameter_value_gets_a_5xx(settings: Settings) -> None:
     incident = incident_id()
     events = scenario("kg-2020-election", incident)
-    async with running_stack(settings) as stack:
+    async with running_stack(settings, projector=True) as stack:
         await stack.post(*events)
         actor = (await stack.get("/v1/actors"))["items"][0]["actor_id"]
     # min_position beyond the stream's end is refused at once, not waited for.
