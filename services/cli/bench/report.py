@@ -40,8 +40,8 @@ class Figure:
         return {
             "name": self.name,
             "unit": self.unit,
-            "project": statistics.median(self.project),
-            "raw_limit": statistics.median(self.raw) if self.raw else None,
+            "project": _median(self.project),
+            "raw_limit": _median(self.raw),
             "raw_limit_is": self.raw_name,
             "ratio": self.ratio,
             "target": self.target,
@@ -61,11 +61,10 @@ def table(figures: Sequence[Figure], title: str) -> Table:
     for heading in ("figure", "project", "raw limit (same run)", "ratio", "target"):
         grid.add_column(heading, justify="right" if heading in ("project", "ratio") else "left")
     for figure in figures:
-        raw = figure.as_json()["raw_limit"]
         grid.add_row(
             f"{figure.name} ({figure.unit})",
-            _number(statistics.median(figure.project)),
-            f"{_number(raw)} {figure.raw_name}" if raw is not None else "-",
+            _number(_median(figure.project)),
+            f"{_number(_median(figure.raw))} {figure.raw_name}" if figure.raw else "-",
             f"{figure.ratio:.2f}" if figure.ratio is not None else "-",
             figure.target,
         )
@@ -76,5 +75,12 @@ def write_json(path: Path, figures: Sequence[Figure], run: dict[str, Any]) -> No
     path.write_text(json.dumps({"run": run, "figures": [f.as_json() for f in figures]}, indent=2) + "\n")
 
 
-def _number(value: float) -> str:
+def _median(samples: Sequence[float]) -> float | None:
+    """None where nothing was measured (peak memory off Linux)."""
+    return statistics.median(samples) if samples else None
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}"
