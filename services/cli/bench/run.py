@@ -144,20 +144,22 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
     fresh_count = int(options.fresh_per_second * options.fresh_seconds)
     fresh = submissions(options.mix, fresh_count, options.incidents, concurrent=True)
 
-    ctx.phase(f"round {number}: ingest")(0, 2)
+    ingest_phase = ctx.phase(f"round {number}: ingest")
     async with ctx.http() as client:
         batch_rate = await project.batch_ingest_rate(client, ctx.ingest.url, batch)
     figures.batch.add(batch_rate, await raw.publish_async_rate(ctx.nc, ctx.settings, _encoded(batch)))
+    ingest_phase(1, 2)
     async with ctx.http() as client:
         ours = await project.single_ingest(client, ctx.ingest.url, singles, options.clients)
     theirs = await raw.publish_in_flight(ctx.nc, ctx.settings, _encoded(singles), options.clients)
     figures.single.add(ours.rate, theirs.rate)
     figures.single_p50.add(ours.p50_ms, theirs.p50_ms)
     figures.single_p99.add(ours.p99_ms, theirs.p99_ms)
+    ingest_phase(2, 2)
 
     state = (await js.stream_info(STREAM_NAME)).state
+    fetched = await raw.fetch_and_ack_rate(js, state.messages)  # before the projector: nothing else runs
     async with projected(ctx, state.last_seq, f"round {number}: catch-up") as done:
-        fetched = await raw.fetch_and_ack_rate(js, state.messages)
         figures.catch_up.add(done.rate, fetched)
         figures.sizes[options.events + options.singles].add(done.rate, fetched)
         if done.peak_rss_mb is not None:
@@ -166,11 +168,11 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
         replay_settings = ctx.settings.model_copy(update={"database_url": done.database_url})
         replay_phase = ctx.phase(f"round {number}: replay all")
         figures.replay.add(await project.replay_all_rate(replay_settings, js, state.messages, replay_phase), done.rate)
+        fresh_phase = ctx.phase(f"round {number}: freshness")
         async with ctx.http() as client:
             latencies = await project.freshness_ms(
-            client, ctx.ingest.url, done.query.url, fresh, options.fresh_per_second,
-            ctx.phase(f"round {number}: freshness"),
-        )  # fmt: skip
+                client, ctx.ingest.url, done.query.url, fresh, options.fresh_per_second, fresh_phase
+            )
         figures.fresh_p50.add(percentile(latencies, 50))
         figures.fresh_p99.add(percentile(latencies, 99))
         await timeline_figures(ctx, figures, done.query.url)
@@ -179,8 +181,9 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
         async with ctx.http() as client:
             await project.batch_ingest_rate(client, ctx.ingest.url, submissions(options.mix, size, options.incidents))
         last_seq = (await js.stream_info(STREAM_NAME)).state.last_seq
+        fetched = await raw.fetch_and_ack_rate(js, size)
         async with projected(ctx, last_seq, f"round {number}: catch-up at {size:,}") as done:
-            figures.sizes[size].add(done.rate, await raw.fetch_and_ack_rate(js, size))
+            figures.sizes[size].add(done.rate, fetched)
 
 
 @dataclass(frozen=True)
