@@ -123,13 +123,16 @@ async def freshness_ms(
             await asyncio.sleep(POLL_S)
 
     watcher = asyncio.create_task(watch())
-    started = time.perf_counter()
-    posts = []
-    for index, event in enumerate(events):
-        await asyncio.sleep(max(0.0, started + index / per_second - time.perf_counter()))
-        posts.append(asyncio.create_task(post(event)))
-    await asyncio.gather(*posts)
-    await asyncio.wait_for(watcher, CATCH_UP_TIMEOUT_S)
+    try:
+        started = time.perf_counter()
+        posts = []
+        for index, event in enumerate(events):
+            await asyncio.sleep(max(0.0, started + index / per_second - time.perf_counter()))
+            posts.append(asyncio.create_task(post(event)))
+        await asyncio.gather(*posts)
+        await asyncio.wait_for(watcher, CATCH_UP_TIMEOUT_S)
+    finally:
+        watcher.cancel()
     return latencies
 
 
@@ -141,16 +144,10 @@ async def timeline_page(client: httpx.AsyncClient, query_url: str, incident: str
 
 
 async def read_load(client: httpx.AsyncClient, url: str, params: dict[str, Any], calls: int, readers: int) -> Load:
-    """GET `url` `calls` times from `readers` concurrent readers; the latency of a retried GET includes both tries."""
+    """GET `url` `calls` times from `readers` concurrent readers."""
 
     async def get(_index: int) -> None:
-        try:
-            response = await client.get(url, params=params)
-        except (httpx.ReadError, httpx.RemoteProtocolError):
-            # The server closed a kept-alive connection as the request went out (uvicorn's keep-alive timer can
-            # fire before the request is read on a saturated event loop); a reader retries a GET once.
-            response = await client.get(url, params=params)
-        _raise_for_status(response)
+        _raise_for_status(await client.get(url, params=params))
 
     return await closed_loop(calls, readers, get)
 

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from schemas.subjects import STREAM_NAME
-from services.cli.bench import project, raw
+from services.cli.bench import http, project, raw
 from services.cli.bench.options import BenchOptions
 from services.cli.bench.report import Figure, percentile, table, write_json
 from services.cli.bench.servers import Child, api_token, constant_server, fresh_database, refuse_busy_stream, service
@@ -68,6 +68,7 @@ class Context:
     nc: Client
     ingest: Child
     token: str
+    retries: http.Retries  # counted across every client of the run
     tokens: str
     workdir: Path
     progress: Progress
@@ -83,13 +84,8 @@ class Context:
         return self.settings.database_url
 
     def http(self) -> httpx.AsyncClient:
-        """A client of its own for each measurement: a connection an earlier one left idle may be closed by the
-        server (uvicorn's keep-alive timeout) just as it is reused."""
-        return httpx.AsyncClient(
-            timeout=60.0,
-            headers={"Authorization": f"Bearer {self.token}"},
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
-        )
+        """A client of its own for each measurement, so no connection is left idle by an earlier one."""
+        return http.client(self.token, self.retries)
 
     def phase(self, name: str) -> project.Progress:
         task = self.progress.add_task(name, total=None)
@@ -113,7 +109,7 @@ def bench_servers(options: BenchOptions, settings: Settings, workdir: Path) -> I
         yield settings.model_copy(update={"nats_url": nats_server.url, "database_url": postgres.url})
 
 
-async def bench(options: BenchOptions, settings: Settings, console: Console) -> list[Figure]:
+async def bench(options: BenchOptions, settings: Settings, console: Console) -> tuple[list[Figure], int]:
     figures = Figures(options)
     with tempfile.TemporaryDirectory(prefix="crisis-bench-") as scratch:
         workdir = Path(scratch)
@@ -125,15 +121,16 @@ async def bench(options: BenchOptions, settings: Settings, console: Console) -> 
                 await ensure_stream(nc, servers)
                 stack.push_async_callback(nc.jetstream().purge_stream, STREAM_NAME)  # leave it as it was found
                 token, tokens = api_token()
+                retries = http.Retries()
                 assert servers.nats_url is not None and servers.database_url is not None
                 ingest = stack.enter_context(service("ingest", servers.nats_url, servers.database_url, tokens, workdir))
                 await ingest.ready()
                 columns = (TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
                 progress = stack.enter_context(Progress(*columns, console=console, transient=True))
-                context = Context(options, servers, nc, ingest, token, tokens, workdir, progress)
+                context = Context(options, servers, nc, ingest, token, retries, tokens, workdir, progress)
                 for number in range(1, options.rounds + 1):
                     await one_round(context, figures, number)
-    return figures.all()
+    return figures.all(), retries.count
 
 
 async def one_round(ctx: Context, figures: Figures, number: int) -> None:
@@ -236,16 +233,18 @@ def machine() -> dict[str, Any]:
 
 
 def run(options: BenchOptions, settings: Settings, json_path: Path | None, console: Console) -> list[Figure]:
-    figures = asyncio.run(bench(options, settings, console))
+    figures, retries = asyncio.run(bench(options, settings, console))
     described = machine()
     title = (
         f"crisis bench: {options.events:,} events ({options.mix} mix) x {options.rounds} rounds, medians; "
         f"{'fsync before ack' if options.fsync else 'fsync relaxed'}; "
-        f"{described['cores']} cores, {described['ram_gb']} GB RAM"
+        f"{described['cores']} cores, {described['ram_gb']} GB RAM; "
+        f"{retries} request(s) retried on a dropped connection"
     )
     console.print(table(figures, title))
     if json_path is not None:
-        write_json(json_path, figures, {"machine": described, "options": options_json(options)})
+        run_info = {"machine": described, "options": options_json(options), "http_retries": retries}
+        write_json(json_path, figures, run_info)
     return figures
 
 
