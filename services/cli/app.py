@@ -320,9 +320,9 @@ def bench(
     whose event stream holds events or has consumers."""
     from rich.console import Console
 
+    from services.cli.bench.errors import BenchFailed, BenchRefused
     from services.cli.bench.options import BenchOptions
     from services.cli.bench.run import run
-    from services.cli.bench.servers import BenchRefused
 
     settings = _settings()
     configure_logging("WARNING", settings.log_format)  # the table, not a log line per request
@@ -343,6 +343,9 @@ def bench(
     except BenchRefused as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    except BenchFailed as exc:
+        typer.echo(f"error: the bench stopped: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import httpx
 import psycopg
 from nats.js.client import JetStreamContext
 
+from services.cli.bench.errors import BenchFailed
 from services.cli.bench.load import Load, closed_loop
 from services.common.settings import Settings
 from services.projector.read_models import PROJECTIONS
@@ -27,7 +28,7 @@ Progress = Callable[[int, int], None]  # told (done, total) as a measurement adv
 
 def _raise_for_status(response: httpx.Response) -> httpx.Response:
     if response.status_code >= 400:
-        raise RuntimeError(f"{response.request.method} {response.request.url}: {response.status_code} {response.text}")
+        raise BenchFailed(f"{response.request.method} {response.request.url}: {response.status_code} {response.text}")
     return response
 
 
@@ -72,7 +73,7 @@ async def catch_up_rate(
             first = (time.perf_counter(), reached)
         on_progress(reached, last_seq)
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the projector reached {reached} of {last_seq} within {CATCH_UP_TIMEOUT_S:.0f}s")
+            raise BenchFailed(f"the projector reached {reached} of {last_seq} within {CATCH_UP_TIMEOUT_S:.0f}s")
         await asyncio.sleep(POLL_S)
     on_progress(reached, last_seq)
     started, from_seq = first or (spawned_at, 0)

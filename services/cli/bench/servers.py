@@ -26,6 +26,7 @@ from psycopg.conninfo import make_conninfo
 
 from schemas.subjects import STREAM_NAME
 from services.cli.bench.constant_app import BODY_FILE_VARIABLE
+from services.cli.bench.errors import BenchFailed, BenchRefused
 from services.common.auth import ALL_SCOPES, new_token
 from services.common.ports import free_port
 from services.projector.migrate import migrate
@@ -34,10 +35,6 @@ HOST = "127.0.0.1"
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 UNLIMITED_WRITES = "1000000000/second"  # the bench measures throughput, not the per-token rate limit
-
-
-class BenchRefused(RuntimeError):
-    """The servers hold something the bench must not touch; the message says what."""
 
 
 async def refuse_busy_stream(js: JetStreamContext) -> None:
@@ -93,14 +90,14 @@ class Child:
         async with httpx.AsyncClient(timeout=1.0) as client:
             while True:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited with code {self.process.returncode}: see {self.name}.log")
+                    raise BenchFailed(f"{self.name} exited with code {self.process.returncode}: see {self.name}.log")
                 try:
                     if (await client.get(self.url + path)).status_code == 200:
                         return
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} not ready within {READY_TIMEOUT_S:.0f}s: see {self.name}.log")
+                    raise BenchFailed(f"{self.name} not ready within {READY_TIMEOUT_S:.0f}s: see {self.name}.log")
                 await asyncio.sleep(0.05)
 
     def peak_rss_mb(self) -> float | None:
