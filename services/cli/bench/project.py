@@ -60,24 +60,19 @@ async def position(client: httpx.AsyncClient, query_url: str) -> int:
 
 
 async def catch_up_rate(
-    client: httpx.AsyncClient, query_url: str, last_seq: int, spawned_at: float, on_progress: Progress
+    client: httpx.AsyncClient, query_url: str, first_seq: int, last_seq: int, started: float, on_progress: Progress
 ) -> float:
-    """Events/s of a projector started from nothing until every read model holds `last_seq`.
-
-    Timed from the first position seen above 0, so that a Python process's start does not count against a
-    small stream; a stream done in one step is timed from the process's spawn."""
-    first: tuple[float, int] | None = None
+    """Events/s of a projector started from nothing, from `started` (it began consuming) until every read model
+    holds `last_seq`."""
     deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
+    total = last_seq - first_seq + 1
     while (reached := await position(client, query_url)) < last_seq:
-        if first is None and reached > 0:
-            first = (time.perf_counter(), reached)
-        on_progress(reached, last_seq)
+        on_progress(max(0, reached - first_seq + 1), total)
         if time.monotonic() > deadline:
             raise BenchFailed(f"the projector reached {reached} of {last_seq} within {CATCH_UP_TIMEOUT_S:.0f}s")
         await asyncio.sleep(POLL_S)
-    on_progress(reached, last_seq)
-    started, from_seq = first or (spawned_at, 0)
-    return (last_seq - from_seq) / (time.perf_counter() - started)
+    on_progress(total, total)
+    return total / (time.perf_counter() - started)
 
 
 async def replay_all_rate(settings: Settings, js: JetStreamContext, events: int, on_progress: Progress) -> float:

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -156,7 +157,7 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
 
     state = (await js.stream_info(STREAM_NAME)).state
     fetched = await raw.fetch_and_ack_rate(js, state.messages)  # before the projector: nothing else runs
-    async with projected(ctx, state.last_seq, f"round {number}: catch-up") as done:
+    async with projected(ctx, state.first_seq, state.last_seq, f"round {number}: catch-up") as done:
         figures.catch_up.add(done.rate, fetched)
         figures.sizes[options.events + options.singles].add(done.rate, fetched)
         if done.peak_rss_mb is not None:
@@ -177,9 +178,9 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
         await js.purge_stream(STREAM_NAME)
         async with ctx.http() as client:
             await project.batch_ingest_rate(client, ctx.ingest.url, submissions(options.mix, size, options.incidents))
-        last_seq = (await js.stream_info(STREAM_NAME)).state.last_seq
+        sized = (await js.stream_info(STREAM_NAME)).state
         fetched = await raw.fetch_and_ack_rate(js, size)
-        async with projected(ctx, last_seq, f"round {number}: catch-up at {size:,}") as done:
+        async with projected(ctx, sized.first_seq, sized.last_seq, f"round {number}: catch-up at {size:,}") as done:
             figures.sizes[size].add(done.rate, fetched)
 
 
@@ -192,16 +193,20 @@ class Projected:
 
 
 @asynccontextmanager
-async def projected(ctx: Context, last_seq: int, phase: str) -> AsyncIterator[Projected]:
-    """A fresh database with the query service on it, and a projector timed from nothing to `last_seq`."""
+async def projected(ctx: Context, first_seq: int, last_seq: int, phase: str) -> AsyncIterator[Projected]:
+    """A fresh database with the query service on it, and a projector timed from nothing to `last_seq`: from its
+    /healthz answering (its consumers start as its HTTP server does), so a Python process's start is not counted
+    against a small stream."""
     with (
         fresh_database(ctx.server_url) as database_url,
         service("query", ctx.nats_url, database_url, ctx.tokens, ctx.workdir) as query,
     ):
         await query.ready()
         with service("projector", ctx.nats_url, database_url, ctx.tokens, ctx.workdir) as projector:
+            await projector.ready("/healthz")
+            started = time.perf_counter()
             async with ctx.http() as client:
-                rate = await project.catch_up_rate(client, query.url, last_seq, projector.started, ctx.phase(phase))
+                rate = await project.catch_up_rate(client, query.url, first_seq, last_seq, started, ctx.phase(phase))
             yield Projected(database_url, query, rate, projector.peak_rss_mb())
 
 

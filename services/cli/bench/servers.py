@@ -83,7 +83,6 @@ class Child:
         self.url = f"http://{HOST}:{port}"
         with (log_dir / f"{name}.log").open("ab") as log:
             self.process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        self.started = time.perf_counter()
 
     async def ready(self, path: str = "/readyz") -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
