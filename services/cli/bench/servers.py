@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -130,6 +131,7 @@ def service(name: str, nats_url: str, database_url: str, tokens: str, log_dir: P
         "CRISIS_HOST": HOST,
         f"CRISIS_{name.upper()}_PORT": str(port),
         "CRISIS_WRITE_RATE_LIMIT": UNLIMITED_WRITES,
+        "CRISIS_EVENT_ID_SECRET": secrets.token_urlsafe(32),  # ingest refuses to start without one
         "CRISIS_LOG_LEVEL": "WARNING",
     }
     child = Child(name, [sys.executable, "-m", "services", name], env, log_dir, port)
