@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=500, ge=1, le=10_000)
 
     database_timeout_s: float = Field(default=5.0, gt=0, description="Longest wait for a connection: then 503.")
+    query_heavy_reads: int = Field(
+        default=2, ge=1, le=64, description="Exports, maps and folds (casualties, summary) run at once; more wait."
+    )
 
     host: str = "127.0.0.1"
     ingest_port: int = Field(default=8001, ge=0, le=65535)
