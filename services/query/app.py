@@ -6,6 +6,7 @@ It starts even when PostgreSQL is down (the pool connects in the background); un
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,6 +43,9 @@ def create_app(settings: Settings) -> FastAPI:
         stream_end = StreamEnd(settings)
         stream_end.start()
         app.state.position_waiter = PositionWaiter(stream_end, settings.min_position_wait_s)
+        # What the process holds once started (modules, schemas, the app) never becomes garbage: out of the
+        # collector's sight, a full collection while heavy reads allocate does not stall the event loop on it.
+        gc.freeze()
         try:
             yield
         finally:

@@ -27,9 +27,9 @@ from pydantic import BaseModel
 from services.common.database import DictConnection
 from services.common.http import Unavailable
 
-R = TypeVar("R", bound=BaseModel)
+R = TypeVar("R")
 
-CHUNK_ROWS = 100
+CHUNK_ROWS = 50
 MAX_FOLD_ROWS = 5_000
 
 
