@@ -128,3 +128,30 @@ async def test_nats_server_restart_mid_stream_resumes_with_no_loss(
         f"{logged} of 5000 logged, {counted} counted"
     )
     assert (logged, counted) == (5000, 5000)
+
+
+@pytest.mark.slow
+async def test_the_first_read_after_a_postgres_outage_answers(tmp_path: Path, own_postgres: EmbeddedPostgres) -> None:
+    """Issue 10, item 9: the pool's reconnect backoff grew with the outage, and reads kept answering 503 for
+    seconds after PostgreSQL was back. Now the first read after it is back answers 200, within a second or so."""
+    url = own_postgres.admin_url("postgres")
+    migrate(url)
+    query_app = create_query_app(Settings(database_url=url, data_dir=tmp_path, database_timeout_s=1.5))
+    async with (
+        LifespanManager(query_app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=query_app), base_url="http://query") as client,
+    ):
+        assert (await client.get("/v1/incidents")).status_code == 200
+        own_postgres.stop()
+        stopped = time.monotonic()
+        answers = []
+        while time.monotonic() - stopped < OUTAGE_S:  # each answer takes up to the 1.5 s wait for a connection
+            answers.append((await client.get("/v1/incidents")).status_code)
+        own_postgres.start()
+        back = time.monotonic()
+        first = await client.get("/v1/incidents")
+        took = time.monotonic() - back
+
+    print(f"\nPostgreSQL down {OUTAGE_S:.0f} s: {len(answers)}x 503; the first read after it answered in {took:.2f} s")
+    assert set(answers) == {503}
+    assert (first.status_code, took < 1.5) == (200, True)
