@@ -74,3 +74,6 @@ class Settings(BaseSettings):
     webhook_retry_base_s: float = Field(default=1.0, gt=0, description="First retry delay; doubles each time.")
     webhook_retry_max_s: float = Field(default=600.0, gt=0, description="Longest retry delay.")
     webhook_max_attempts: int = Field(default=12, ge=1, description="Then the delivery is given up (failed).")
+    webhook_allow_private: bool = Field(
+        default=False, description="Allow webhooks to loopback, private and link-local addresses (SSRF if exposed)."
+    )
