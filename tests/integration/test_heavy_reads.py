@@ -10,19 +10,17 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import psutil
-import psycopg
 import pytest
 
 from services.common.embedded_postgres import EmbeddedPostgres
 from services.common.ports import free_port
-from services.projector.migrate import migrate
 from services.query.heavy_reads import MAX_FOLD_ROWS
+from tests.conftest import fresh_database
 from tests.heavy_incident import project_heavy_incident
 from tests.waiting import wait_until
 
@@ -47,16 +45,10 @@ MIB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 async def heavy_database(postgres_server: EmbeddedPostgres) -> AsyncIterator[str]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = postgres_server.admin_url("postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = postgres_server.admin_url(name)
-    migrate(url)
-    await project_heavy_incident(url, INCIDENT, EVENTS)
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    """One database for the module's tests: loading the incident takes a while."""
+    with fresh_database(postgres_server) as url:
+        await project_heavy_incident(url, INCIDENT, EVENTS)
+        yield url
 
 
 @pytest.fixture
