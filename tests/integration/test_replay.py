@@ -117,6 +117,13 @@ async def shadow_checkpoint(url: str, projection: str) -> int | None:
     return int(seq)
 
 
+async def lock_waits(url: str) -> int:
+    [(waiting,)] = await fetch(
+        url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    return int(waiting)
+
+
 async def test_replay_all_interrupted_in_its_third_projection_resumes_there(
     nc: Client, settings: Settings, tmp_path: Path
 ) -> None:
@@ -126,21 +133,21 @@ async def test_replay_all_interrupted_in_its_third_projection_resumes_there(
     before = snapshot(url)
     first, second, third, *rest = PROJECTIONS
 
-    replaying = start_replay_all(settings, tmp_path / "replay.log")
-    try:
-
-        async def third_under_way() -> tuple[int, int | None]:
-            return len(await shadow_schemas(url)), await shadow_checkpoint(url, third)
-
-        # The first two swapped in (their shadows gone), the third part-way: then Ctrl-C.
-        await wait_until(third_under_way, lambda s: s[0] == len(rest) + 1 and (s[1] or 0) > 0, within=120)
-        replaying.send_signal(signal.SIGINT)
-        assert replaying.wait(timeout=30) == 130, (tmp_path / "replay.log").read_text()
-    finally:
-        if replaying.poll() is None:
-            replaying.kill()
+    # Ctrl-C while the third projection is being swapped in: the test holds its live checkpoint's row lock, which
+    # the swap takes first, so the replay waits there, its first two projections swapped in, the third fed.
+    async with await psycopg.AsyncConnection.connect(url) as holder:
+        await holder.execute("SELECT 1 FROM projection_checkpoints WHERE projection = %s FOR UPDATE", (third,))
+        replaying = start_replay_all(settings, tmp_path / "replay.log")
+        try:
+            await wait_until(lambda: lock_waits(url), lambda n: n > 0, within=120, what="the third projection's swap")
+            replaying.send_signal(signal.SIGINT)
+            assert replaying.wait(timeout=30) == 130, (tmp_path / "replay.log").read_text()
+        finally:
+            if replaying.poll() is None:
+                replaying.kill()
     stopped_at = await shadow_checkpoint(url, third)
-    assert stopped_at is not None and 0 < stopped_at < last, "interrupted while the third projection was rebuilt"
+    assert len(await shadow_schemas(url)) == len(rest) + 1
+    assert stopped_at is not None and stopped_at > 0
 
     result = await crisis(settings, "replay", "all")
 
