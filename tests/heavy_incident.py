@@ -44,5 +44,4 @@ async def project_heavy_incident(database_url: str, incident: str, count: int) -
             for i in range(start, min(start + BATCH, count)):
                 args = publish_args(heavy_event(incident, i) if i else make_event(incident, "IncidentOpened"))
                 messages.append(StreamMessage(i + 1, args["subject"], args["payload"], args["headers"]))
-            for name in READ_MODELS:
-                await apply_batch(conn, PROJECTIONS[name], messages, contiguous)
+            await apply_batch(conn, [PROJECTIONS[name] for name in READ_MODELS], messages, contiguous)
