@@ -165,7 +165,7 @@ def webhooks_add(
     assert settings.database_url is not None
     try:
         with psycopg.connect(settings.database_url) as conn:
-            hook = register(conn, url, secret, incident, event_type or [])
+            hook = register(conn, url, secret, incident, event_type or [], allow_private=settings.webhook_allow_private)
     except InvalidWebhook as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
