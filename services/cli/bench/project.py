@@ -17,7 +17,7 @@ from services.cli.bench.errors import BenchFailed
 from services.cli.bench.load import Load, closed_loop
 from services.common.settings import Settings
 from services.projector.read_models import PROJECTIONS
-from services.projector.replay import replay, resolve_origin
+from services.projector.replay import plan, replay, resolve_origin
 
 BATCH = 500
 POLL_S = 0.02
@@ -78,8 +78,8 @@ async def catch_up_rate(
 async def replay_all_rate(settings: Settings, js: JetStreamContext, events: int, on_progress: Progress) -> float:
     """Events/s of what `crisis replay all` runs: each read model rebuilt beside the live one, then swapped in."""
     origin = await resolve_origin(js, None, None)
-    projections = list(PROJECTIONS.values())
     started = time.perf_counter()
+    projections = await plan(settings, "all", list(PROJECTIONS.values()), origin)
     for done, projection in enumerate(projections):
         on_progress(done, len(projections))
         await replay(settings, projection, origin, _ignore_progress)
