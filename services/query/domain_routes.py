@@ -32,6 +32,7 @@ from services.query.models import (
     Casualties,
     DetentionPage,
     ElectionPage,
+    ErrorBody,
     SpeakerPage,
 )
 from services.query.pagination import Cursor, next_page
