@@ -76,11 +76,6 @@ class _RunAs:
     gid: int
 
 
-def _as_user(run_as: _RunAs | None) -> dict[str, Any]:
-    """subprocess options that run a program as `run_as` (dropping root's supplementary groups too)."""
-    return {"user": run_as.uid, "group": run_as.gid, "extra_groups": []} if run_as else {}
-
-
 def _ensure_system_user() -> _RunAs:
     try:
         entry = pwd.getpwnam(SYSTEM_USER)
@@ -216,7 +211,7 @@ class EmbeddedPostgres(ChildServer):
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
                 start_new_session=True,
-                **_as_user(run_as),
+                **self._as_server_user(run_as),
             )
         if run_as is not None:
             os.chown(self.log_path, run_as.uid, run_as.gid)
@@ -239,6 +234,16 @@ class EmbeddedPostgres(ChildServer):
                 leftover.unlink(missing_ok=True)
             self._tmp_socket_dir.rmdir()
             self._tmp_socket_dir = None
+
+    def _as_server_user(self, run_as: _RunAs | None) -> dict[str, Any]:
+        """subprocess options that run a program as `run_as` (dropping root's supplementary groups too).
+
+        The way to the data dir is opened again each time: pytest takes the rights of others from its base temp
+        dir whenever a session starts, and another session may start at any moment."""
+        if run_as is None:
+            return {}
+        _make_traversable(self.data_dir, run_as)
+        return {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
 
     def _prepare_for_root(self) -> _RunAs:
         run_as = _ensure_system_user()
@@ -270,7 +275,7 @@ class EmbeddedPostgres(ChildServer):
             cwd=self.data_dir,
             timeout=120,
             check=False,
-            **_as_user(run_as),
+            **self._as_server_user(run_as),
         )
         if result.returncode != 0:
             output = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
@@ -294,7 +299,7 @@ class EmbeddedPostgres(ChildServer):
             cwd=self.data_dir,
             timeout=120,
             check=False,
-            **_as_user(run_as),
+            **self._as_server_user(run_as),
         )
         if result.returncode != 0 or "ERROR" in result.stderr:
             self.password_file.unlink(missing_ok=True)  # so that the next start tries again
