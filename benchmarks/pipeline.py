@@ -126,12 +126,13 @@ def report(stage: str, unit: str, ours: list[float], raw: list[float], raw_name:
 async def run(events: int, rounds: int, workdir: Path) -> None:
     with EmbeddedNats(workdir / "nats") as nats_server, EmbeddedPostgres(workdir / "pg") as pg:
         nc = await nats.connect(nats_server.url)
-        await ensure_stream(nc, Settings(nats_url=nats_server.url))
+        # Emptied between rounds, so not protected against purges (CRISIS_STREAM_PROTECTED) like a real one.
+        await ensure_stream(nc, Settings(nats_url=nats_server.url, stream_protected=False))
         js = nc.jetstream()
         ingest_port = free_port()
         env = os.environ | {"CRISIS_NATS_URL": nats_server.url, "CRISIS_DATABASE_URL": pg.url,
                             "CRISIS_API_TOKENS": TOKEN, "CRISIS_INGEST_PORT": str(ingest_port),
-                            "CRISIS_LOG_LEVEL": "WARNING"}  # fmt: skip
+                            "CRISIS_LOG_LEVEL": "WARNING", "CRISIS_STREAM_PROTECTED": "false"}  # fmt: skip
         # A real server process, started once before anything is timed.
         ingest = subprocess.Popen([sys.executable, "-m", "services", "ingest"], env=env)  # noqa: ASYNC220
         ingest_url = f"http://127.0.0.1:{ingest_port}"
@@ -147,7 +148,12 @@ async def run(events: int, rounds: int, workdir: Path) -> None:
                 last_seq = (await js.stream_info(STREAM_NAME)).state.last_seq
                 rows = [(i, uuid.uuid4(), "s", p.decode()) for i, p in enumerate(payloads)]
                 raw_proj.append(raw_copy(pg.url, rows))
-                settings = Settings(nats_url=nats_server.url, database_url=fresh_database(pg), log_level="WARNING")
+                settings = Settings(
+                    nats_url=nats_server.url,
+                    database_url=fresh_database(pg),
+                    log_level="WARNING",
+                    stream_protected=False,
+                )
                 ours_proj.append(await projector_rate(settings, last_seq, events))
                 for consumer in await js.consumers_info(STREAM_NAME):
                     await js.delete_consumer(STREAM_NAME, consumer.name)
