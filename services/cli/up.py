@@ -166,8 +166,9 @@ class Stack:
         return token, spec
 
     def _child_env(self, nats_url: str, database_url: str, tokens_spec: str) -> dict[str, str]:
-        """What every service gets. On embedded servers each service's own URLs and credentials (_service_env)
-        replace the operator's, and ingest, which never reads the database, gets no database URL at all."""
+        """What every service gets. On embedded servers each service's own URL and credentials (_service_env)
+        replace the operator's NATS URL, and the database URL is only the projector's and query's own: ingest,
+        which never reads the database, gets none."""
         embedded_database = self.settings.database_url is None
         return (
             os.environ
@@ -254,7 +255,7 @@ class Stack:
 
 
 def _without_credentials(url: str) -> str:
-    """`url` without its user's password, to print or to pass on to a service that gets its own."""
+    """`url` without its user's password, to print."""
     parts = urlsplit(url)
     if parts.password is None:
         return url
