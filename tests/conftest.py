@@ -8,6 +8,7 @@ and tests that need an empty stream purge it through the `stream` fixture.
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import nats
 import psycopg
 import pytest
 from nats.aio.client import Client
+from pydantic import SecretStr
 
 from services.common.embedded_nats import EmbeddedNats
 from services.common.embedded_postgres import EmbeddedPostgres
@@ -26,6 +28,8 @@ from services.projector.migrate import migrate
 # The session's stream is emptied between tests (the `stream` fixture), and a test deletes one event: it is left
 # unprotected (no deny_purge or deny_delete). The tests of that protection start servers of their own.
 os.environ["CRISIS_STREAM_PROTECTED"] = "false"
+# Ingest's key for derived event ids: every test ingest runs with it (ingest refuses to start without one).
+EVENT_ID_SECRET = SecretStr(secrets.token_urlsafe(32))
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +73,7 @@ def settings(nats_url: str, database_url: str, tmp_path: Path) -> Settings:
         nats_url=nats_url,
         database_url=database_url,
         data_dir=tmp_path,
+        event_id_secret=EVENT_ID_SECRET,
         projector_retry_delay_s=0.2,
     )
 

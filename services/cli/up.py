@@ -31,10 +31,11 @@ import structlog
 from services.cli.watchdog import ServerLost, Watchdog
 from services.common.auth import ALL_SCOPES, new_token, parse_tokens
 from services.common.child_server import ChildServer
-from services.common.credentials import kept_secret, private_dir, write_private
+from services.common.credentials import private_dir, write_private
 from services.common.discovery import TOKEN_FILE, Servers, remove_servers, write_servers
 from services.common.embedded_nats import EmbeddedNats
 from services.common.embedded_postgres import EmbeddedPostgres
+from services.common.kept_secret import kept_secret
 from services.common.nats_users import USERS
 from services.common.ports import port_is_open
 from services.common.service_roles import SERVICE_ROLES, ensure_login
@@ -50,6 +51,7 @@ STOP_TIMEOUT_S = 15.0
 DEMO_SCENARIOS = ("kg-2020-election", "xa-2021-valley-flood")
 SERVICES = ("projector", "query", "ingest")
 CREDENTIALS_DIR = "credentials"
+EVENT_ID_SECRET_FILE = "event-id-secret"
 
 
 class StackError(RuntimeError):
@@ -175,6 +177,7 @@ class Stack:
             | {
                 "CRISIS_NATS_URL": nats_url,
                 "CRISIS_API_TOKENS": tokens_spec,
+                "CRISIS_EVENT_ID_SECRET": self._event_id_secret(),
                 "CRISIS_DATA_DIR": str(self.data_dir),
                 "CRISIS_HOST": self.settings.host,
                 "CRISIS_INGEST_PORT": str(self.settings.ingest_port),
@@ -183,6 +186,12 @@ class Stack:
             }
             | ({} if embedded_database else {"CRISIS_DATABASE_URL": database_url})
         )
+
+    def _event_id_secret(self) -> str:
+        """Ingest's key for derived event ids: the configured one, else one kept in the data dir across restarts."""
+        if self.settings.event_id_secret is not None:
+            return self.settings.event_id_secret.get_secret_value()
+        return kept_secret(self.data_dir / EVENT_ID_SECRET_FILE)
 
     def _spawn(self, service: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
         return subprocess.Popen(

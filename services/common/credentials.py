@@ -1,13 +1,12 @@
-"""Secrets a data dir keeps for `crisis up`: each one random, generated once, in a file only its owner may read.
+"""Files and directories only their owner may read: what `crisis up` keeps its credentials and server URLs in.
 
 The threat is another user on the same host: every file is created 0600 (never briefly readable by others,
-whatever the umask) inside a 0700 directory, and a file found with wider rights is narrowed again.
+whatever the umask) inside a 0700 directory. Each credential is a kept secret (services/common/kept_secret.py).
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 PRIVATE_FILE = 0o600
@@ -29,18 +28,3 @@ def write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
     staging.replace(path)
-
-
-def new_password() -> str:
-    # Hex after a letter: safe in URLs, and nats-server reads it from its environment as a string, not a number.
-    return "k" + secrets.token_hex(20)
-
-
-def kept_secret(path: Path) -> str:
-    """The secret in `path`, generated and written there (0600) on first use."""
-    if path.exists():
-        path.chmod(PRIVATE_FILE)
-        return path.read_text(encoding="utf-8").strip()
-    secret = new_password()
-    write_private(path, secret + "\n")
-    return secret

@@ -32,7 +32,8 @@ import psycopg
 from psycopg import sql
 
 from services.common.child_server import ChildServer
-from services.common.credentials import PRIVATE_FILE, kept_secret, write_private
+from services.common.credentials import PRIVATE_FILE, write_private
+from services.common.kept_secret import kept_secret
 from services.common.ports import free_port
 from services.common.server_log import log_tail
 
