@@ -7,21 +7,16 @@ verification status its report had at `as_of`. The domain functions fold the row
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
 
 from psycopg import sql
-from psycopg.rows import class_row
-from pydantic import BaseModel
 
 from services.common.database import DictConnection
 from services.domain.casualties import FigureRow
 from services.domain.detentions import DetentionRow
 from services.domain.elections import ElectionRow
 from services.domain.statements import StatementRow
+from services.query.heavy_reads import fold_rows
 from services.query.views import AS_OF
-
-R = TypeVar("R", bound=BaseModel)
-
 
 # The current version of each report in a versioned table, unless retracted.
 _CURRENT_VERSIONS = """
@@ -32,12 +27,6 @@ _CURRENT_VERSIONS = """
         ORDER BY version_of, recorded_at DESC, stream_seq DESC
     ) current WHERE verification <> 'retracted'
 """
-
-
-async def _rows(conn: DictConnection, query: sql.Composed, row: type[R], params: dict[str, Any]) -> list[R]:
-    async with conn.cursor(row_factory=class_row(row)) as cur:
-        await cur.execute(query, params)
-        return await cur.fetchall()
 
 
 def _current(table: str, extra: str = "") -> sql.Composed:
@@ -56,17 +45,17 @@ async def casualty_figures(conn: DictConnection, incident_id: str, as_of: dateti
         ORDER BY recorded_at, stream_seq, figure_index
         """
     ).format(as_of=sql.SQL(AS_OF))
-    return await _rows(conn, query, FigureRow, {"incident_id": incident_id, "as_of": as_of})
+    return await fold_rows(conn, query, FigureRow, {"incident_id": incident_id, "as_of": as_of})
 
 
 async def election_events(conn: DictConnection, incident_id: str, as_of: datetime | None) -> list[ElectionRow]:
     params = {"incident_id": incident_id, "as_of": as_of}
-    return await _rows(conn, _current("election_events"), ElectionRow, params)
+    return await fold_rows(conn, _current("election_events"), ElectionRow, params)
 
 
 async def detention_events(conn: DictConnection, incident_id: str, as_of: datetime | None) -> list[DetentionRow]:
     params = {"incident_id": incident_id, "as_of": as_of}
-    return await _rows(conn, _current("detention_events"), DetentionRow, params)
+    return await fold_rows(conn, _current("detention_events"), DetentionRow, params)
 
 
 async def statements(
@@ -74,4 +63,4 @@ async def statements(
 ) -> list[StatementRow]:
     query = _current("statements", "" if speaker is None else "AND speaker_id = %(speaker)s")
     params = {"incident_id": incident_id, "as_of": as_of, "speaker": speaker}
-    return await _rows(conn, query, StatementRow, params)
+    return await fold_rows(conn, query, StatementRow, params)
