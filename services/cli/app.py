@@ -296,6 +296,21 @@ def import_(
 
 
 @app.command()
+def purge(
+    incident: Annotated[str | None, typer.Option(help="Remove every event of this incident.")] = None,
+    event: Annotated[list[str] | None, typer.Option("--event", help="Remove this event (repeatable).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do it; without it, print what would be removed.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Remove an incident's (or events') data for good: rebuild the protected stream without them and empty the
+    read models, which the projector rebuilds at its next start. Refused while a projector runs."""
+    from services.cli.purge import run
+
+    done = _operate(run(_resolved(data_dir), incident, event or [], yes, typer.echo))
+    typer.echo(f"purged: {done.removed} event(s) removed, {done.kept} kept, new last sequence {done.last_seq}")
+
+
+@app.command()
 def bench(
     events: Annotated[int, typer.Option(min=100, help="Events posted per round (batches of 500).")] = 2000,
     rounds: Annotated[int, typer.Option(min=3, help="Rounds; every figure is their median.")] = 3,
