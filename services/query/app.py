@@ -15,12 +15,12 @@ from services.common.database import create_pool
 from services.common.http import install_common
 from services.common.openapi import install_openapi
 from services.common.settings import Settings
-from services.query import domain_routes
 from services.query.access import read_access
-from services.query.database import ReadModels, read_models
+from services.query.api import api_router
+from services.query.database import ReadModels
+from services.query.dependencies import QueryRuntime, install_runtime, runtime_of
 from services.query.freshness import PositionWaiter
 from services.query.live import LiveFeed, TimelineNotifications
-from services.query.routes import router
 from services.query.stream_end import StreamEnd
 
 
@@ -33,17 +33,17 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = create_pool(database_url)
         await pool.open(wait=False)
-        app.state.read_models = ReadModels(pool, settings.database_timeout_s)
+        read_models = ReadModels(pool, settings.database_timeout_s)
         notifications = TimelineNotifications(database_url)
         notifications.start()
-        app.state.live = LiveFeed(app.state.read_models, notifications, settings.live_heartbeat_s)
         stream_end = StreamEnd(settings)
         stream_end.start()
-        app.state.position_waiter = PositionWaiter(stream_end, settings.min_position_wait_s)
+        waiter = PositionWaiter(stream_end, settings.min_position_wait_s)
+        install_runtime(app, QueryRuntime(read_models, LiveFeed(read_models, notifications), waiter, settings))
         try:
             yield
         finally:
-            del app.state.read_models
+            install_runtime(app, None)
             await stream_end.stop()
             await notifications.stop()
             await pool.close()
@@ -51,11 +51,10 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="crisis query", version="1", lifespan=lifespan)
 
     async def postgres_ready() -> None:
-        await read_models(app).ping()
+        await runtime_of(app).read_models.ping()
 
     install_common(app, "query", checks={"postgres": postgres_ready})
     install_openapi(app)
     access = read_access(app, settings)
-    app.include_router(router, **access)
-    app.include_router(domain_routes.router, **access)
+    app.include_router(api_router, **access)
     return app

@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import psycopg
-from fastapi import FastAPI, Request
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from services.common.database import DictConnection
@@ -42,17 +41,3 @@ class ReadModels:
                 await conn.execute("SELECT 1")
         except TimeoutError as exc:
             raise Unavailable(f"PostgreSQL did not answer SELECT 1 within {PING_TIMEOUT_S}s") from exc
-
-
-def read_models(app: FastAPI) -> ReadModels:
-    """The app's read models, set by its lifespan."""
-    models = getattr(app.state, "read_models", None)
-    if not isinstance(models, ReadModels):
-        raise Unavailable("the query service is still starting")
-    return models
-
-
-async def connection(request: Request) -> AsyncIterator[DictConnection]:
-    """FastAPI dependency: one pooled connection per request, back in the pool when the handler returns."""
-    async with read_models(request.app).connection() as conn:
-        yield conn

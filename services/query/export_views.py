@@ -11,7 +11,7 @@ from psycopg.rows import class_row
 from pydantic import BaseModel
 
 from services.common.database import DictConnection
-from services.query.views import AS_OF
+from services.query.as_of import AS_OF
 
 
 class ExportRow(BaseModel):

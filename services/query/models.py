@@ -66,11 +66,6 @@ class StoredEvent(BaseModel):
     verification: VerificationStatus = Field(description="As of the query's as_of (reported until changed).")
 
 
-class ErrorBody(BaseModel):
-    error: str
-    details: list[dict[str, Any]] | None = None
-
-
 IncidentPage = Page[Incident]
 TimelinePage = Page[TimelineEntry]
 

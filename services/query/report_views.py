@@ -18,7 +18,7 @@ from services.domain.casualties import FigureRow
 from services.domain.detentions import DetentionRow
 from services.domain.elections import ElectionRow
 from services.domain.statements import StatementRow
-from services.query.views import AS_OF
+from services.query.as_of import AS_OF
 
 R = TypeVar("R", bound=BaseModel)
 
