@@ -106,7 +106,7 @@ async def incident_elections(params: ListOf, conn: Connection, position: Positio
 async def incident_detentions(params: ListOf, conn: Connection, position: Position) -> DetentionPage:
     """People detained or released, by actor id: their status, who released them, and the history."""
     folded = custody(await report_views.detention_events(conn, params.incident_id, params.as_of))
-    items, next_cursor = await params.page(conn, position, folded, lambda p: str(p.person["id"]))
+    items, next_cursor = await params.page(conn, position, folded, lambda p: p.person.id)
     return DetentionPage(items=items, next_cursor=next_cursor)
 
 
@@ -119,7 +119,7 @@ async def incident_statements(
 ) -> SpeakerPage:
     """Statements and observers' findings, grouped by speaker (actor id order), each speaker's in time order."""
     folded = by_speaker(await report_views.statements(conn, params.incident_id, params.as_of, speaker))
-    items, next_cursor = await params.page(conn, position, folded, lambda s: str(s.speaker["id"]))
+    items, next_cursor = await params.page(conn, position, folded, lambda s: s.speaker.id)
     return SpeakerPage(items=items, next_cursor=next_cursor)
 
 
