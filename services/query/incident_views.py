@@ -1,74 +1,62 @@
-"""Plain SQL over `incidents`, and over `event_log` for an incident as the system knew it at a recorded time.
+"""Incidents: the `incidents` read model now, or, as the system knew them at a recorded time, the domain's fold
+of the events `event_log` holds recorded by then (the same rule the projection applies).
 
-Incidents are listed by keyset pagination: `after` is the last incident id already served.
+Incidents are listed by keyset pagination: `after` is the last incident id already served, in byte order ("C")
+of the slug: the same on every server whatever its locale, and what the cursor compares.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from psycopg import sql
-from psycopg.rows import class_row
+from psycopg.rows import class_row, tuple_row
 
+from schemas.catalogue import parse_event
 from services.common.database import DictConnection
-from services.query.models import Incident
+from services.domain.incidents import Incident, fold
 
-_SELECT_INCIDENTS = """
-    SELECT incident_id, title, status, description, merged_into, event_count, counts_by_type, first_occurred_at,
-           last_occurred_at, last_position, updated_at
-    FROM incidents
-"""
-
-# The same rows as the system knew them at %(as_of)s, from the event log: the latest title, status and description
-# given by IncidentOpened or IncidentUpdated, the latest merge, and the counts of events recorded by then.
-_INCIDENTS_AS_OF = """
-    WITH known AS (SELECT * FROM event_log WHERE recorded_at <= %(as_of)s),
-    latest AS (
-        SELECT DISTINCT ON (incident_id, field) incident_id, field, value
-        FROM known, LATERAL jsonb_each_text(envelope -> 'data') AS data(field, value)
-        WHERE type IN ('IncidentOpened', 'IncidentUpdated', 'IncidentMerged') AND value IS NOT NULL
-        ORDER BY incident_id, field, stream_seq DESC
-    ),
-    by_type AS (
-        SELECT incident_id, jsonb_object_agg(type, n) AS counts_by_type
-        FROM (SELECT incident_id, type, count(*) AS n FROM known GROUP BY incident_id, type) counted
-        GROUP BY incident_id
-    )
-    SELECT * FROM (
-        SELECT k.incident_id,
-               (SELECT value FROM latest l WHERE l.incident_id = k.incident_id AND field = 'title') AS title,
-               (SELECT value FROM latest l WHERE l.incident_id = k.incident_id AND field = 'status') AS status,
-               (SELECT value FROM latest l WHERE l.incident_id = k.incident_id AND field = 'description')
-                   AS description,
-               (SELECT value FROM latest l WHERE l.incident_id = k.incident_id AND field = 'into') AS merged_into,
-               count(*)::int AS event_count, b.counts_by_type, min(occurred_at) AS first_occurred_at,
-               max(occurred_at) AS last_occurred_at, max(stream_seq) AS last_position, max(recorded_at) AS updated_at
-        FROM known k JOIN by_type b USING (incident_id)
-        GROUP BY k.incident_id, b.counts_by_type
-    ) incidents
-"""
-
-
-def _incidents(as_of: datetime | None) -> str:
-    return _SELECT_INCIDENTS if as_of is None else _INCIDENTS_AS_OF
+_AFTER = sql.SQL('AND incident_id COLLATE "C" > %(after)s')
+_ORDER = sql.SQL('ORDER BY incident_id COLLATE "C" LIMIT %(limit)s')
 
 
 async def incidents(
     conn: DictConnection, *, after: str | None, limit: int, as_of: datetime | None = None
 ) -> list[Incident]:
-    # Byte order ("C") of the slug: the same on every server whatever its locale, and what the cursor compares.
-    query = sql.SQL(_incidents(as_of) + '{after} ORDER BY incident_id COLLATE "C" LIMIT %(limit)s').format(
-        after=sql.SQL("") if after is None else sql.SQL('WHERE incident_id COLLATE "C" > %(after)s')
-    )
+    selected = sql.SQL("") if after is None else _AFTER
+    params = {"after": after, "limit": limit, "as_of": as_of}
+    if as_of is not None:
+        ids = sql.SQL(
+            "SELECT incident_id FROM event_log WHERE recorded_at <= %(as_of)s {after} GROUP BY incident_id {order}"
+        ).format(after=selected, order=_ORDER)
+        return await _folded(conn, ids, params)
+    query = sql.SQL("SELECT * FROM incidents WHERE TRUE {after} {order}").format(after=selected, order=_ORDER)
     async with conn.cursor(row_factory=class_row(Incident)) as cur:
-        await cur.execute(query, {"after": after, "limit": limit, "as_of": as_of})
+        await cur.execute(query, params)
         return await cur.fetchall()
 
 
 async def incident(conn: DictConnection, incident_id: str, as_of: datetime | None = None) -> Incident | None:
+    params = {"id": incident_id, "as_of": as_of}
+    if as_of is not None:
+        found = await _folded(conn, sql.SQL("SELECT %(id)s"), params)
+        return found[0] if found else None
     async with conn.cursor(row_factory=class_row(Incident)) as cur:
-        await cur.execute(_incidents(as_of) + " WHERE incident_id = %(id)s", {"id": incident_id, "as_of": as_of})
+        await cur.execute("SELECT * FROM incidents WHERE incident_id = %(id)s", params)
         return await cur.fetchone()
+
+
+async def _folded(conn: DictConnection, ids: sql.Composable, params: Mapping[str, object]) -> list[Incident]:
+    """The incidents `ids` selects, folded from their events recorded by %(as_of)s, in byte order of their ids."""
+    query = sql.SQL(
+        "SELECT stream_seq, envelope FROM event_log WHERE incident_id IN ({ids}) AND recorded_at <= %(as_of)s"
+        " ORDER BY stream_seq"
+    ).format(ids=ids)
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(query, params)
+        states = fold((seq, parse_event(envelope)) for seq, envelope in await cur.fetchall())
+    return [states[incident_id] for incident_id in sorted(states, key=lambda i: i.encode())]
 
 
 async def incident_exists(conn: DictConnection, incident_id: str) -> bool:

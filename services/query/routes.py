@@ -17,10 +17,11 @@ from pydantic import AwareDatetime
 from sse_starlette import EventSourceResponse
 
 from schemas.values import Slug, VerificationStatus
+from services.domain.incidents import Incident
 from services.query import event_log_views, incident_views
 from services.query.dependencies import Connection, Live, Position, QuerySettings
 from services.query.errors import BAD_CURSOR, NOT_FOUND, after_cursor, not_found
-from services.query.models import Incident, IncidentPage, StoredEvent, TimelinePage
+from services.query.models import IncidentPage, StoredEvent, TimelinePage
 from services.query.pagination import Cursor, next_page
 from services.query.params import DEFAULT_LIMIT, AsOf, EventTypes, IncidentId, Limit, PageCursor
 

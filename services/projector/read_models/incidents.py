@@ -1,65 +1,38 @@
-"""`incidents`: one row per incident with its title, status, counts by type, time span and last position."""
+"""`incidents`: one row per incident with its title, status, counts by type, time span and last position.
+
+Each event is folded onto the stored row by the domain's `evolve`, the same rule an `as_of` read folds with.
+"""
 
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 
 from schemas.envelope import Event
-from schemas.events.incidents import IncidentMerged, IncidentOpened, IncidentUpdated
+from services.domain.incidents import Incident, evolve
 from services.projector.projection import Position, Projection
 
 incidents = Projection("incidents", tables=("incidents",))
 
 
 @incidents.on_every_event
-async def count_event(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
+async def fold_event(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
+    async with conn.cursor(row_factory=class_row(Incident)) as cur:
+        await cur.execute("SELECT * FROM incidents WHERE incident_id = %s FOR UPDATE", (event.incident_id,))
+        state = evolve(await cur.fetchone(), event, pos.seq)
     await conn.execute(
         """
-        INSERT INTO incidents (incident_id, event_count, counts_by_type, first_occurred_at, last_occurred_at,
-                               last_position, updated_at)
-        VALUES (%(id)s, 1, jsonb_build_object(%(type)s::text, 1), %(at)s, %(at)s, %(seq)s, %(recorded)s)
+        INSERT INTO incidents (incident_id, title, status, description, merged_into, event_count, counts_by_type,
+                               first_occurred_at, last_occurred_at, last_position, updated_at)
+        VALUES (%(incident_id)s, %(title)s, %(status)s, %(description)s, %(merged_into)s, %(event_count)s,
+                %(counts_by_type)s, %(first_occurred_at)s, %(last_occurred_at)s, %(last_position)s, %(updated_at)s)
         ON CONFLICT (incident_id) DO UPDATE SET
-            event_count = incidents.event_count + 1,
-            counts_by_type = incidents.counts_by_type || jsonb_build_object(
-                %(type)s::text, COALESCE((incidents.counts_by_type ->> %(type)s)::int, 0) + 1),
-            first_occurred_at = LEAST(incidents.first_occurred_at, EXCLUDED.first_occurred_at),
-            last_occurred_at = GREATEST(incidents.last_occurred_at, EXCLUDED.last_occurred_at),
-            last_position = EXCLUDED.last_position,
+            title = EXCLUDED.title, status = EXCLUDED.status, description = EXCLUDED.description,
+            merged_into = EXCLUDED.merged_into, event_count = EXCLUDED.event_count,
+            counts_by_type = EXCLUDED.counts_by_type, first_occurred_at = EXCLUDED.first_occurred_at,
+            last_occurred_at = EXCLUDED.last_occurred_at, last_position = EXCLUDED.last_position,
             updated_at = EXCLUDED.updated_at
         """,
-        {
-            "id": event.incident_id,
-            "type": event.type,
-            "at": event.occurred_at,
-            "seq": pos.seq,
-            "recorded": event.recorded_at,
-        },
+        state.model_dump() | {"counts_by_type": Jsonb(state.counts_by_type)},
     )
-
-
-@incidents.on(IncidentOpened)
-async def set_title_and_status(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
-    opened: IncidentOpened = event.data
-    await conn.execute(
-        "UPDATE incidents SET title = %s, status = %s, description = %s WHERE incident_id = %s",
-        (opened.title, opened.status.value, opened.description, event.incident_id),
-    )
-
-
-@incidents.on(IncidentUpdated)
-async def update_title_and_status(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
-    updated: IncidentUpdated = event.data
-    await conn.execute(
-        """
-        UPDATE incidents SET title = COALESCE(%s, title), status = COALESCE(%s, status),
-                             description = COALESCE(%s, description)
-        WHERE incident_id = %s
-        """,
-        (updated.title, updated.status.value if updated.status else None, updated.description, event.incident_id),
-    )
-
-
-@incidents.on(IncidentMerged)
-async def mark_merged(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
-    merged: IncidentMerged = event.data
-    await conn.execute("UPDATE incidents SET merged_into = %s WHERE incident_id = %s", (merged.into, event.incident_id))
