@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from schemas.events.detentions import PersonDetained, PrisonerReleased, ReleasedBy
 from schemas.values import ActorRef
-from services.domain.reports import Cited, ReportRow
+from services.domain.reports import Cited, ReportRow, current_versions
 
 STATUS_AFTER: dict[type[PersonDetained | PrisonerReleased], str] = {
     PersonDetained: "detained",
@@ -37,7 +37,7 @@ class Person(BaseModel):
 
 def custody(rows: Iterable[DetentionRow]) -> list[Person]:
     by_person: dict[str, list[DetentionRow]] = {}
-    for row in sorted(rows, key=lambda r: (r.occurred_at, r.recorded_at)):
+    for row in sorted(current_versions(rows), key=lambda r: (r.occurred_at, r.recorded_at)):
         by_person.setdefault(row.person_id, []).append(row)
     return [_person(history) for _, history in sorted(by_person.items())]
 

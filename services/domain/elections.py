@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from schemas.events.elections import ElectionHeld, ResultsAnnounced, ResultsAnnulled, ResultsCertified
 from schemas.values import ActorRef
-from services.domain.reports import Cited, ReportRow
+from services.domain.reports import Cited, ReportRow, current_versions
 
 ElectionEvent = ElectionHeld | ResultsAnnounced | ResultsAnnulled | ResultsCertified
 
@@ -52,9 +52,9 @@ class Election(BaseModel):
 
 
 def elections(rows: Iterable[ElectionRow]) -> list[Election]:
-    """Current versions of non-retracted election events, folded per election."""
+    """Election events recorded by the query's `as_of`: their current versions that count, folded per election."""
     by_election: dict[str, list[ElectionRow]] = {}
-    for row in sorted(rows, key=lambda r: (r.occurred_at, r.recorded_at)):
+    for row in sorted(current_versions(rows), key=lambda r: (r.occurred_at, r.recorded_at)):
         by_election.setdefault(row.election_id, []).append(row)
     return [fold(election_id, history) for election_id, history in sorted(by_election.items())]
 

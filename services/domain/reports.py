@@ -1,17 +1,22 @@
-"""What every versioned read-model row holds, typed: its payload re-validated into the event's payload class,
-through the stream's upcasters when the row was written at an older `schema_version`; and how a folded answer
-cites the report behind it."""
+"""Reports and their versions: what every versioned read-model row holds, typed (its payload re-validated into
+the event's payload class, through the stream's upcasters when the row was written at an older
+`schema_version`); which version of a report is current; and how a folded answer cites the report behind it.
+
+The views select candidate rows (every version recorded by the query's `as_of`); the rules here decide.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
 from schemas.catalogue import parse_payload, payload_class
 from schemas.events.base import EventPayload
+from schemas.values import VerificationStatus
 
 P = TypeVar("P", bound=EventPayload)
 
@@ -39,6 +44,41 @@ class ReportRow(BaseModel, Generic[P]):
             payload = parse_payload(row.get("type"), row.get("schema_version", 1), row["payload"])
             return {**row, "payload": payload}
         return row
+
+
+def stands(verification: str) -> bool:
+    """Whether a report with this verification status counts: a retracted one never does."""
+    return verification != VerificationStatus.RETRACTED
+
+
+class Versioned(Protocol):
+    """A row of one version of a report: the original (version_of = its event id) or a correction of it."""
+
+    @property
+    def version_of(self) -> UUID: ...
+    @property
+    def recorded_at(self) -> datetime: ...
+    @property
+    def stream_seq(self) -> int: ...
+    @property
+    def verification(self) -> str: ...
+
+
+V = TypeVar("V", bound=Versioned)
+
+
+def latest_versions(rows: Iterable[V]) -> dict[UUID, V]:
+    """Each report's current version: of the versions given (those recorded by the query's `as_of`), the one
+    recorded last. A correction replaces the whole report."""
+    latest: dict[UUID, V] = {}
+    for row in sorted(rows, key=lambda r: (r.recorded_at, r.stream_seq)):
+        latest[row.version_of] = row
+    return latest
+
+
+def current_versions(rows: Iterable[V]) -> list[V]:
+    """The current version of each report that still counts (not retracted)."""
+    return [row for row in latest_versions(rows).values() if stands(row.verification)]
 
 
 class Cited(BaseModel):

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from schemas.events.observers import ObserverFindingsPublished
 from schemas.events.political import StatementIssued
 from schemas.values import ActorRef
-from services.domain.reports import Cited, ReportRow
+from services.domain.reports import Cited, ReportRow, current_versions
 
 
 class StatementRow(ReportRow[StatementIssued | ObserverFindingsPublished]):
@@ -31,7 +31,7 @@ def _speaker(said: StatementIssued | ObserverFindingsPublished) -> ActorRef:
 
 def by_speaker(rows: Iterable[StatementRow]) -> list[Speaker]:
     grouped: dict[str, list[StatementRow]] = {}
-    for row in sorted(rows, key=lambda r: (r.occurred_at, r.recorded_at)):
+    for row in sorted(current_versions(rows), key=lambda r: (r.occurred_at, r.recorded_at)):
         grouped.setdefault(row.speaker_id, []).append(row)
     return [
         Speaker(

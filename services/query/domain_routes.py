@@ -118,7 +118,8 @@ async def incident_statements(
     speaker: Annotated[Slug | None, Query(description="Only this speaker's (actor id).")] = None,
 ) -> SpeakerPage:
     """Statements and observers' findings, grouped by speaker (actor id order), each speaker's in time order."""
-    folded = by_speaker(await report_views.statements(conn, params.incident_id, params.as_of, speaker))
+    said = by_speaker(await report_views.statements(conn, params.incident_id, params.as_of, speaker))
+    folded = [s for s in said if speaker in (None, s.speaker.id)]  # the current versions' speaker decides
     items, next_cursor = await params.page(conn, position, folded, lambda s: s.speaker.id)
     return SpeakerPage(items=items, next_cursor=next_cursor)
 
