@@ -3,6 +3,7 @@ request; a row stored at an old schema_version is read through the stream's upca
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from datetime import UTC, datetime
@@ -56,7 +57,7 @@ def test_a_renamed_payload_field_fails_mypy_in_the_domain(tmp_path: Path) -> Non
     config = ["--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(tmp_path / ".mypy_cache")]
     out, _, status = mypy_api.run([*config, str(tmp_path / "services" / "domain" / "detentions.py")])
     assert status == 1
-    assert 'detentions.py:52: error: "PrisonerReleased" has no attribute "released_by"' in out, out
+    assert re.search(r'detentions\.py:\d+: error: "PrisonerReleased" has no attribute "released_by"', out), out
 
 
 def test_a_renamed_payload_field_fails_the_domain_tests(monkeypatch: pytest.MonkeyPatch) -> None:
