@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -131,6 +132,7 @@ async def run(events: int, rounds: int, workdir: Path) -> None:
         ingest_port = free_port()
         env = os.environ | {"CRISIS_NATS_URL": nats_server.url, "CRISIS_DATABASE_URL": pg.url,
                             "CRISIS_API_TOKENS": TOKEN, "CRISIS_INGEST_PORT": str(ingest_port),
+                            "CRISIS_EVENT_ID_SECRET": secrets.token_urlsafe(32),
                             "CRISIS_LOG_LEVEL": "WARNING"}  # fmt: skip
         # A real server process, started once before anything is timed.
         ingest = subprocess.Popen([sys.executable, "-m", "services", "ingest"], env=env)  # noqa: ASYNC220

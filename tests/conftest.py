@@ -7,6 +7,7 @@ and tests that need an empty stream purge it through the `stream` fixture.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,12 +16,16 @@ import nats
 import psycopg
 import pytest
 from nats.aio.client import Client
+from pydantic import SecretStr
 
 from services.common.embedded_nats import EmbeddedNats
 from services.common.embedded_postgres import EmbeddedPostgres
 from services.common.eventstream import ensure_stream
 from services.common.settings import Settings
 from services.projector.migrate import migrate
+
+# Ingest's key for derived event ids: every test ingest runs with it (ingest refuses to start without one).
+EVENT_ID_SECRET = SecretStr(secrets.token_urlsafe(32))
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +69,7 @@ def settings(nats_url: str, database_url: str, tmp_path: Path) -> Settings:
         nats_url=nats_url,
         database_url=database_url,
         data_dir=tmp_path,
+        event_id_secret=EVENT_ID_SECRET,
         projector_retry_delay_s=0.2,
     )
 

@@ -55,3 +55,31 @@ def publish_args(event: Event[Any]) -> dict[str, Any]:
         "payload": event.model_dump_json().encode(),
         "headers": {"Nats-Msg-Id": str(event.event_id), "X-Correlation-ID": f"test-{event.event_id}"},
     }
+
+
+def incident_opened(incident: str, title: str = "Protests after the parliamentary election") -> dict[str, Any]:
+    return {
+        "type": "IncidentOpened",
+        "incident_id": incident,
+        "occurred_at": "2020-10-05T18:00:00+06:00",
+        "source": {"name": "AKIpress", "kind": "media"},
+        "data": {"title": title},
+    }
+
+
+def results_annulled(incident: str) -> dict[str, Any]:
+    return {
+        "type": "ResultsAnnulled",
+        "incident_id": incident,
+        "occurred_at": "2020-10-06T09:00:00+06:00",
+        "source": {"name": "Central Election Commission", "kind": "state_body"},
+        "data": {
+            "election_id": "kg-2020-parliament",
+            "annulled_by": {
+                "id": "central-election-commission-kg",
+                "name": "Central Election Commission",
+                "kind": "state_body",
+            },
+            "reason": "to ease tension after the protests",
+        },
+    }

@@ -1,4 +1,10 @@
-"""Ingest and query in this process, on the test's real nats-server and PostgreSQL, talked to over ASGI."""
+"""The services in this process, on the test's real nats-server and PostgreSQL, talked to over ASGI: the one stack
+of every test that goes through the HTTP APIs.
+
+With `projector=True` the projector runs between ingest and query, and `post` returns once every read model has
+applied what it posted. Without it, a test applies events with the projector's own code (`project`) when it wants
+them projected, so it controls the lag (read-your-writes, the live feed).
+"""
 
 from __future__ import annotations
 
@@ -23,33 +29,60 @@ from schemas.subjects import STREAM_NAME
 from services.common.ports import free_port
 from services.common.settings import Settings
 from services.ingest.app import create_app as create_ingest
+from services.projector.app import create_app as create_projector
 from services.projector.applier import apply_batch
 from services.projector.consumer import next_in_stream
 from services.projector.messages import StreamMessage
 from services.projector.read_models import PROJECTIONS
 from services.query.app import create_app as create_query
+from tests.waiting import wait_until
 
 TOKEN = secrets.token_urlsafe(18)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Stack:
-    ingest: httpx.AsyncClient
+    ingest: httpx.AsyncClient  # sends the test's token
     query: httpx.AsyncClient
+    projector: bool
 
-    async def post(self, event: dict[str, Any]) -> dict[str, Any]:
+    async def publish(self, event: dict[str, Any]) -> dict[str, Any]:
         """Report one event; where it landed: `seq` (its stream position), `event_id`, `subject`."""
-        response = await self.ingest.post("/v1/events", json=event, headers=AUTH)
+        response = await self.ingest.post("/v1/events", json=event)
         assert response.status_code == 202, response.text
         published: dict[str, Any] = response.json()
         return published
 
+    async def post(self, *events: dict[str, Any]) -> list[int]:
+        """Post reports as one batch; returns their stream sequences once every read model has applied them."""
+        assert self.projector, "post waits for the projector: start the stack with projector=True"
+        response = await self.ingest.post("/v1/events/batch", json={"events": list(events)})
+        assert response.status_code == 202, response.text
+        seqs = [result["seq"] for result in response.json()["results"]]
+        await self.wait_for(max(seqs))
+        return seqs
 
-async def _serve(stack: AsyncExitStack, app: FastAPI, name: str) -> httpx.AsyncClient:
+    async def wait_for(self, seq: int) -> None:
+        await wait_until(
+            lambda: self.query.get("/v1/incidents", params={"limit": 1}),
+            lambda r: int(r.headers.get("X-Position", "0")) >= seq,
+            what=f"the read models to reach {seq}",
+        )
+
+    async def get(self, path: str, **params: Any) -> Any:
+        response = await self.query.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+async def _serve(
+    stack: AsyncExitStack, app: FastAPI, name: str, headers: dict[str, str] | None = None
+) -> httpx.AsyncClient:
     manager = await stack.enter_async_context(LifespanManager(app))
     transport = httpx.ASGITransport(app=manager.app)
-    return await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url=f"http://{name}"))
+    client = httpx.AsyncClient(transport=transport, base_url=f"http://{name}", headers=headers)
+    return await stack.enter_async_context(client)
 
 
 @dataclass
@@ -76,13 +109,15 @@ async def serve(app: Any) -> AsyncIterator[Server]:
 
 
 @asynccontextmanager
-async def running_stack(settings: Settings) -> AsyncIterator[Stack]:
-    """Ingest and query; tests apply events with the projector's own code when they need them projected."""
+async def running_stack(settings: Settings, projector: bool = False) -> AsyncIterator[Stack]:
+    """Ingest and query, and with `projector` the projector between them."""
     settings = settings.model_copy(update={"api_tokens": SecretStr(f"tester:{TOKEN}")})
     async with AsyncExitStack() as stack:
-        ingest = await _serve(stack, create_ingest(settings), "ingest")
+        ingest = await _serve(stack, create_ingest(settings), "ingest", headers=AUTH)
+        if projector:
+            await stack.enter_async_context(LifespanManager(create_projector(settings)))
         query = await _serve(stack, create_query(settings), "query")
-        yield Stack(ingest, query)
+        yield Stack(ingest, query, projector)
 
 
 def statement(incident: str, quote: str = "The square is calm tonight.") -> dict[str, Any]:

@@ -27,6 +27,7 @@ from services.common.auth import ALL_SCOPES, new_token, parse_tokens
 from services.common.discovery import TOKEN_FILE, Servers, remove_servers, write_servers
 from services.common.embedded_nats import EmbeddedNats
 from services.common.embedded_postgres import EmbeddedPostgres
+from services.common.kept_secret import kept_secret
 from services.common.ports import port_is_open
 from services.common.settings import Settings
 from services.demo.loader import load_scenario
@@ -38,6 +39,7 @@ READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 # The seed article, and a fictional disaster that shows the model is not shaped to one crisis.
 DEMO_SCENARIOS = ("kg-2020-election", "xa-2021-valley-flood")
+EVENT_ID_SECRET_FILE = "event-id-secret"
 
 
 class StackError(RuntimeError):
@@ -131,12 +133,19 @@ class Stack:
             "CRISIS_NATS_URL": nats_url,
             "CRISIS_DATABASE_URL": database_url,
             "CRISIS_API_TOKENS": tokens_spec,
+            "CRISIS_EVENT_ID_SECRET": self._event_id_secret(),
             "CRISIS_DATA_DIR": str(self.data_dir),
             "CRISIS_HOST": self.settings.host,
             "CRISIS_INGEST_PORT": str(self.settings.ingest_port),
             "CRISIS_QUERY_PORT": str(self.settings.query_port),
             "CRISIS_PROJECTOR_PORT": str(self.settings.projector_port),
         }
+
+    def _event_id_secret(self) -> str:
+        """Ingest's key for derived event ids: the configured one, else one kept in the data dir across restarts."""
+        if self.settings.event_id_secret is not None:
+            return self.settings.event_id_secret.get_secret_value()
+        return kept_secret(self.data_dir / EVENT_ID_SECRET_FILE)
 
     def _spawn(self, service: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
         return subprocess.Popen(

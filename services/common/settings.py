@@ -25,6 +25,9 @@ class Settings(BaseSettings):
         default=None, description="Comma-separated name:token or name:token:scope+scope entries."
     )
 
+    event_id_secret: SecretStr | None = Field(
+        default=None, description="Ingest's key for event ids derived from an Idempotency-Key (32+ characters)."
+    )
     stream_duplicate_window_s: float = Field(default=120.0, gt=0)
     stream_replicas: int = Field(default=1, ge=1, le=5)
     publish_timeout_s: float = Field(default=5.0, gt=0)

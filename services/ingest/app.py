@@ -13,6 +13,8 @@ from services.common.http import install_common
 from services.common.openapi import install_openapi
 from services.common.settings import Settings
 from services.ingest.eventlog import EventLog
+from services.ingest.identity import event_id_secret
+from services.ingest.nats_eventlog import NatsEventLog
 from services.ingest.openapi import COMPONENTS
 from services.ingest.ratelimit import WriteRateLimit
 from services.ingest.routes import router
@@ -20,24 +22,27 @@ from services.ingest.routes import router
 log = structlog.get_logger(__name__)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    event_log = EventLog(settings)
+def create_app(settings: Settings, event_log: EventLog | None = None) -> FastAPI:
+    """Ingest on NATS; tests pass an in-memory `event_log` to check what does not rest on a server."""
+    log_of_events = event_log if event_log is not None else NatsEventLog(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.tokens = configured_tokens(settings, "ingest")  # refuses to start without tokens, before NATS
-        await event_log.start()
+        # Refuses to start without tokens or the event id secret, before NATS.
+        app.state.tokens = configured_tokens(settings, "ingest")
+        app.state.event_id_secret = event_id_secret(settings)
+        await log_of_events.start()
         log.info("ingest started", nats_url=settings.nats_url, tokens=sorted(app.state.tokens))
         try:
             yield
         finally:
-            await event_log.stop()
+            await log_of_events.stop()
 
     app = FastAPI(title="crisis ingest", version="1", lifespan=lifespan)
     app.state.settings = settings
-    app.state.event_log = event_log
+    app.state.event_log = log_of_events
     app.state.write_rate_limit = WriteRateLimit(settings.write_rate_limit)
-    install_common(app, "ingest", checks={"nats": event_log.check})
+    install_common(app, "ingest", checks={"nats": log_of_events.check})
     install_openapi(app, COMPONENTS)
     app.include_router(router)
     return app

@@ -12,20 +12,21 @@ from fastapi import HTTPException, Request
 
 from services.common.http import error_body
 from services.ingest.bodies import invalid
+from services.ingest.errors import IncidentMoved
 
 IF_MATCH = "If-Match"
 
 
-class IncidentMoved(HTTPException):
-    def __init__(self, incident_id: str, expected: int, current: int) -> None:
-        super().__init__(
-            409,
-            detail=error_body(
-                f"incident {incident_id!r} is at position {current}, not {expected}: nothing was published; "
-                "read it again and retry with its current position"
-            )
-            | {"incident_id": incident_id, "expected_position": expected, "current_position": current},
+def incident_moved(moved: IncidentMoved) -> HTTPException:
+    """409 with the incident's current position, so the writer can read it again and retry."""
+    return HTTPException(
+        409,
+        detail=error_body(
+            f"incident {moved.incident_id!r} is at position {moved.current}, not {moved.expected}: nothing was "
+            "published; read it again and retry with its current position"
         )
+        | {"incident_id": moved.incident_id, "expected_position": moved.expected, "current_position": moved.current},
+    )
 
 
 def expected_position(request: Request, from_body: int | None) -> int | None:

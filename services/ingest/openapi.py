@@ -47,7 +47,8 @@ _HEADERS = [
         "in": "header",
         "required": False,
         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
-        "description": "Makes a retry safe: the same key (same token) yields the same event ids.",
+        "description": "Makes a retry safe: the same key (same token) yields the same event ids; reusing it "
+        "for a different event is 409.",
     },
     {
         "name": IF_MATCH,
@@ -82,7 +83,11 @@ BATCH_BODY = _body(
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: error_response("No bearer token, or one that is not configured"),
     403: error_response("The token lacks the events:write scope"),
-    409: error_response("The incident has moved on from the expected position; nothing was published"),
+    409: error_response(
+        "The incident has moved on from the expected position (nothing was published), or an event id "
+        "(from the body or derived from the Idempotency-Key) names another event already, another writer's or "
+        "another body: those events were not stored"
+    ),
     413: error_response("The body, or the batch, is too large"),
     422: error_response("Invalid request: `details` locates each error"),
     429: error_response("Too many requests for this token; retry after Retry-After"),

@@ -9,17 +9,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
 import nats.errors
 import nats.js.errors
 from faststream.nats import NatsBroker
-from pydantic import BaseModel
 
 from schemas.envelope import Event
 from schemas.subjects import STREAM_NAME, event_subject, incident_subjects
 from services.common.logging import CORRELATION_HEADER
+from services.ingest.eventlog import Published
 from services.ingest.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, PUBLISH_FAILURES
+from services.ingest.ownership import ownership_headers
 from services.ingest.unavailable import NATS_UNAVAILABLE, unavailable
 
 # JetStream's error code for "wrong last sequence": the expected position did not hold.
@@ -28,15 +28,6 @@ WRONG_LAST_SEQUENCE = 10071
 # An ack that times out is ambiguous (the event may be stored): it is sent again, with the same message id, so
 # the retry is either stored once or recognised as the same event. Then the client is told 503, never success.
 PUBLISH_ATTEMPTS = 2
-
-
-class Published(BaseModel):
-    """Where an event landed: `seq` is its stream sequence, which a reader can wait for (read-your-writes)."""
-
-    event_id: UUID
-    seq: int
-    duplicate: bool
-    subject: str
 
 
 class PositionMoved(Exception):
@@ -54,7 +45,7 @@ def message_headers(event: Event[Any], expected_position: int | None = None) -> 
         "Nats-Msg-Id": str(event.event_id),
         # Lower case on purpose: faststream sets an empty `content-type` for bytes; this replaces it.
         "content-type": "application/json",
-    }
+    } | ownership_headers(event)
     if event.correlation_id:
         headers[CORRELATION_HEADER] = event.correlation_id
     if expected_position is not None:

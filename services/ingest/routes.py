@@ -7,18 +7,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 
 from schemas.envelope import Event, EventSubmission
+from services.common.http import error_body
 from services.common.settings import Settings
-from services.ingest.bodies import idempotency_key, parse_batch, parse_event, read_body, request_correlation_id
+from services.ingest.bodies import (
+    IDEMPOTENCY_HEADER,
+    idempotency_key,
+    parse_batch,
+    parse_event,
+    read_body,
+    request_correlation_id,
+)
 from services.ingest.clock import latest_allowed
-from services.ingest.concurrency import expected_position, single_incident
-from services.ingest.eventlog import EventLog
+from services.ingest.concurrency import expected_position, incident_moved, single_incident
+from services.ingest.errors import EventIdTaken, IncidentMoved
+from services.ingest.eventlog import EventLog, Published
 from services.ingest.identity import event_id_for
 from services.ingest.openapi import BATCH_BODY, ONE_EVENT_BODY, WRITE_RESPONSES
-from services.ingest.publisher import Published
 from services.ingest.ratelimit import RateLimitedWriter
 from services.ingest.recording import record
 
@@ -35,12 +43,13 @@ def _record_all(
     request: Request, submissions: Sequence[EventSubmission[Any]], token_name: str, batch: bool, now: datetime
 ) -> list[Event[Any]]:
     key = idempotency_key(request)
+    secret: bytes = request.app.state.event_id_secret
     # The request's correlation id is only needed (and so only checked) for events that bring none of their own.
     fallback = request_correlation_id(request) if any(s.correlation_id is None for s in submissions) else None
     return [
         record(
             submission,
-            event_id=event_id_for(submission.event_id, token_name, key, index if batch else None),
+            event_id=event_id_for(submission.event_id, secret, token_name, key, index if batch else None),
             recorded_at=now,
             recorded_by=token_name,
             correlation_id=fallback,
@@ -49,9 +58,21 @@ def _record_all(
     ]
 
 
-async def _publish(request: Request, events: list[Event[Any]], expected: int | None) -> list[Published]:
+async def _publish(
+    request: Request,
+    submissions: Sequence[EventSubmission[Any]],
+    events: list[Event[Any]],
+    expected: int | None,
+    batch: bool,
+) -> list[Published]:
     event_log: EventLog = request.app.state.event_log
-    results = await event_log.publish(events, expected)
+    try:
+        results = await event_log.publish(events, expected)
+    except IncidentMoved as moved:
+        raise incident_moved(moved) from moved
+    except EventIdTaken as taken:
+        log.warning("event ids refused", ids=[str(t.event_id) for t in taken.taken], token=events[0].recorded_by)
+        raise _ids_taken(taken, submissions, batch) from taken
     log.info(
         "events accepted",
         count=len(results),
@@ -59,6 +80,24 @@ async def _publish(request: Request, events: list[Event[Any]], expected: int | N
         correlation_id=request.state.correlation_id,
     )
     return results
+
+
+def _ids_taken(taken: EventIdTaken, submissions: Sequence[EventSubmission[Any]], batch: bool) -> HTTPException:
+    """409 naming where each taken id came from (the body's event_id, or the Idempotency-Key it was derived from)."""
+    details = []
+    for t in taken.taken:
+        where: list[str | int] = ["body", "events", t.index] if batch else ["body"]
+        loc = [*where, "event_id"] if submissions[t.index].event_id is not None else ["header", IDEMPOTENCY_HEADER]
+        which = f"event {t.index} of the batch, " if batch else ""  # a header is the batch's: say which event
+        details.append({"loc": loc, "msg": f"{which}{t.event_id}: {t.reason}", "type": "event_id_taken"})
+    stored = f"; the other {len(taken.published)} events are stored" if taken.published else ""
+    return HTTPException(
+        409,
+        detail=error_body(
+            f"{len(details)} event id(s) name other events already: those were not stored{stored}", details
+        )
+        | {"results": [r.model_dump(mode="json") for r in taken.published]},
+    )
 
 
 @router.post(
@@ -73,7 +112,7 @@ async def post_event(request: Request, token: RateLimitedWriter) -> Published:
     submission, from_body = parse_event(raw, latest_allowed(now, settings.clock_skew_s))
     expected = expected_position(request, from_body)
     events = _record_all(request, [submission], token.name, batch=False, now=now)
-    [result] = await _publish(request, events, expected)
+    [result] = await _publish(request, [submission], events, expected, batch=False)
     return result
 
 
@@ -97,4 +136,4 @@ async def post_batch(request: Request, token: RateLimitedWriter) -> BatchPublish
     if expected is not None:
         single_incident([s.incident_id for s in submissions])
     events = _record_all(request, submissions, token.name, batch=True, now=now)
-    return BatchPublished(results=await _publish(request, events, expected))
+    return BatchPublished(results=await _publish(request, submissions, events, expected, batch=True))

@@ -122,6 +122,10 @@ def test_demo_end_to_end_then_restart_keeps_data_without_duplicates(data_dir: Pa
         again = httpx.post(f"{running.ingest}/v1/events", json=report, headers=headers)
         assert first.status_code == again.status_code == 202
         assert again.json()["seq"] == first.json()["seq"] and again.json()["duplicate"] is True
+        # ...derived under a secret generated for this data dir, for the owner's eyes only, kept across restarts.
+        secret_file = data_dir / "event-id-secret"
+        secret = secret_file.read_text()
+        assert secret_file.stat().st_mode & 0o777 == 0o600 and len(secret.strip()) >= 32
     finally:
         stop(running)
 
@@ -132,5 +136,6 @@ def test_demo_end_to_end_then_restart_keeps_data_without_duplicates(data_dir: Pa
             assert time.monotonic() < deadline, incident
             time.sleep(0.1)
         assert len(timeline(running, type="PrisonerReleased")) == 5
+        assert secret_file.read_text() == secret
     finally:
         stop(running)

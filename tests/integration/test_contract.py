@@ -32,6 +32,7 @@ from services.common.settings import Settings
 from services.ingest.app import create_app as create_ingest
 from services.projector.migrate import migrate
 from services.query.app import create_app as create_query
+from tests.conftest import EVENT_ID_SECRET
 
 TOKEN = secrets.token_urlsafe(18)
 EXAMPLES = 60  # per operation: enough to reach every documented status, small enough for CI
@@ -60,6 +61,7 @@ def ingest_url(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         nats_url=nats_url,
         data_dir=tmp_path_factory.mktemp("ingest"),
         api_tokens=SecretStr(f"contract:{TOKEN}"),
+        event_id_secret=EVENT_ID_SECRET,
         write_rate_limit="100000/second",
     )
     yield from serve(create_ingest(settings))

@@ -16,7 +16,7 @@ import pytest
 from services.common.settings import Settings
 from services.demo.loader import scenario_events
 from tests.conftest import incident_id
-from tests.integration.stack import Stack, running_stack
+from tests.stack import Stack, running_stack
 
 pytestmark = pytest.mark.usefixtures("stream")
 
@@ -36,7 +36,7 @@ def scenario(name: str, incident: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 async def stack(settings: Settings) -> AsyncIterator[Stack]:
-    async with running_stack(settings) as running:
+    async with running_stack(settings, projector=True) as running:
         yield running
 
 

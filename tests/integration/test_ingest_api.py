@@ -21,12 +21,12 @@ from pydantic import SecretStr
 
 from schemas.catalogue import parse_event
 from schemas.subjects import STREAM_NAME, event_subject
-from services.common.auth import TokenConfigError
 from services.common.embedded_nats import EmbeddedNats
 from services.common.ports import free_port
 from services.common.settings import Settings
 from services.ingest.app import create_app
-from tests.conftest import incident_id
+from tests.conftest import EVENT_ID_SECRET, incident_id
+from tests.factories import incident_opened
 
 TOKEN = secrets.token_urlsafe(18)  # 24 characters
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -34,7 +34,9 @@ WAIT_S = 15.0
 
 
 def with_token(settings: Settings, **update: Any) -> Settings:
-    return settings.model_copy(update={"api_tokens": SecretStr(f"tester:{TOKEN}"), **update})
+    return settings.model_copy(
+        update={"api_tokens": SecretStr(f"tester:{TOKEN}"), "event_id_secret": EVENT_ID_SECRET, **update}
+    )
 
 
 @asynccontextmanager
@@ -50,34 +52,6 @@ async def ingest(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def client(settings: Settings, stream: None) -> AsyncIterator[httpx.AsyncClient]:
     async with ingest(with_token(settings)) as client:
         yield client
-
-
-def incident_opened(incident: str, title: str = "Protests after the parliamentary election") -> dict[str, Any]:
-    return {
-        "type": "IncidentOpened",
-        "incident_id": incident,
-        "occurred_at": "2020-10-05T18:00:00+06:00",
-        "source": {"name": "AKIpress", "kind": "media"},
-        "data": {"title": title},
-    }
-
-
-def results_annulled(incident: str) -> dict[str, Any]:
-    return {
-        "type": "ResultsAnnulled",
-        "incident_id": incident,
-        "occurred_at": "2020-10-06T09:00:00+06:00",
-        "source": {"name": "Central Election Commission", "kind": "state_body"},
-        "data": {
-            "election_id": "kg-2020-parliament",
-            "annulled_by": {
-                "id": "central-election-commission-kg",
-                "name": "Central Election Commission",
-                "kind": "state_body",
-            },
-            "reason": "to ease tension after the protests",
-        },
-    }
 
 
 async def stream_messages(nc: Client) -> int:
@@ -205,135 +179,7 @@ async def test_a_retried_batch_is_deduplicated_event_by_event(client: httpx.Asyn
     assert await stream_messages(nc) == 5
 
 
-async def test_a_batch_of_exactly_max_batch_is_accepted_and_one_more_is_413(
-    settings: Settings, stream: None, nc: Client
-) -> None:
-    incident = incident_id()
-    async with ingest(with_token(settings, max_batch=3)) as client:
-        accepted = await client.post("/v1/events/batch", json={"events": [incident_opened(incident)] * 3}, headers=AUTH)
-        refused = await client.post("/v1/events/batch", json={"events": [incident_opened(incident)] * 4}, headers=AUTH)
-
-    assert accepted.status_code == 202, accepted.text
-    assert refused.status_code == 413
-    assert refused.json()["count"] == 4
-    assert refused.json()["max_batch"] == 3
-    assert "at most 3" in refused.json()["error"]
-    assert await stream_messages(nc) == 3
-
-
 # --- refusals ---------------------------------------------------------------------------------------------------------
-
-
-async def test_one_bad_event_refuses_the_whole_batch(client: httpx.AsyncClient, nc: Client) -> None:
-    incident = incident_id()
-    events = [results_annulled(incident) for _ in range(6)]
-    del events[3]["data"]["reason"]
-    before = await stream_messages(nc)
-
-    response = await client.post("/v1/events/batch", json={"events": events}, headers=AUTH)
-
-    assert response.status_code == 422
-    details = response.json()["details"]
-    assert [d["loc"] for d in details] == [["body", "events", 3, "data", "reason"]]
-    assert details[0]["type"] == "missing"
-    assert await stream_messages(nc) == before
-
-
-async def test_an_unknown_type_in_a_batch_names_its_index(client: httpx.AsyncClient, nc: Client) -> None:
-    events = [incident_opened(incident_id()), incident_opened(incident_id()) | {"type": "AliensLanded"}]
-
-    response = await client.post("/v1/events/batch", json={"events": events}, headers=AUTH)
-
-    assert response.status_code == 422
-    [detail] = response.json()["details"]
-    assert detail["loc"] == ["body", "events", 1, "type"]
-    assert "AliensLanded" in detail["msg"]
-    assert "IncidentOpened" in detail["msg"]  # the known types are listed
-    assert await stream_messages(nc) == 0
-
-
-@pytest.mark.parametrize(
-    ("change", "loc", "error_type"),
-    [
-        ({"type": "AliensLanded"}, ["body", "type"], "unknown_event_type"),
-        ({"occurred_at": "2020-10-05T18:00:00"}, ["body", "occurred_at"], "timezone_aware"),
-        ({"incident_id": "Not A Slug"}, ["body", "incident_id"], "string_pattern_mismatch"),
-        ({"colour": "red"}, ["body", "colour"], "extra_forbidden"),
-        ({"recorded_at": "2020-10-05T18:00:00+00:00"}, ["body", "recorded_at"], "extra_forbidden"),
-        ({"recorded_by": "someone-else"}, ["body", "recorded_by"], "extra_forbidden"),
-        ({"data": {}}, ["body", "data", "title"], "missing"),
-    ],
-    ids=["unknown-type", "naive-time", "bad-slug", "unknown-field", "recorded-at", "recorded-by", "missing-field"],
-)
-async def test_an_invalid_event_is_422_naming_the_field(
-    client: httpx.AsyncClient, nc: Client, change: dict[str, Any], loc: list[str], error_type: str
-) -> None:
-    response = await client.post("/v1/events", json=incident_opened(incident_id()) | change, headers=AUTH)
-
-    assert response.status_code == 422
-    body = response.json()
-    assert body["error"] == "invalid event"
-    assert [(d["loc"], d["type"]) for d in body["details"]] == [(loc, error_type)]
-    assert await stream_messages(nc) == 0
-
-
-@pytest.mark.parametrize("path", ["/v1/events", "/v1/events/batch"])
-async def test_bad_json_is_422(client: httpx.AsyncClient, path: str) -> None:
-    response = await client.post(
-        path, content=b'{"type": "IncidentOpened",', headers=AUTH | {"Content-Type": "application/json"}
-    )
-
-    assert response.status_code == 422
-    body = response.json()
-    assert body["error"] == "invalid JSON"
-    assert body["details"][0]["loc"] == ["body"]
-    assert body["details"][0]["msg"]
-
-
-@pytest.mark.parametrize(
-    ("body", "loc"),
-    [([], ["body"]), ({"events": []}, ["body", "events"]), ({"events": [], "extra": 1}, ["body", "extra"])],
-    ids=["not-an-object", "empty", "unknown-key"],
-)
-async def test_a_malformed_batch_is_422(client: httpx.AsyncClient, body: Any, loc: list[str]) -> None:
-    response = await client.post("/v1/events/batch", json=body, headers=AUTH)
-
-    assert response.status_code == 422
-    assert loc in [d["loc"] for d in response.json()["details"]]
-
-
-async def test_a_correlation_id_header_unfit_for_the_envelope_is_422(client: httpx.AsyncClient) -> None:
-    response = await client.post(
-        "/v1/events", json=incident_opened(incident_id()), headers=AUTH | {"X-Correlation-ID": "has spaces"}
-    )
-
-    assert response.status_code == 422
-    assert response.json()["details"][0]["loc"] == ["header", "X-Correlation-ID"]
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [{}, {"Authorization": "Bearer not-a-configured-token"}, {"Authorization": f"Basic {TOKEN}"}],
-    ids=["missing", "unknown", "not-bearer"],
-)
-@pytest.mark.parametrize("path", ["/v1/events", "/v1/events/batch"])
-async def test_without_a_valid_token_it_is_401(
-    client: httpx.AsyncClient, nc: Client, headers: dict[str, str], path: str
-) -> None:
-    body = {"events": [incident_opened(incident_id())]} if path.endswith("batch") else incident_opened(incident_id())
-
-    response = await client.post(path, json=body, headers=headers)
-
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    assert "token" in response.json()["error"]
-    assert await stream_messages(nc) == 0
-
-
-async def test_ingest_refuses_to_start_without_tokens(settings: Settings) -> None:
-    with pytest.raises(TokenConfigError, match="CRISIS_API_TOKENS"):
-        async with ingest(settings.model_copy(update={"api_tokens": None})):
-            pass
 
 
 # --- NATS unavailable -------------------------------------------------------------------------------------------------

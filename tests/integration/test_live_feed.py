@@ -66,7 +66,7 @@ async def test_a_new_entry_arrives_within_a_second_and_a_reconnect_resumes(setti
     incident = incident_id()
     database_url = settings.database_url or ""
     async with running_stack(settings) as stack, serve_query(settings) as server, httpx.AsyncClient() as http:
-        first = await stack.post(statement(incident, quote="Before the feed opened."))
+        first = await stack.publish(statement(incident, quote="Before the feed opened."))
         await project(database_url, nc, first["seq"])
         live = f"{server.url}/v1/incidents/{incident}/live"
 
@@ -74,7 +74,7 @@ async def test_a_new_entry_arrives_within_a_second_and_a_reconnect_resumes(setti
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
             events = sse_events(response)
-            second = await stack.post(statement(incident, quote="Live."))
+            second = await stack.publish(statement(incident, quote="Live."))
             await project(database_url, nc, second["seq"])
             committed = time.monotonic()
             entry = await asyncio.wait_for(next_entry(events), timeout=5)
@@ -83,7 +83,7 @@ async def test_a_new_entry_arrives_within_a_second_and_a_reconnect_resumes(setti
             assert '"quote":"Live."' in entry.data
             assert latency < 1.0, f"the entry arrived {latency:.3f}s after COMMIT"
 
-        missed = [await stack.post(statement(incident, quote=f"Missed {i}.")) for i in range(3)]
+        missed = [await stack.publish(statement(incident, quote=f"Missed {i}.")) for i in range(3)]
         for published in missed:
             await project(database_url, nc, published["seq"])
         headers = {"Last-Event-ID": entry.id or ""}
@@ -97,7 +97,7 @@ async def test_an_idle_feed_sends_heartbeats(settings: Settings, nc: Client) -> 
     settings = settings.model_copy(update={"live_heartbeat_s": 0.2})
     incident = incident_id()
     async with running_stack(settings) as stack, serve_query(settings) as server, httpx.AsyncClient() as http:
-        await project(settings.database_url or "", nc, (await stack.post(statement(incident)))["seq"])
+        await project(settings.database_url or "", nc, (await stack.publish(statement(incident)))["seq"])
         async with http.stream("GET", f"{server.url}/v1/incidents/{incident}/live", timeout=10) as response:
             events = sse_events(response)
             heartbeats = 0
@@ -110,7 +110,7 @@ async def test_an_idle_feed_sends_heartbeats(settings: Settings, nc: Client) -> 
 async def test_the_feed_closes_cleanly_on_shutdown(settings: Settings, nc: Client) -> None:
     incident = incident_id()
     async with running_stack(settings) as stack, httpx.AsyncClient() as http:
-        await project(settings.database_url or "", nc, (await stack.post(statement(incident)))["seq"])
+        await project(settings.database_url or "", nc, (await stack.publish(statement(incident)))["seq"])
         async with (
             serve_query(settings) as server,
             http.stream("GET", f"{server.url}/v1/incidents/{incident}/live", timeout=10) as response,
@@ -133,7 +133,7 @@ async def test_an_unknown_incident_is_404(settings: Settings) -> None:
 async def test_a_malformed_last_event_id_is_422(settings: Settings, nc: Client) -> None:
     incident = incident_id()
     async with running_stack(settings) as stack:
-        await project(settings.database_url or "", nc, (await stack.post(statement(incident)))["seq"])
+        await project(settings.database_url or "", nc, (await stack.publish(statement(incident)))["seq"])
         response = await stack.query.get(f"/v1/incidents/{incident}/live", headers={"Last-Event-ID": "yesterday"})
         assert response.status_code == 422
         assert response.json()["details"][0]["loc"] == ["header", "Last-Event-ID"]

@@ -31,8 +31,8 @@ from schemas.subjects import STREAM_NAME
 from services.common.settings import Settings
 from services.ingest.app import create_app as create_ingest
 from services.projector.app import create_app as create_projector
-from tests.conftest import incident_id
-from tests.integration.test_ingest_api import incident_opened
+from tests.conftest import EVENT_ID_SECRET, incident_id
+from tests.factories import incident_opened
 from tests.integration.test_nats_cluster import NATS_DIR, Node, config_ports, free_ports, start_node
 from tests.waiting import wait_until
 
@@ -111,7 +111,9 @@ async def test_each_service_does_its_job_as_its_own_user(
     """Ingest (as `ingest`) publishes, conditionally too; the projector (as `projector`) projects it."""
     incident = incident_id()
     common: dict[str, Any] = {"database_url": database_url, "data_dir": tmp_path, "projector_batch_wait_s": 0.02}
-    ingest_settings = secure_nats.settings("ingest", api_tokens=SecretStr(f"tester:{API_TOKEN}"), **common)
+    ingest_settings = secure_nats.settings(
+        "ingest", api_tokens=SecretStr(f"tester:{API_TOKEN}"), event_id_secret=EVENT_ID_SECRET, **common
+    )
     auth = {"Authorization": f"Bearer {API_TOKEN}"}
     async with (
         LifespanManager(create_ingest(ingest_settings)) as ingest,

@@ -39,7 +39,7 @@ async def test_a_get_with_the_position_of_a_post_waits_for_the_write_on_every_en
     incident = incident_id()
     async with running_stack(settings) as stack:
         for index in range(4):
-            published = await stack.post(statement(incident, quote=f"Report {index}."))
+            published = await stack.publish(statement(incident, quote=f"Report {index}."))
             url = endpoints(incident, published["event_id"])[index]
             lagging = asyncio.create_task(project(settings.database_url or "", nc, published["seq"], delay_s=0.2))
             started = time.monotonic()
@@ -57,7 +57,7 @@ async def test_past_the_bound_the_answer_says_it_is_stale(settings: Settings) ->
     settings = settings.model_copy(update={"min_position_wait_s": 0.3})
     incident = incident_id()
     async with running_stack(settings) as stack:
-        published = await stack.post(statement(incident))
+        published = await stack.publish(statement(incident))
         started = time.monotonic()
         got = await stack.query.get(f"/v1/incidents/{incident}", params={"min_position": published["seq"]})
         assert time.monotonic() - started >= 0.3
@@ -75,7 +75,7 @@ async def test_a_position_beyond_the_end_of_the_stream_is_400_at_once(
     settings: Settings, nc: Client, how: str, loc: list[str]
 ) -> None:
     async with running_stack(settings) as stack:
-        await stack.post(statement(incident_id()))
+        await stack.publish(statement(incident_id()))
         last_seq = (await nc.jetstream().stream_info(STREAM_NAME)).state.last_seq
         started = time.monotonic()
         got = await stack.query.get("/v1/incidents", **wanting(how, last_seq + 1))

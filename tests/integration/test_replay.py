@@ -20,10 +20,10 @@ from services.query.app import create_app as create_query_app
 from tests.conftest import incident_id
 from tests.factories import make_event
 from tests.integration.cli_runner import crisis
-from tests.integration.stack import running_stack
 from tests.integration.test_domain_api import correction, government_report, scenario
 from tests.integration.test_projector import checkpoints, fetch, publish, running_projector
 from tests.readmodels import snapshot
+from tests.stack import running_stack
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("stream")
@@ -115,7 +115,7 @@ async def test_replay_of_every_domain_read_model_on_the_seed_scenario(settings: 
     """Every read model, fed the whole seed scenario through ingest: the rebuild is row for row the live one."""
     url = settings.database_url or ""
     incident = incident_id()
-    async with running_stack(settings) as stack:
+    async with running_stack(settings, projector=True) as stack:
         events = scenario("kg-2020-election", incident)
         await stack.post(*events)
         link = {

@@ -182,8 +182,8 @@ def test_compose_services_get_both_server_urls(name: str) -> None:
     assert env.get("CRISIS_HOST") == "0.0.0.0", "in a container the services must listen on every interface"
 
 
-def test_compose_ingest_needs_api_tokens() -> None:
-    assert "CRISIS_API_TOKENS" in environment(compose_services()["ingest"])
+def test_compose_ingest_needs_api_tokens_and_the_event_id_secret() -> None:
+    assert {"CRISIS_API_TOKENS", "CRISIS_EVENT_ID_SECRET"} <= set(environment(compose_services()["ingest"]))
 
 
 @pytest.mark.parametrize("name", [*SERVICES, "migrate"])
@@ -334,7 +334,7 @@ def test_deployments_get_every_setting_from_the_configmap_and_the_secret() -> No
     config = named("ConfigMap", "crisis-config")["data"]
     secret = named("Secret", "crisis-secrets")["stringData"]
     assert not set(config) & set(secret)
-    assert {"CRISIS_API_TOKENS", "CRISIS_DATABASE_URL"} <= set(secret)
+    assert {"CRISIS_API_TOKENS", "CRISIS_DATABASE_URL", "CRISIS_EVENT_ID_SECRET"} <= set(secret)
     assert all("REPLACE_ME" in value for value in secret.values()), "the Secret holds only placeholders"
     assert config["CRISIS_HOST"] == "0.0.0.0"
     assert config["CRISIS_NATS_URL"] == "nats://nats:4222"

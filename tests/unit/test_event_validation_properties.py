@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from services.ingest.bodies import submission_errors
 from services.ingest.clock import future_timestamp_errors, latest_allowed
 from services.ingest.hygiene import ALLOWED_CONTROLS, cleaned
-from tests.integration.test_ingest_api import incident_opened
+from tests.factories import incident_opened
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 LATEST = latest_allowed(NOW, 300)

@@ -1,0 +1,43 @@
+"""Whether a stored event with the same id is this very event (a true retry) or another one that took the id.
+
+A retry carries the same body from the same writer, but ingest stamps `recorded_at` (and may take the correlation id
+from the request) anew, so what is compared is a hash of what the writer sent, kept beside the event in the
+message headers with the writer's name. An event stored without them (before they existed, or by `crisis import`)
+cannot be compared and counts as a retry, as it always did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from schemas.envelope import Event
+
+WRITER_HEADER = "Crisis-Recorded-By"
+BODY_HEADER = "Crisis-Body-Sha256"
+
+# Stamped by ingest per request, not sent by the writer (or, for the correlation id, not part of the report).
+_STAMPED = {"event_id", "recorded_at", "recorded_by", "correlation_id"}
+
+
+def body_sha256(event: Event[Any]) -> str:
+    """The hash of the event as the writer sent it, canonical: validated and normalised, in the model's order."""
+    return hashlib.sha256(event.model_dump_json(exclude=_STAMPED).encode()).hexdigest()
+
+
+def ownership_headers(event: Event[Any]) -> dict[str, str]:
+    return {WRITER_HEADER: event.recorded_by or "", BODY_HEADER: body_sha256(event)}
+
+
+def taken_because(event: Event[Any], stored_headers: Mapping[str, str]) -> str | None:
+    """Why the stored message with `event`'s id is another event; None when it is this one (a true retry)."""
+    writer, body = stored_headers.get(WRITER_HEADER), stored_headers.get(BODY_HEADER)
+    if writer is not None and writer != (event.recorded_by or ""):
+        return "this event id was taken by another writer: choose another Idempotency-Key or event_id"
+    if body is not None and body != body_sha256(event):
+        return (
+            "this event id (or Idempotency-Key) was used before for an event with a different body: "
+            "a retry must send the same event; a new event needs a new Idempotency-Key or event_id"
+        )
+    return None
