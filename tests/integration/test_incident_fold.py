@@ -10,8 +10,8 @@ from schemas.catalogue import parse_event
 from services.common.settings import Settings
 from services.domain.incidents import fold
 from tests.conftest import incident_id
-from tests.integration.stack import running_stack
 from tests.integration.test_domain_api import scenario
+from tests.stack import running_stack
 
 pytestmark = pytest.mark.usefixtures("stream")
 
@@ -21,7 +21,7 @@ FAR_FUTURE = "2999-01-01T00:00:00+00:00"
 @pytest.mark.parametrize("name", ["kg-2020-election", "xa-2021-valley-flood"])
 async def test_the_projected_incident_is_the_fold_of_its_events(settings: Settings, name: str) -> None:
     incident = incident_id()
-    async with running_stack(settings) as stack:
+    async with running_stack(settings, projector=True) as stack:
         await stack.post(*scenario(name, incident))
         projected = await stack.get(f"/v1/incidents/{incident}")
         as_of_read = await stack.get(f"/v1/incidents/{incident}", as_of=FAR_FUTURE)
