@@ -140,4 +140,4 @@ async def project(database_url: str, nc: Client, seq: int, delay_s: float = 0.0)
     message = StreamMessage(seq=seq, subject=raw.subject or "", data=raw.data or b"", headers=dict(raw.headers or {}))
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         for projection in PROJECTIONS.values():
-            await apply_batch(conn, projection, [message], partial(next_in_stream, js))
+            await apply_batch(conn, [projection], [message], partial(next_in_stream, js))

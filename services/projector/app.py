@@ -16,8 +16,9 @@ from services.common.database import connect
 from services.common.eventstream import connect_options, ensure_stream
 from services.common.http import install_common
 from services.common.settings import Settings
-from services.projector.checkpoints import register_checkpoint
-from services.projector.consumer import ProjectionWorker
+from services.projector.checkpoints import register_checkpoints
+from services.projector.consumer import GroupWorker
+from services.projector.group import ProjectionGroup
 from services.projector.lease import Lease
 from services.projector.migrate import migrate
 from services.projector.projection import Projection
@@ -35,7 +36,8 @@ def create_app(settings: Settings, projections: list[Projection] | None = None) 
     if settings.database_url is None or settings.nats_url is None:
         raise ValueError("the projector needs CRISIS_NATS_URL and CRISIS_DATABASE_URL")
     database_url = settings.database_url
-    workers = [ProjectionWorker(p, settings) for p in (projections or list(PROJECTIONS.values()))]
+    group = ProjectionGroup.of(projections or PROJECTIONS.values())
+    worker = GroupWorker(group, settings)
     connection: dict[str, Client] = {}
 
     @asynccontextmanager
@@ -43,35 +45,27 @@ def create_app(settings: Settings, projections: list[Projection] | None = None) 
         await asyncio.to_thread(migrate, database_url)
         nc = connection["nats"] = await nats.connect(**connect_options(settings, "crisis-projector"))
         await ensure_stream(nc, settings)
-        js = nc.jetstream()
         async with await connect(database_url) as conn:
-            for worker in workers:
-                await register_checkpoint(conn, worker.projection.name)
+            await register_checkpoints(conn, group.names)
         stopping = asyncio.Event()
         webhooks = WebhookWorker(settings)  # deliveries run beside the projections, never in them
         webhooks.start()
-        tasks = [
-            asyncio.create_task(
-                run_shifts(w, js, stopping, Lease(database_url, w.projection.name)), name=w.projection.name
-            )
-            for w in workers
-        ]
-        tasks.append(asyncio.create_task(refresh_forever(js, database_url, stopping), name="status figures"))
-        log.info("projector started", projections=[w.projection.name for w in workers])
+        feeding = asyncio.create_task(run_shifts(worker, nc, stopping, Lease(database_url, group)), name=group.name)
+        figures = asyncio.create_task(refresh_forever(nc.jetstream(), database_url, stopping), name="status figures")
+        log.info("projector started", group=group.name, projections=group.names)
         try:
             yield
         finally:
             await webhooks.stop()
             stopping.set()
-            for worker, task in zip(workers, tasks, strict=False):  # the status task has no worker
-                if not worker.applying:  # waiting in a fetch: nothing held, nothing to lose
-                    task.cancel()
-            _, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
+            figures.cancel()
+            if not worker.applying:  # waiting in a fetch: nothing held, nothing to lose
+                feeding.cancel()
+            _, pending = await asyncio.wait([feeding, figures], timeout=STOP_TIMEOUT_S)
             for task in pending:  # unacknowledged work is redelivered: cancelling loses nothing
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            for worker in workers:
-                await worker.close()
+            await asyncio.gather(feeding, figures, return_exceptions=True)
+            await worker.close()
             await nc.close()
 
     app = FastAPI(title="crisis projector", version="1", lifespan=lifespan)

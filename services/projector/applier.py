@@ -1,20 +1,20 @@
-"""Apply a batch of stream messages to one projection in one transaction: rows, dead letters and checkpoint.
+"""Apply a batch of stream messages to a group of read models in one transaction: rows, dead letters, checkpoints.
 
 The caller acknowledges what this applied only after it returns (the COMMIT is done); a transient failure
-raises, and the caller NAKs so that JetStream redelivers. Messages at or below the checkpoint were applied before
-(a redelivery after a crash between COMMIT and ack) and are skipped. A message that does not follow the
-checkpoint while an earlier event is still in the stream (NAKed, waiting for its redelivery) is deferred, never
-applied out of order: applying it would move the checkpoint past the earlier event and skip it for good.
+raises, and the caller NAKs so that JetStream redelivers the whole batch. Each event is decoded and deduplicated
+once for the group, then handed to every read model that has not applied it yet (see ordering.py for which
+messages are applied now, and checkpoints.py for read models at different positions).
 
 A batch is first applied pipelined, without a round trip per statement; when one of its events cannot be
-applied, the transaction is rolled back and the batch redone event by event, each in a savepoint, so that only
-that event goes to the dead letters.
+applied, the transaction is rolled back and the batch redone event by event, each in a savepoint (and, for the
+event that fails, each read model in its own), so that the event goes to the dead letters of the read models
+that cannot apply it, alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -25,9 +25,10 @@ from pydantic import ValidationError
 from schemas.catalogue import UnknownEventType, parse_event
 from schemas.envelope import Event
 from services.common.logging import CORRELATION_HEADER
-from services.projector.checkpoints import lock_checkpoint, save_checkpoint
+from services.projector.checkpoints import lock_checkpoints, save_checkpoints
 from services.projector.dead_letters import record_dead_letter
 from services.projector.messages import StreamMessage
+from services.projector.ordering import NextInStream, plan
 from services.projector.processed import first_time, first_times
 from services.projector.projection import Position, Projection
 
@@ -42,138 +43,157 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     psycopg.errors.LockNotAvailable,
 )
 
-
-# The first stream sequence at or after the given one that the stream still holds, or None past its end.
-NextInStream = Callable[[int], Awaitable[int | None]]
-
-
-DUPLICATE = "duplicate"  # apply_one's answer for an event id this projection already applied
+DUPLICATE = "duplicate"  # apply_one's answer for an event id applied before
 
 
 @dataclass(frozen=True)
 class BatchResult:
-    applied: int
+    applied: int  # events handed to the read models
     skipped: int  # at or below the checkpoint, or an event id applied before
-    dead_lettered: int
+    dead_letters: dict[str, int]  # by read model
     deferred: int
     checkpoint: int  # every message at or below it is done: acknowledge those, NAK the rest
 
+    @property
+    def dead_lettered(self) -> int:
+        return sum(self.dead_letters.values())
+
+
+@dataclass
+class _Outcome:
+    applied: int = 0
+    duplicates: int = 0
+    dead_letters: dict[str, int] = field(default_factory=dict)
+
+    async def dead_letter(self, conn: AsyncConnection[Any], projection: str, message: StreamMessage, why: str) -> None:
+        await record_dead_letter(conn, projection, message, why)
+        self.dead_letters[projection] = self.dead_letters.get(projection, 0) + 1
+
 
 @dataclass(frozen=True)
-class _Outcome:
-    applied: int
-    duplicates: int
-    dead_lettered: int
+class _Member:
+    projection: Projection
+    checkpoint: int  # it has applied everything up to here already
+
+    def wants(self, message: StreamMessage) -> bool:
+        return message.seq > self.checkpoint
 
 
 class _UnapplicableEvent(Exception):
     """An event of a pipelined batch failed: redo the batch event by event to find and dead-letter it."""
 
 
-Strategy = Callable[[AsyncConnection[Any], Projection, Sequence[StreamMessage]], Awaitable[_Outcome]]
+Strategy = Callable[[AsyncConnection[Any], Sequence[_Member], Sequence[StreamMessage]], Awaitable[_Outcome]]
 
 
 async def apply_batch(
     conn: AsyncConnection[Any],
-    projection: Projection,
+    projections: Sequence[Projection],
     messages: Sequence[StreamMessage],
     next_in_stream: NextInStream,
 ) -> BatchResult:
     try:
         async with conn.transaction():
-            return await _apply(conn, projection, messages, next_in_stream, _pipelined)
+            return await _apply(conn, projections, messages, next_in_stream, _pipelined)
     except _UnapplicableEvent as exc:
-        log.info("redoing a batch event by event", projection=projection.name, error=repr(exc.__cause__))
+        log.info("redoing a batch event by event", error=repr(exc.__cause__))
     async with conn.transaction():
-        return await _apply(conn, projection, messages, next_in_stream, _one_by_one)
+        return await _apply(conn, projections, messages, next_in_stream, _one_by_one)
 
 
 async def _apply(
     conn: AsyncConnection[Any],
-    projection: Projection,
+    projections: Sequence[Projection],
     messages: Sequence[StreamMessage],
     next_in_stream: NextInStream,
     strategy: Strategy,
 ) -> BatchResult:
-    checkpoint = await lock_checkpoint(conn, projection.name)
-    todo, skipped, deferred = await _in_order(projection, messages, checkpoint, next_in_stream)
-    outcome = await strategy(conn, projection, todo)
-    if todo:
-        checkpoint = todo[-1].seq
-    await save_checkpoint(conn, projection.name, checkpoint)
+    names = [p.name for p in projections]
+    checkpoints = await lock_checkpoints(conn, names)
+    low = min(checkpoints.values())
+    batch = await plan(messages, low, next_in_stream)
+    members = [_Member(p, checkpoints[p.name]) for p in projections]
+    outcome = await strategy(conn, members, batch.todo)
+    checkpoint = batch.todo[-1].seq if batch.todo else low
+    await save_checkpoints(conn, names, checkpoint)
     return BatchResult(
         applied=outcome.applied,
-        skipped=skipped + outcome.duplicates,
-        dead_lettered=outcome.dead_lettered,
-        deferred=deferred,
+        skipped=batch.skipped + outcome.duplicates,
+        dead_letters=outcome.dead_letters,
+        deferred=batch.deferred,
         checkpoint=checkpoint,
     )
 
 
-async def _in_order(
-    projection: Projection, messages: Sequence[StreamMessage], checkpoint: int, next_in_stream: NextInStream
-) -> tuple[list[StreamMessage], int, int]:
-    """The messages to apply now, in stream order, and how many are skipped (done before) and deferred."""
-    todo: list[StreamMessage] = []
-    skipped = 0
-    last = checkpoint
-    ordered = sorted(messages, key=lambda m: m.seq)
-    for index, message in enumerate(ordered):
-        if message.seq <= last:
-            skipped += 1
-            continue
-        if await _earlier_event_pending(message.seq, last, next_in_stream):
-            log.info("earlier events pending; deferring", projection=projection.name, checkpoint=last,
-                     first_deferred=message.seq)  # fmt: skip
-            return todo, skipped, len(ordered) - index
-        todo.append(message)
-        last = message.seq
-    return todo, skipped, 0
+def _position(message: StreamMessage) -> Position:
+    return Position(seq=message.seq, subject=message.subject)
 
 
-async def _earlier_event_pending(seq: int, checkpoint: int, next_in_stream: NextInStream) -> bool:
-    """Is an event between the checkpoint and `seq` still in the stream? Gaps left by deleted messages are not."""
-    if seq == checkpoint + 1:
-        return False
-    first_present = await next_in_stream(checkpoint + 1)
-    return first_present is not None and first_present < seq
-
-
-async def _pipelined(conn: AsyncConnection[Any], projection: Projection, todo: Sequence[StreamMessage]) -> _Outcome:
+async def _decoded(
+    conn: AsyncConnection[Any], members: Sequence[_Member], todo: Sequence[StreamMessage], outcome: _Outcome
+) -> list[tuple[StreamMessage, Event[Any]]]:
+    """The events of `todo` whose id is applied here for the first time; the undecodable go to dead letters."""
     decoded: list[tuple[StreamMessage, Event[Any]]] = []
-    dead = 0
     for message in todo:
         event = decode(message)
         if isinstance(event, str):
-            await record_dead_letter(conn, projection.name, message, event)
-            dead += 1
+            for member in members:
+                if member.wants(message):
+                    await outcome.dead_letter(conn, member.projection.name, message, event)
         else:
             decoded.append((message, event))
-    fresh = await first_times(conn, projection.name, [(event.event_id, m.seq) for m, event in decoded])
+    fresh = await first_times(conn, [(event.event_id, m.seq) for m, event in decoded])
+    outcome.duplicates = len(decoded) - len(fresh)
+    return [(m, event) for m, event in decoded if m.seq in fresh]
+
+
+async def _pipelined(conn: AsyncConnection[Any], members: Sequence[_Member], todo: Sequence[StreamMessage]) -> _Outcome:
+    outcome = _Outcome()
+    fresh = await _decoded(conn, members, todo, outcome)
     try:
         async with conn.pipeline():
-            for message, event in decoded:
-                if message.seq in fresh:
-                    await projection.apply(conn, event, Position(seq=message.seq, subject=message.subject))
+            positioned = [(event, _position(m)) for m, event in fresh]
+            for member in members:  # read models write tables of their own: one after the other is the same
+                events = [(event, pos) for event, pos in positioned if pos.seq > member.checkpoint]
+                await member.projection.apply_all(conn, events)
     except TRANSIENT_ERRORS:
         raise
     except Exception as exc:
         raise _UnapplicableEvent from exc
-    return _Outcome(applied=len(fresh), duplicates=len(decoded) - len(fresh), dead_lettered=dead)
+    outcome.applied = len(fresh)
+    return outcome
 
 
-async def _one_by_one(conn: AsyncConnection[Any], projection: Projection, todo: Sequence[StreamMessage]) -> _Outcome:
-    applied = duplicates = dead = 0
-    for message in todo:
-        error = await apply_one(conn, projection, message)
-        if error is None:
-            applied += 1
-        elif error == DUPLICATE:
-            duplicates += 1
-        else:
-            await record_dead_letter(conn, projection.name, message, error)
-            dead += 1
-    return _Outcome(applied=applied, duplicates=duplicates, dead_lettered=dead)
+async def _one_by_one(
+    conn: AsyncConnection[Any], members: Sequence[_Member], todo: Sequence[StreamMessage]
+) -> _Outcome:
+    outcome = _Outcome()
+    for message, event in await _decoded(conn, members, todo, outcome):
+        wanting = [m.projection for m in members if m.wants(message)]
+        if await _in_savepoint(conn, wanting, event, _position(message)) is not None:
+            for projection in wanting:  # find which of them cannot apply it
+                error = await _in_savepoint(conn, [projection], event, _position(message))
+                if error is not None:
+                    await outcome.dead_letter(conn, projection.name, message, error)
+        outcome.applied += 1
+    return outcome
+
+
+async def _in_savepoint(
+    conn: AsyncConnection[Any], projections: Sequence[Projection], event: Event[Any], position: Position
+) -> str | None:
+    """Apply the event to these read models in a savepoint; None when it was, else why not (nothing written)."""
+    try:
+        async with conn.transaction():  # a savepoint: a failed event leaves the batch's other rows intact
+            for projection in projections:
+                await projection.apply(conn, event, position)
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as exc:  # the event itself cannot be applied: the caller records it and moves on
+        log.warning("event cannot be applied", error=repr(exc), event_type=event.type, seq=position.seq,
+                    projections=[p.name for p in projections])  # fmt: skip
+        return f"unapplicable: {exc!r}"
+    return None
 
 
 def decode(message: StreamMessage) -> Event[Any] | str:
@@ -187,23 +207,12 @@ def decode(message: StreamMessage) -> Event[Any] | str:
 
 
 async def apply_one(conn: AsyncConnection[Any], projection: Projection, message: StreamMessage) -> str | None:
-    """Apply one event inside a savepoint; returns why it cannot be applied, DUPLICATE, or None when it was."""
-    logger = log.bind(
-        projection=projection.name, seq=message.seq, correlation_id=message.headers.get(CORRELATION_HEADER)
-    )
+    """Apply one event to one read model (an operator's retry of a dead letter); returns why it cannot be
+    applied, DUPLICATE, or None when it was."""
     event = decode(message)
     if isinstance(event, str):
         return event
-    try:
-        async with conn.transaction():  # a savepoint: a failed event leaves the batch's other rows intact
-            if not await first_time(conn, projection.name, event.event_id, message.seq):
-                logger.info("event id applied before; skipped", event_id=str(event.event_id))
-                return DUPLICATE
-            await projection.apply(conn, event, Position(seq=message.seq, subject=message.subject))
-    except TRANSIENT_ERRORS:
-        raise
-    except Exception as exc:  # the event itself cannot be applied: record it and move on
-        logger.warning("event cannot be applied", error=repr(exc), event_type=event.type)
-        return f"unapplicable: {exc!r}"
-    logger.debug("event applied", event_type=event.type, event_id=str(event.event_id))
-    return None
+    if not await first_time(conn, event.event_id, message.seq):
+        log.info("event id applied before; skipped", event_id=str(event.event_id), seq=message.seq)
+        return DUPLICATE
+    return await _in_savepoint(conn, [projection], event, _position(message))

@@ -1,9 +1,12 @@
-"""One durable JetStream pull consumer per projection, fetched in batches, acknowledging only after COMMIT.
+"""One durable JetStream pull consumer per group of read models, fetched in batches, acknowledged after COMMIT.
 
-Each batch is acked after its transaction commits and NAKed with a delay on any failure (never terminated, as
-faststream's default acknowledgement would on an exception). The checkpoint in PostgreSQL is the truth about a
-projection's position: at start each consumer is created afresh from the checkpoint, so a restart resumes at once,
-without waiting for unacknowledged messages to time out.
+Each batch is acknowledged with one message after its transaction commits (`AckPolicy.ALL`: acking the last
+applied message acks every earlier one), and NAKed with a delay on any failure (never terminated, as faststream's
+default acknowledgement would on an exception). The checkpoints in PostgreSQL are the truth about the group's
+position: the consumer is created afresh from the lowest of them at the start of every shift and after every
+reconnect to NATS. A restarted nats-server forgets the acks and deliveries that were in flight and counts them
+as pending until `ack_wait` runs out (a full `max_ack_pending` of them stops delivery for that long); a consumer
+recreated from the checkpoint delivers again at once.
 
 The fetch loop is nats-py's, not faststream's `PullSub(batch=True)`: faststream 0.7.8 catches only
 `nats.errors.TimeoutError` around `fetch()`, while nats-py can raise a bare `asyncio.TimeoutError` there; the
@@ -20,6 +23,7 @@ from typing import Any
 
 import nats.errors
 import structlog
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -28,15 +32,15 @@ from nats.js.errors import NotFoundError
 from psycopg import AsyncConnection
 
 from schemas.subjects import ALL_EVENTS, STREAM_NAME
-from services.common.database import connect
 from services.common.logging import CORRELATION_HEADER
 from services.common.settings import Settings
 from services.projector import metrics
-from services.projector.applier import apply_batch
-from services.projector.checkpoints import register_checkpoint
+from services.projector.applier import BatchResult, apply_batch
+from services.projector.checkpoints import register_checkpoints
+from services.projector.connection import connect_projector
 from services.projector.fault_injection import maybe_crash_after_commit
+from services.projector.group import ProjectionGroup
 from services.projector.messages import StreamMessage
-from services.projector.projection import Projection
 
 log = structlog.get_logger(__name__)
 
@@ -45,67 +49,68 @@ DEFER_DELAY_S = 0.25  # a deferred message waits for an earlier one's redelivery
 FETCH_WAIT_S = 1.0  # how long an idle fetch waits for a first message; also how fast a stop is noticed
 
 
-class ProjectionWorker:
-    """Feeds one projection: owns its database connection, applies batches, acks or NAKs them."""
+class GroupWorker:
+    """Feeds one group of read models: owns its database connection, applies batches, acks or NAKs them."""
 
-    def __init__(self, projection: Projection, settings: Settings) -> None:
-        self.projection = projection
+    def __init__(self, group: ProjectionGroup, settings: Settings) -> None:
+        self.group = group
         self.settings = settings
         self._conn: AsyncConnection[Any] | None = None
         self._js: JetStreamContext | None = None
         self.applying = False  # a batch is between fetch and ack: let it finish rather than cancel it
 
     async def reset_consumer(self, js: JetStreamContext) -> None:
-        """(Re)create the durable consumer to deliver from the checkpoint on."""
+        """(Re)create the durable consumer to deliver from the lowest checkpoint of the group on."""
         self._js = js
-        checkpoint = await register_checkpoint(await self._connection(), self.projection.name)
+        checkpoint = min((await register_checkpoints(await self._connection(), self.group.names)).values())
         with contextlib.suppress(NotFoundError):
-            await js.delete_consumer(STREAM_NAME, self.projection.durable_name)
-        await js.add_consumer(STREAM_NAME, consumer_config(self.projection, self.settings, checkpoint))
-        log.info("consumer ready", projection=self.projection.name, from_seq=checkpoint + 1)
+            await js.delete_consumer(STREAM_NAME, self.group.durable_name)
+        await js.add_consumer(STREAM_NAME, consumer_config(self.group, self.settings, checkpoint))
+        log.info("consumer ready", group=self.group.name, from_seq=checkpoint + 1)
 
     async def handle(self, batch: Sequence[Msg]) -> None:
-        name = self.projection.name
         try:
-            with metrics.BATCH_SECONDS.labels(name).time():
-                result = await apply_batch(await self._connection(), self.projection, _convert(batch), self._next)
+            with metrics.BATCH_SECONDS.labels(self.group.name).time():
+                result = await apply_batch(await self._connection(), self.group.members, _convert(batch), self._next)
         except Exception as exc:  # nothing was committed: have the whole batch redelivered after a pause
-            log.warning("batch failed; will retry", projection=name, size=len(batch), error=repr(exc))
-            metrics.BATCH_FAILURES.labels(name).inc()
+            log.warning("batch failed; will retry", group=self.group.name, size=len(batch), error=repr(exc))
+            metrics.BATCH_FAILURES.labels(self.group.name).inc()
             await self._drop_connection()
             for msg in batch:
                 await msg.nak(delay=self.settings.projector_retry_delay_s)
             return
         maybe_crash_after_commit()
-        for msg in batch:  # only now, after COMMIT
-            if msg.metadata.sequence.stream <= result.checkpoint:
-                await msg.ack()
-            else:
-                await msg.nak(delay=DEFER_DELAY_S)
-        metrics.EVENTS_APPLIED.labels(name).inc(result.applied)
-        metrics.EVENTS_SKIPPED.labels(name).inc(result.skipped)
-        metrics.DEAD_LETTERS.labels(name).inc(result.dead_lettered)
-        metrics.CHECKPOINT.labels(name).set(result.checkpoint)
+        await _acknowledge(batch, result.checkpoint)  # only now, after COMMIT
+        self._count(result)
         log.info(
             "batch committed",
-            projection=name,
+            group=self.group.name,
             applied=result.applied,
             dead_lettered=result.dead_lettered,
             checkpoint=result.checkpoint,
             correlation_ids=sorted({m.headers.get(CORRELATION_HEADER, "") for m in batch if m.headers} - {""})[:20],
         )
 
-    async def run(self, js: JetStreamContext, stopping: asyncio.Event) -> None:
-        """Fetch and apply batches until `stopping` is set; a fetch returns as soon as any message is there."""
-        subscription = await js.pull_subscribe_bind(durable=self.projection.durable_name, stream=STREAM_NAME)
+    def _count(self, result: BatchResult) -> None:
+        for name in self.group.names:
+            metrics.EVENTS_APPLIED.labels(name).inc(result.applied)
+            metrics.EVENTS_SKIPPED.labels(name).inc(result.skipped)
+            metrics.DEAD_LETTERS.labels(name).inc(result.dead_letters.get(name, 0))
+            metrics.CHECKPOINT.labels(name).set(result.checkpoint)
+
+    async def run(self, nc: Client, stopping: asyncio.Event) -> None:
+        """Fetch and apply batches until `stopping` is set or the client reconnects (the caller then resets the
+        consumer); a fetch returns as soon as any message is there."""
+        reconnects = nc.stats["reconnects"]
+        subscription = await nc.jetstream().pull_subscribe_bind(durable=self.group.durable_name, stream=STREAM_NAME)
         try:
-            while not stopping.is_set():
+            while not stopping.is_set() and nc.stats["reconnects"] == reconnects:
                 try:
                     batch = await subscription.fetch(self.settings.projector_batch_size, timeout=FETCH_WAIT_S)
                 except TimeoutError:  # nothing new; nats-py raises its own subclass or asyncio's
                     continue
                 except nats.errors.Error as exc:  # e.g. while the client reconnects: wait, then fetch again
-                    log.warning("fetch failed; retrying", projection=self.projection.name, error=repr(exc))
+                    log.warning("fetch failed; retrying", group=self.group.name, error=repr(exc))
                     await asyncio.sleep(FETCH_WAIT_S)
                     continue
                 self.applying = True
@@ -127,7 +132,7 @@ class ProjectionWorker:
     async def _connection(self) -> AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
             assert self.settings.database_url is not None
-            self._conn = await connect(self.settings.database_url)
+            self._conn = await connect_projector(self.settings.database_url)
         return self._conn
 
     async def _drop_connection(self) -> None:
@@ -137,6 +142,16 @@ class ProjectionWorker:
                 await conn.close()
             except Exception as exc:  # the connection is already broken; nothing left to release
                 log.debug("closing a broken connection failed", error=repr(exc))
+
+
+async def _acknowledge(batch: Sequence[Msg], checkpoint: int) -> None:
+    """One ack for everything at or below the checkpoint (AckPolicy.ALL); a NAK for each deferred message."""
+    done = [m for m in batch if m.metadata.sequence.stream <= checkpoint]
+    if done:
+        await max(done, key=lambda m: m.metadata.sequence.stream).ack()
+    for msg in batch:
+        if msg.metadata.sequence.stream > checkpoint:
+            await msg.nak(delay=DEFER_DELAY_S)
 
 
 async def next_in_stream(js: JetStreamContext, seq: int) -> int | None:
@@ -151,12 +166,12 @@ def _convert(batch: Sequence[Msg]) -> list[StreamMessage]:
     return [StreamMessage.from_nats(m) for m in batch]
 
 
-def consumer_config(projection: Projection, settings: Settings, checkpoint: int) -> ConsumerConfig:
+def consumer_config(group: ProjectionGroup, settings: Settings, checkpoint: int) -> ConsumerConfig:
     return ConsumerConfig(
-        durable_name=projection.durable_name,
+        durable_name=group.durable_name,
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE if checkpoint else DeliverPolicy.ALL,
         opt_start_seq=checkpoint + 1 if checkpoint else None,
-        ack_policy=JsAckPolicy.EXPLICIT,
+        ack_policy=JsAckPolicy.ALL,
         ack_wait=ACK_WAIT_S,
         max_deliver=-1,  # retried without end: a transient failure must never skip an event
         max_ack_pending=settings.projector_batch_size,  # bounded memory however far behind

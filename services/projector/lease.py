@@ -1,6 +1,7 @@
-"""Hot standby: of the projector processes running, the one holding a projection's lease feeds it.
+"""Hot standby: of the projector processes running, the one holding a group's lease feeds its read models.
 
-The lease is a session-level PostgreSQL advisory lock on a connection of its own, so PostgreSQL releases it the
+The lease is a session-level PostgreSQL advisory lock per read model of the group, all taken or none, on a
+connection of its own, so PostgreSQL releases it the
 moment that process dies or loses its connection, and a standby polling for it takes over within LEASE_POLL_S.
 Correctness never rests on the lease alone: the checkpoint's row lock and skip-at-or-below-the-checkpoint keep
 two appliers from doubling anything; the lease keeps them from doing the same work twice.
@@ -10,11 +11,14 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 import psycopg
 import structlog
 from psycopg.rows import tuple_row
+
+from services.projector.group import ProjectionGroup, group_covers
 
 log = structlog.get_logger(__name__)
 
@@ -29,8 +33,8 @@ def lease_key(projection: str) -> int:
 
 
 class Lease:
-    def __init__(self, database_url: str, projection: str) -> None:
-        self.database_url, self.projection = database_url, projection
+    def __init__(self, database_url: str, group: ProjectionGroup) -> None:
+        self.database_url, self.group = database_url, group
         self._conn: psycopg.AsyncConnection[Any] | None = None
 
     async def try_acquire(self) -> bool:
@@ -40,15 +44,19 @@ class Lease:
                     self.database_url,
                     autocommit=True,
                     connect_timeout=5,
-                    application_name=f"{APPLICATION_NAME}:{os.getpid()}:{self.projection}",
+                    application_name=f"{APPLICATION_NAME}:{os.getpid()}:{self.group.name}",
                 )
             cur = await self._conn.execute(
-                "SELECT pg_try_advisory_lock(%s, %s)", (LEASE_NAMESPACE, lease_key(self.projection))
+                "SELECT bool_and(pg_try_advisory_lock(%s, key)) FROM unnest(%s::int[]) AS key",
+                (LEASE_NAMESPACE, [lease_key(name) for name in self.group.names]),
             )
             row = await cur.fetchone()
-            return bool(row and row[0])
+            if row and row[0]:
+                return True
+            await self._conn.execute("SELECT pg_advisory_unlock_all()")  # none, rather than some
+            return False
         except psycopg.Error as exc:
-            log.warning("lease unavailable", projection=self.projection, error=repr(exc))
+            log.warning("lease unavailable", group=self.group.name, error=repr(exc))
             await self.release()
             return False
 
@@ -60,7 +68,7 @@ class Lease:
             await self._conn.execute("SELECT 1")
             return True
         except psycopg.Error as exc:
-            log.warning("lease lost", projection=self.projection, error=repr(exc))
+            log.warning("lease lost", group=self.group.name, error=repr(exc))
             await self.release()
             return False
 
@@ -73,17 +81,22 @@ class Lease:
                 log.debug("closing the lease connection failed", error=repr(exc))
 
 
-async def holders(conn: psycopg.AsyncConnection[Any]) -> dict[str, tuple[bool, int]]:
-    """Projection -> (held by a process, processes on standby), from the lease connections in this database."""
+async def holders(conn: psycopg.AsyncConnection[Any], projections: Iterable[str]) -> dict[str, tuple[bool, int]]:
+    """Projection -> (held by a process, processes on standby for it), from the lease connections in this
+    database: a connection holding no lock waits for the group it names."""
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(
-            """SELECT split_part(a.application_name, ':', 3),
-                  bool_or(l.pid IS NOT NULL), count(*) FILTER (WHERE l.pid IS NULL)
+            """SELECT split_part(a.application_name, ':', 3), array_remove(array_agg(l.objid::bigint), NULL)
            FROM pg_stat_activity a
            LEFT JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory' AND l.granted
                 AND l.classid = %s AND l.objsubid = 2
            WHERE a.datname = current_database() AND a.application_name LIKE %s
-           GROUP BY 1""",
+           GROUP BY a.pid, 1""",
             (LEASE_NAMESPACE, f"{APPLICATION_NAME}:%"),
         )
-        return {str(name): (bool(held), int(waiting)) for name, held, waiting in await cur.fetchall()}
+        connections = [(str(group), {int(key) for key in keys}) for group, keys in await cur.fetchall()]
+    held = set().union(*(keys for _, keys in connections))
+    return {
+        name: (lease_key(name) in held, sum(1 for group, keys in connections if not keys and group_covers(group, name)))
+        for name in projections
+    }

@@ -23,10 +23,10 @@ from nats.js.client import JetStreamContext
 from psycopg import AsyncConnection
 
 from schemas.subjects import ALL_EVENTS, STREAM_NAME
-from services.common.database import connect
 from services.common.eventstream import connect_options
 from services.common.settings import Settings
 from services.projector.applier import apply_batch
+from services.projector.connection import connect_projector
 from services.projector.consumer import next_in_stream
 from services.projector.messages import StreamMessage
 from services.projector.operator_errors import OperatorError
@@ -95,7 +95,7 @@ class ShadowFeed:
             except nats.errors.TimeoutError:
                 continue
             messages = [StreamMessage.from_nats(m) for m in msgs]
-            result = await apply_batch(self.conn, self.projection, messages, partial(next_in_stream, self.js))
+            result = await apply_batch(self.conn, [self.projection], messages, partial(next_in_stream, self.js))
             for msg in msgs:
                 if msg.metadata.sequence.stream > result.checkpoint:
                     await msg.nak()
@@ -122,7 +122,7 @@ async def replay(settings: Settings, projection: Projection, origin: int | None,
     try:
         js = nc.jetstream()
         # The live worker's kind of connection (dict rows): handlers are written against it.
-        async with await connect(settings.database_url, autocommit=True) as conn:
+        async with await connect_projector(settings.database_url, autocommit=True) as conn:
             origin, checkpoint = await open_shadow(conn, projection, origin)
             config = ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,

@@ -90,7 +90,8 @@ async def lock_live_checkpoint(conn: AsyncConnection[Any], projection: Projectio
 
 
 async def swap_in(conn: AsyncConnection[Any], projection: Projection, checkpoint: int) -> None:
-    """Inside the caller's transaction: replace the live tables with the shadow's, carry over its bookkeeping."""
+    """Inside the caller's transaction: replace the live tables with the shadow's, carry over its checkpoint and
+    dead letters."""
     schema = sql.Identifier(shadow_schema(projection))
     for table in projection.tables:
         names = await _index_names(conn, "public", table)
@@ -104,9 +105,8 @@ async def swap_in(conn: AsyncConnection[Any], projection: Projection, checkpoint
                         sql.Identifier(new_name), sql.Identifier(old_name)
                     )
                 )
+    # The processed event ids stay: the live record is shared by every read model, the shadow's was its own.
     params = {"p": projection.name}
-    await conn.execute("DELETE FROM public.processed_events WHERE projection = %(p)s", params)
-    await conn.execute(sql.SQL("INSERT INTO public.processed_events SELECT * FROM {}.processed_events").format(schema))
     # Dead letters: those the rebuild no longer hits are gone; decisions on the others are kept.
     await conn.execute(
         sql.SQL(

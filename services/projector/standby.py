@@ -1,18 +1,19 @@
-"""A projection's shift: on standby until this process holds its lease, then feed it until the lease is lost.
+"""A group's shift: on standby until this process holds its lease, then feed it until the lease is lost.
 
-Taking over, the consumer is recreated from the checkpoint (what the previous holder left unacknowledged is
-delivered again at once, and skipped if it was committed).
+Taking over, and after every reconnect to NATS, the consumer is recreated from the checkpoint (what was left
+unacknowledged is delivered again at once, and skipped if it was committed).
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import nats.errors
 import structlog
-from nats.js.client import JetStreamContext
+from nats.aio.client import Client
 
 from services.projector import metrics
-from services.projector.consumer import ProjectionWorker
+from services.projector.consumer import GroupWorker
 from services.projector.lease import LEASE_POLL_S, Lease
 from services.projector.stopping import pause
 
@@ -25,9 +26,24 @@ async def _watch(lease: Lease, stopping: asyncio.Event, shift_over: asyncio.Even
     shift_over.set()
 
 
-async def run_shifts(worker: ProjectionWorker, js: JetStreamContext, stopping: asyncio.Event, lease: Lease) -> None:
-    name = worker.projection.name
-    metrics.ACTIVE.labels(name).set(0)
+async def _reset(worker: GroupWorker, nc: Client) -> bool:
+    """Recreate the consumer; False while JetStream cannot answer yet (a nats-server just restarted)."""
+    try:
+        await worker.reset_consumer(nc.jetstream())
+    except (nats.errors.Error, TimeoutError) as exc:
+        log.warning("consumer not recreated yet; retrying", group=worker.group.name, error=repr(exc))
+        return False
+    return True
+
+
+def _set_active(worker: GroupWorker, active: bool) -> None:
+    for name in worker.group.names:
+        metrics.ACTIVE.labels(name).set(int(active))
+
+
+async def run_shifts(worker: GroupWorker, nc: Client, stopping: asyncio.Event, lease: Lease) -> None:
+    name = worker.group.name
+    _set_active(worker, False)
     try:
         while not stopping.is_set():
             if not await lease.try_acquire():
@@ -36,14 +52,17 @@ async def run_shifts(worker: ProjectionWorker, js: JetStreamContext, stopping: a
             shift_over = asyncio.Event()
             watcher = asyncio.create_task(_watch(lease, stopping, shift_over))
             try:
-                await worker.reset_consumer(js)
-                log.info("active: this process feeds the projection", projection=name)
-                metrics.ACTIVE.labels(name).set(1)
-                await worker.run(js, shift_over)
+                log.info("active: this process feeds the group", group=name, projections=worker.group.names)
+                _set_active(worker, True)
+                while not shift_over.is_set():  # run() returns after a reconnect: start again from the checkpoint
+                    if await _reset(worker, nc):
+                        await worker.run(nc, shift_over)
+                    else:
+                        await pause(shift_over, LEASE_POLL_S)
             except Exception as exc:  # NATS or PostgreSQL unavailable: step back, let the lease go, try again
-                log.warning("shift ended by an error; standing by", projection=name, error=repr(exc))
+                log.warning("shift ended by an error; standing by", group=name, error=repr(exc))
             finally:
-                metrics.ACTIVE.labels(name).set(0)
+                _set_active(worker, False)
                 watcher.cancel()
                 await lease.release()
                 await worker.close()

@@ -46,7 +46,7 @@ async def sample(js: JetStreamContext, conn: psycopg.AsyncConnection[Any], previ
     cur = await conn.execute("SELECT projection, last_seq FROM projection_checkpoints")
     positions: dict[str, int] = {str(name): int(seq) for name, seq in await cur.fetchall()}
     dead = await open_counts(conn)
-    leases = await holders(conn)
+    leases = await holders(conn, PROJECTIONS)
     shadows = await rebuilding(conn)
     now = time.monotonic()
     before = {p.name: p.position for p in previous.projections} if previous else {}

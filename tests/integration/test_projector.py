@@ -109,8 +109,8 @@ async def test_a_redelivered_batch_is_skipped_up_to_the_checkpoint(nc: Client, s
     js = nc.jetstream()
     incidents = PROJECTIONS["incidents"]
     async with await psycopg.AsyncConnection.connect(settings.database_url or "") as conn:
-        first = await apply_batch(conn, incidents, messages[:5], partial(next_in_stream, js))
-        again = await apply_batch(conn, incidents, messages, partial(next_in_stream, js))
+        first = await apply_batch(conn, [incidents], messages[:5], partial(next_in_stream, js))
+        again = await apply_batch(conn, [incidents], messages, partial(next_in_stream, js))
 
     assert (first.applied, first.checkpoint) == (5, seqs[4])
     assert (again.skipped, again.applied, again.checkpoint) == (5, 7, seqs[-1])
@@ -128,9 +128,9 @@ async def test_an_event_after_a_pending_one_is_deferred_not_applied(nc: Client, 
     js = nc.jetstream()
     incidents = PROJECTIONS["incidents"]
     async with await psycopg.AsyncConnection.connect(settings.database_url or "") as conn:
-        await apply_batch(conn, incidents, messages[:1], partial(next_in_stream, js))
-        early = await apply_batch(conn, incidents, messages[2:], partial(next_in_stream, js))  # seqs[1] pending
-        late = await apply_batch(conn, incidents, messages[1:], partial(next_in_stream, js))
+        await apply_batch(conn, [incidents], messages[:1], partial(next_in_stream, js))
+        early = await apply_batch(conn, [incidents], messages[2:], partial(next_in_stream, js))  # seqs[1] pending
+        late = await apply_batch(conn, [incidents], messages[1:], partial(next_in_stream, js))
 
     assert (early.applied, early.deferred, early.checkpoint) == (0, 2, seqs[0])
     assert (late.applied, late.deferred, late.checkpoint) == (3, 0, seqs[-1])
@@ -144,7 +144,7 @@ async def test_a_gap_left_by_a_deleted_message_is_not_waited_for(nc: Client, set
     await js.delete_msg(STREAM_NAME, seqs[1])
     async with await psycopg.AsyncConnection.connect(settings.database_url or "") as conn:
         result = await apply_batch(
-            conn, PROJECTIONS["incidents"], [messages[0], messages[2]], partial(next_in_stream, js)
+            conn, [PROJECTIONS["incidents"]], [messages[0], messages[2]], partial(next_in_stream, js)
         )
     assert (result.applied, result.checkpoint) == (2, seqs[-1])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from schemas.envelope import Event
@@ -34,3 +35,27 @@ async def test_handlers_run_for_their_types_only() -> None:
         ("specific", "IncidentOpened"),
     ]
     assert projection.durable_name == "projector-demo"
+
+
+async def test_batch_handlers_have_written_every_event_up_to_one_before_its_own_handlers_run() -> None:
+    """A handler that reads what a batch handler wrote sees exactly what it would see event by event."""
+    calls: list[tuple[str, list[str]]] = []
+    projection = Projection("demo", tables=())
+
+    @projection.on_every_batch
+    async def write_run(conn: Any, events: Sequence[tuple[Event[Any], Position]]) -> None:
+        calls.append(("batch", [event.type for event, _ in events]))
+
+    @projection.on(ResultsAnnulled)
+    async def check(conn: Any, event: Event[Any], pos: Position) -> None:
+        calls.append(("check", [event.type]))
+
+    types = ("StatementIssued", "IncidentOpened", "ResultsAnnulled", "StatementIssued", "StatementIssued")
+    events = [(make_event("x", t), Position(seq=i, subject="s")) for i, t in enumerate(types, start=1)]
+    await projection.apply_all(None, events)  # type: ignore[arg-type]
+
+    assert calls == [
+        ("batch", ["StatementIssued", "IncidentOpened", "ResultsAnnulled"]),
+        ("check", ["ResultsAnnulled"]),
+        ("batch", ["StatementIssued", "StatementIssued"]),
+    ]

@@ -1,6 +1,7 @@
 """`actors`: every mention of an actor by id; the first mention registers it, `ActorRegistered` adds aliases and
 dated roles. The views fold the mentions into the registry."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -14,10 +15,9 @@ from services.projector.projection import Position, Projection
 actors = Projection("actors", tables=("actor_mentions",))
 
 
-@actors.on_every_event
-async def record_mentions(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
+def _mentions(event: Event[Any], pos: Position) -> list[tuple[Any, ...]]:
     registered = event.data if isinstance(event.data, ActorRegistered) else None
-    rows = [
+    return [
         (
             event.event_id,
             ref.id,
@@ -35,6 +35,11 @@ async def record_mentions(conn: AsyncConnection[Any], event: Event[Any], pos: Po
         )
         for field, ref in actor_refs(event.data)
     ]
+
+
+@actors.on_every_batch
+async def record_mentions(conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
+    rows = [row for event, pos in events for row in _mentions(event, pos)]
     if not rows:
         return
     async with conn.cursor() as cur:

@@ -5,6 +5,7 @@ change naming an event that is missing, of another incident or (for corrections)
 the dead letters by `check_target`.
 """
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -13,20 +14,21 @@ from psycopg import AsyncConnection
 from schemas.envelope import Event
 from schemas.events.facts import EventsLinked, ReportCorrected, ReportRetracted, VerificationChanged
 from schemas.values import VerificationStatus
-from services.projector.projection import Position, Projection
+from services.projector.projection import Position, Projection, columns
 from services.projector.read_models.versions import check_target
 
 facts = Projection("facts", tables=("facts", "fact_changes", "fact_links"))
 
 
-@facts.on_every_event
-async def register_fact(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
+@facts.on_every_batch
+async def register_facts(conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
     await conn.execute(
         """
-        INSERT INTO facts (event_id, incident_id, type, stream_seq, recorded_at) VALUES (%s, %s, %s, %s, %s)
+        INSERT INTO facts (event_id, incident_id, type, stream_seq, recorded_at)
+        SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::bigint[], %b::timestamptz[])
         ON CONFLICT (event_id) DO NOTHING
         """,
-        (event.event_id, event.incident_id, event.type, pos.seq, event.recorded_at),
+        columns([(event.event_id, event.incident_id, event.type, pos.seq, event.recorded_at) for event, pos in events]),
     )
 
 
