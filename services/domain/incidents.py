@@ -7,7 +7,7 @@ IncidentMerged names the incident it duplicates; every event counts, by type, an
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -67,9 +67,10 @@ def evolve(state: Incident | None, event: Event[Any], position: int) -> Incident
     return Incident.model_validate(state.model_dump() | changes)
 
 
-def fold(events: Iterable[tuple[int, Event[Any]]]) -> dict[str, Incident]:
-    """Each incident's state after its events, given as (stream sequence, event) in stream order."""
-    states: dict[str, Incident] = {}
+def fold(events: Iterable[tuple[int, Event[Any]]], start: Mapping[str, Incident] | None = None) -> dict[str, Incident]:
+    """Each incident's state after its events, given as (stream sequence, event) in stream order, from the states
+    in `start` (by incident id; an incident not in it starts with its first event)."""
+    states = dict(start or {})
     for position, event in events:
         states[event.incident_id] = evolve(states.get(event.incident_id), event, position)
     return states

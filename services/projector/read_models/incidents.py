@@ -1,8 +1,10 @@
 """`incidents`: one row per incident with its title, status, counts by type, time span and last position.
 
-Each event is folded onto the stored row by the domain's `evolve`, the same rule an `as_of` read folds with.
+A batch is folded onto the stored rows of its incidents by the domain's `fold`, the same rule an `as_of` read
+folds with: one read and one write per batch.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -10,29 +12,33 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from schemas.envelope import Event
-from services.domain.incidents import Incident, evolve
+from services.domain.incidents import Incident, fold
 from services.projector.projection import Position, Projection
 
 incidents = Projection("incidents", tables=("incidents",))
 
 
-@incidents.on_every_event
-async def fold_event(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
+@incidents.on_every_batch
+async def fold_events(conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
+    ids = sorted({event.incident_id for event, _ in events})
     async with conn.cursor(row_factory=class_row(Incident)) as cur:
-        await cur.execute("SELECT * FROM incidents WHERE incident_id = %s FOR UPDATE", (event.incident_id,))
-        state = evolve(await cur.fetchone(), event, pos.seq)
-    await conn.execute(
-        """
-        INSERT INTO incidents (incident_id, title, status, description, merged_into, event_count, counts_by_type,
-                               first_occurred_at, last_occurred_at, last_position, updated_at)
-        VALUES (%(incident_id)s, %(title)s, %(status)s, %(description)s, %(merged_into)s, %(event_count)s,
-                %(counts_by_type)s, %(first_occurred_at)s, %(last_occurred_at)s, %(last_position)s, %(updated_at)s)
-        ON CONFLICT (incident_id) DO UPDATE SET
-            title = EXCLUDED.title, status = EXCLUDED.status, description = EXCLUDED.description,
-            merged_into = EXCLUDED.merged_into, event_count = EXCLUDED.event_count,
-            counts_by_type = EXCLUDED.counts_by_type, first_occurred_at = EXCLUDED.first_occurred_at,
-            last_occurred_at = EXCLUDED.last_occurred_at, last_position = EXCLUDED.last_position,
-            updated_at = EXCLUDED.updated_at
-        """,
-        state.model_dump() | {"counts_by_type": Jsonb(state.counts_by_type)},
-    )
+        await cur.execute("SELECT * FROM incidents WHERE incident_id = ANY(%s) ORDER BY incident_id FOR UPDATE", (ids,))
+        stored = {incident.incident_id: incident for incident in await cur.fetchall()}
+    states = fold(((pos.seq, event) for event, pos in events), stored)
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            """
+            INSERT INTO incidents (incident_id, title, status, description, merged_into, event_count,
+                                   counts_by_type, first_occurred_at, last_occurred_at, last_position, updated_at)
+            VALUES (%(incident_id)s, %(title)s, %(status)s, %(description)s, %(merged_into)s, %(event_count)s,
+                    %(counts_by_type)s, %(first_occurred_at)s, %(last_occurred_at)s, %(last_position)s,
+                    %(updated_at)s)
+            ON CONFLICT (incident_id) DO UPDATE SET
+                title = EXCLUDED.title, status = EXCLUDED.status, description = EXCLUDED.description,
+                merged_into = EXCLUDED.merged_into, event_count = EXCLUDED.event_count,
+                counts_by_type = EXCLUDED.counts_by_type, first_occurred_at = EXCLUDED.first_occurred_at,
+                last_occurred_at = EXCLUDED.last_occurred_at, last_position = EXCLUDED.last_position,
+                updated_at = EXCLUDED.updated_at
+            """,
+            [state.model_dump() | {"counts_by_type": Jsonb(state.counts_by_type)} for state in states.values()],
+        )
