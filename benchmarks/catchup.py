@@ -24,7 +24,6 @@ from asgi_lifespan import LifespanManager
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from benchmarks.pipeline import fresh_database
 from schemas.subjects import STREAM_NAME
 from services.common.embedded_nats import EmbeddedNats
 from services.common.embedded_postgres import EmbeddedPostgres
@@ -32,10 +31,20 @@ from services.common.eventstream import ensure_stream
 from services.common.logging import configure_logging
 from services.common.settings import Settings
 from services.projector.app import create_app as create_projector
+from services.projector.migrate import migrate
 from tests.factories import make_event, publish_args
 from tests.waiting import wait_until
 
 MIX = ("StatementIssued", "StatementIssued", "CasualtiesReported", "ResultsAnnulled", "StatementIssued")
+
+
+def fresh_database(pg: EmbeddedPostgres) -> str:
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg.admin_url("postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = pg.admin_url(name)
+    migrate(url)
+    return url
 
 
 async def publish(nc: Client, count: int, incidents: int = 100) -> int:

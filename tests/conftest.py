@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nats
@@ -49,18 +50,25 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedd
     server.stop()
 
 
-@pytest.fixture
-def database_url(postgres_server: EmbeddedPostgres) -> Iterator[str]:
-    """A fresh, migrated database for this test, dropped afterwards."""
+@contextmanager
+def fresh_database(server: EmbeddedPostgres) -> Iterator[str]:
+    """A new, migrated database on `server`, dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = postgres_server.admin_url("postgres")
+    admin = server.admin_url("postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = postgres_server.admin_url(name)
+    url = server.admin_url(name)
     migrate(url)
     yield url
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(postgres_server: EmbeddedPostgres) -> Iterator[str]:
+    """A fresh, migrated database for this test, dropped afterwards."""
+    with fresh_database(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture

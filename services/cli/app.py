@@ -11,6 +11,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 import uvicorn
 
+from services.cli.bench.options import FsyncMode
+from services.cli.bench.workload import Mix
 from services.cli.dead_letters import StatusFilter
 from services.common.discovery import NoServers, resolve
 from services.common.logging import configure_logging
@@ -163,7 +165,7 @@ def webhooks_add(
     assert settings.database_url is not None
     try:
         with psycopg.connect(settings.database_url) as conn:
-            hook = register(conn, url, secret, incident, event_type or [])
+            hook = register(conn, url, secret, incident, event_type or [], allow_private=settings.webhook_allow_private)
     except InvalidWebhook as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -291,6 +293,59 @@ def import_(
 
     stored, duplicates = _operate(import_file(_resolved(data_dir), file))
     typer.echo(f"imported {stored} event(s); {duplicates} already in the stream")
+
+
+@app.command()
+def bench(
+    events: Annotated[int, typer.Option(min=100, help="Events posted per round (batches of 500).")] = 2000,
+    rounds: Annotated[int, typer.Option(min=3, help="Rounds; every figure is their median.")] = 3,
+    mix: Annotated[Mix, typer.Option(help="Whose type mix: both demo scenarios, or one.")] = Mix.demo,
+    fsync: Annotated[
+        FsyncMode, typer.Option(help="The embedded nats-server fsyncs before every ack (always) or not (relaxed).")
+    ] = FsyncMode.always,
+    sizes: Annotated[
+        list[int] | None, typer.Option("--size", min=100, help="Also time catch-up at this size (repeatable).")
+    ] = None,
+    incidents: Annotated[int, typer.Option(min=2, help="Incidents the events are spread over.")] = 10,
+    reads: Annotated[int, typer.Option(min=50, help="Timeline requests per round, on each side.")] = 1000,
+    fresh_seconds: Annotated[float, typer.Option(min=1, help="Seconds of posting at 200 events/s.")] = 5.0,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Also write the figures here as JSON.")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Use the servers of the `crisis up` on this data dir [default: embedded servers]."),
+    ] = None,
+) -> None:
+    """Measure the project against the raw limits of this machine (plain nats-py, same run) and print medians
+    and ratios. Runs on its own embedded servers unless --data-dir or CRISIS_ URLs name others; refuses servers
+    whose event stream holds events or has consumers."""
+    from rich.console import Console
+
+    from services.cli.bench.errors import BenchFailed, BenchRefused
+    from services.cli.bench.options import BenchOptions
+    from services.cli.bench.run import run
+
+    settings = _settings()
+    configure_logging("WARNING", settings.log_format)  # the table, not a log line per request
+    external = data_dir is not None or settings.nats_url is not None or settings.database_url is not None
+    if external and fsync is not FsyncMode.always:
+        typer.echo("error: --fsync applies to the bench's embedded nats-server, not to given servers", err=True)
+        raise typer.Exit(2)
+    options = BenchOptions(
+        events=events, rounds=rounds, mix=mix, fsync=fsync is FsyncMode.always, sizes=tuple(sizes or (events // 4,)),
+        incidents=incidents, clients=64, readers=50, reads=reads, fresh_per_second=200.0, fresh_seconds=fresh_seconds,
+        external=external,
+    )  # fmt: skip
+    try:
+        console = Console()
+        if not console.is_terminal:  # a log or CI: wide enough for the table's rows on one line each
+            console.width = 150
+        run(options, _resolved(data_dir) if external else settings, json_file, console)
+    except BenchRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except BenchFailed as exc:
+        typer.echo(f"error: the bench stopped: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 def main() -> None:

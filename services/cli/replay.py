@@ -11,7 +11,7 @@ from services.common.eventstream import connect_options
 from services.common.settings import Settings
 from services.projector.operator_errors import OperatorError, select_projections
 from services.projector.read_models import PROJECTIONS
-from services.projector.replay import replay, resolve_origin
+from services.projector.replay import plan, replay, resolve_origin
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -34,7 +34,8 @@ async def run(settings: Settings, name: str, from_seq: int | None, from_time: st
         origin = await resolve_origin(nc.jetstream(), from_seq, when)
     finally:
         await nc.close()
-    lines = []
+    todo = await plan(settings, name, projections, origin)
+    lines = [f"{p.name}: swapped in by the interrupted run, skipped" for p in projections if p not in todo]
     columns = (
         TextColumn("{task.description:<16}"),
         BarColumn(),
@@ -43,7 +44,7 @@ async def run(settings: Settings, name: str, from_seq: int | None, from_time: st
         TimeRemainingColumn(),
     )
     with Progress(*columns, transient=False) as progress:
-        for projection in projections:
+        for projection in todo:
             task = progress.add_task(projection.name, total=None, rate="")
             done = await replay(settings, projection, origin, ProgressBar(progress, task))
             resumed = f", resumed after {done.resumed_at}" if done.resumed_at >= done.origin else ""

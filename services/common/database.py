@@ -17,12 +17,15 @@ async def connect(url: str, *, autocommit: bool = False) -> psycopg.AsyncConnect
     return await psycopg.AsyncConnection.connect(url, autocommit=autocommit, row_factory=dict_row)
 
 
-def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool[DictConnection]:
+def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, reconnect_timeout: float = 300.0
+) -> AsyncConnectionPool[DictConnection]:
     """A pool that opens lazily in the lifespan (`await pool.open()`); a down database does not stop start."""
     return AsyncConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
+        reconnect_timeout=reconnect_timeout,
         open=False,
         kwargs={"row_factory": dict_row, "autocommit": True},
         connection_class=psycopg.AsyncConnection[dict[str, object]],

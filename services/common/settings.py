@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=500, ge=1, le=10_000)
 
     database_timeout_s: float = Field(default=5.0, gt=0, description="Longest wait for a connection: then 503.")
+    query_heavy_reads: int = Field(
+        default=2, ge=1, le=64, description="Exports, maps and folds (casualties, summary) run at once; more wait."
+    )
 
     host: str = "127.0.0.1"
     ingest_port: int = Field(default=8001, ge=0, le=65535)
@@ -74,3 +77,6 @@ class Settings(BaseSettings):
     webhook_retry_base_s: float = Field(default=1.0, gt=0, description="First retry delay; doubles each time.")
     webhook_retry_max_s: float = Field(default=600.0, gt=0, description="Longest retry delay.")
     webhook_max_attempts: int = Field(default=12, ge=1, description="Then the delivery is given up (failed).")
+    webhook_allow_private: bool = Field(
+        default=False, description="Allow webhooks to loopback, private and link-local addresses (SSRF if exposed)."
+    )

@@ -31,7 +31,7 @@ from services.projector.consumer import next_in_stream
 from services.projector.messages import StreamMessage
 from services.projector.operator_errors import OperatorError
 from services.projector.projection import Projection
-from services.projector.shadow import lock_live_checkpoint, open_shadow, swap_in
+from services.projector.shadow import lock_live_checkpoint, open_shadow, shadow_tag, swap_in
 
 FETCH_WAIT_S = 0.5
 IDLE_CONSUMER_S = 60.0  # an interrupted replay's consumer disappears by itself
@@ -105,6 +105,24 @@ class ShadowFeed:
                     unacked.append(msg)
             self.checkpoint = result.checkpoint
             on_progress(self.checkpoint, target)
+
+
+async def plan(settings: Settings, run: str, projections: list[Projection], origin: int | None) -> list[Projection]:
+    """The projections this run rebuilds, in order. A run prepares the shadows of all of them first, tagged with
+    its name, and each is dropped as it is swapped in: when a run was interrupted, the shadows tagged with its
+    name left are the projections it had not swapped in yet, and the same command rebuilds only those."""
+    assert settings.database_url is not None
+    async with await connect_projector(settings.database_url, autocommit=True) as conn:
+        left = []
+        for projection in projections:
+            tag = await shadow_tag(conn, projection)
+            if tag is not None and tag[1] == run and origin in (None, tag[0]):
+                left.append(projection)
+        if left:
+            return left
+        for projection in projections:
+            await open_shadow(conn, projection, origin, run)
+    return projections
 
 
 @dataclass(frozen=True)

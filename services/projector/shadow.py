@@ -31,14 +31,18 @@ async def _scalar(conn: AsyncConnection[Any], query: str | sql.Composed, *params
     return None if row is None else row[0]
 
 
-async def shadow_origin(conn: AsyncConnection[Any], projection: Projection) -> int | None:
-    """The first sequence an existing shadow was built from, or None when there is no shadow."""
-    origin = await _scalar(
+async def shadow_tag(conn: AsyncConnection[Any], projection: Projection) -> tuple[int, str] | None:
+    """An existing shadow's first sequence and the run that made it (a projection's name, or `all`); None when
+    there is no shadow. Both are kept in the schema's comment."""
+    tag = await _scalar(
         conn,
         "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
         shadow_schema(projection),
     )
-    return None if origin is None else int(origin)
+    if tag is None:
+        return None
+    origin, _, run = str(tag).partition(" ")
+    return int(origin), run or projection.name
 
 
 async def rebuilding(conn: AsyncConnection[Any]) -> set[str]:
@@ -48,19 +52,23 @@ async def rebuilding(conn: AsyncConnection[Any]) -> set[str]:
         return {str(row[0]) for row in await cur.fetchall()}
 
 
-async def open_shadow(conn: AsyncConnection[Any], projection: Projection, origin: int | None) -> tuple[int, int]:
+async def open_shadow(
+    conn: AsyncConnection[Any], projection: Projection, origin: int | None, run: str | None = None
+) -> tuple[int, int]:
     """Create the shadow (or keep the one an interrupted rebuild left, if it started from the same sequence) and
-    point this session's search path at it. Returns (origin, the shadow's checkpoint). `conn` is autocommit."""
+    point this session's search path at it. Returns (origin, the shadow's checkpoint). `conn` is autocommit.
+    `run` tags the shadow with the run it belongs to (a new shadow's default: the projection's name)."""
     schema = sql.Identifier(shadow_schema(projection))
-    existing = await shadow_origin(conn, projection)
+    tag = await shadow_tag(conn, projection)
+    existing = None if tag is None else tag[0]
     if existing is not None and origin not in (None, existing):
         await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(schema))
         existing = None
     if existing is None:
         existing = origin or 1
+        run = run or projection.name
         async with conn.transaction():
             await conn.execute(sql.SQL("CREATE SCHEMA {}").format(schema))
-            await conn.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(schema, sql.Literal(str(existing))))
             for table in (*projection.tables, *BOOKKEEPING):
                 await conn.execute(
                     sql.SQL("CREATE TABLE {}.{} (LIKE public.{} INCLUDING ALL)").format(
@@ -71,6 +79,8 @@ async def open_shadow(conn: AsyncConnection[Any], projection: Projection, origin
                 sql.SQL("INSERT INTO {}.projection_checkpoints (projection, last_seq) VALUES (%s, %s)").format(schema),
                 (projection.name, existing - 1),
             )
+    if run is not None:
+        await conn.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(schema, sql.Literal(f"{existing} {run}")))
     await conn.execute("SELECT set_config('search_path', %s, false)", (f"{shadow_schema(projection)}, public",))
     checkpoint = await _scalar(
         conn, "SELECT last_seq FROM projection_checkpoints WHERE projection = %s", projection.name

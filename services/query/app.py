@@ -6,20 +6,22 @@ It starts even when PostgreSQL is down (the pool connects in the background); un
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
-from services.common.database import create_pool
-from services.common.http import install_common
+from services.common.http import error_body, install_common
 from services.common.openapi import install_openapi
 from services.common.settings import Settings
 from services.query.access import read_access
 from services.query.api import api_router
-from services.query.database import ReadModels
+from services.query.database import ReadModels, read_pool
 from services.query.dependencies import QueryRuntime, install_runtime, runtime_of
 from services.query.freshness import PositionWaiter
+from services.query.heavy_reads import HeavyReadSlots, TooManyRows
 from services.query.live import LiveFeed, TimelineNotifications
 from services.query.stream_end import StreamEnd
 
@@ -31,15 +33,19 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = create_pool(database_url)
+        pool = read_pool(database_url)
         await pool.open(wait=False)
-        read_models = ReadModels(pool, settings.database_timeout_s)
+        heavy = HeavyReadSlots(settings.query_heavy_reads, settings.database_timeout_s)
+        read_models = ReadModels(pool, settings.database_timeout_s, heavy)
         notifications = TimelineNotifications(database_url)
         notifications.start()
         stream_end = StreamEnd(settings)
         stream_end.start()
         waiter = PositionWaiter(stream_end, settings.min_position_wait_s)
         install_runtime(app, QueryRuntime(read_models, LiveFeed(read_models, notifications), waiter, settings))
+        # What the process holds once started (modules, schemas, the app) never becomes garbage: out of the
+        # collector's sight, a full collection while heavy reads allocate does not stall the event loop on it.
+        gc.freeze()
         try:
             yield
         finally:
@@ -54,6 +60,11 @@ def create_app(settings: Settings) -> FastAPI:
         await runtime_of(app).read_models.ping()
 
     install_common(app, "query", checks={"postgres": postgres_ready})
+
+    @app.exception_handler(TooManyRows)
+    async def too_many_rows(request: Request, exc: TooManyRows) -> JSONResponse:
+        return JSONResponse(error_body(str(exc)), status_code=413)
+
     install_openapi(app)
     access = read_access(app, settings)
     app.include_router(api_router, **access)

@@ -2,6 +2,10 @@
 
 Every connection a request uses comes from `ReadModels.connection`, so a refused connection, a pool with no
 connection to give within the timeout, or a connection lost mid-query all become HTTP 503 with Retry-After.
+
+The pool gives up reconnecting after RECONNECT_TIMEOUT_S and tries again when a request asks for a connection:
+its own backoff doubles for as long as PostgreSQL is down, and would keep answering 503 for seconds after it is
+back.
 """
 
 from __future__ import annotations
@@ -14,17 +18,24 @@ from dataclasses import dataclass
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from services.common.database import DictConnection
+from services.common.database import DictConnection, create_pool
 from services.common.http import Unavailable
+from services.query.heavy_reads import HeavyReadSlots
 
 DATABASE_DOWN: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout)
 PING_TIMEOUT_S = 2.0
+RECONNECT_TIMEOUT_S = 0.5
+
+
+def read_pool(url: str) -> AsyncConnectionPool[DictConnection]:
+    return create_pool(url, reconnect_timeout=RECONNECT_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
 class ReadModels:
     pool: AsyncConnectionPool[DictConnection]
     timeout_s: float  # the longest a request waits for a connection
+    heavy: HeavyReadSlots
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[DictConnection]:

@@ -1,5 +1,6 @@
 """What a read route needs, as typed dependencies (`Annotated` aliases, as FastAPI's full-stack template's
-`SessionDep`): a pooled connection, the position waiter, the live feed, the settings, the read position.
+`SessionDep`): a pooled connection (or a heavy read's), the position waiter, the live feed, the settings, the read
+position.
 
 The lifespan opens them once and hands them over as one `QueryRuntime`; nothing else reads `app.state`.
 """
@@ -55,6 +56,13 @@ async def _connection(runtime: Runtime) -> AsyncIterator[DictConnection]:
         yield conn
 
 
+async def _heavy_connection(runtime: Runtime) -> AsyncIterator[DictConnection]:
+    """The heavy reads' connection: a slot, then a connection, both held until the answer is sent (a streamed
+    one too: it keeps the default request scope)."""
+    async with runtime.read_models.heavy.slot(), runtime.read_models.connection() as conn:
+        yield conn
+
+
 def _live(runtime: Runtime) -> LiveFeed:
     return runtime.live
 
@@ -68,6 +76,8 @@ def _position_waiter(runtime: Runtime) -> PositionWaiter:
 
 
 Connection = Annotated[DictConnection, Depends(_connection, scope="function")]
+# Exports, maps and folds: a bounded number at once, each with a connection held while its answer is sent.
+HeavyConnection = Annotated[DictConnection, Depends(_heavy_connection)]
 Live = Annotated[LiveFeed, Depends(_live)]
 QuerySettings = Annotated[Settings, Depends(_settings)]
 Waiter = Annotated[PositionWaiter, Depends(_position_waiter)]

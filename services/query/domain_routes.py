@@ -7,14 +7,15 @@ cursors as the other lists.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import StreamingResponse
 
 from schemas.values import Slug
+from services.common.openapi import ErrorBody
 from services.domain.actors import Actor, actors
 from services.domain.casualties import casualty_figures
 from services.domain.detentions import custody
@@ -22,10 +23,11 @@ from services.domain.elections import elections
 from services.domain.statements import by_speaker
 from services.domain.summary import Summary, summarise
 from services.query import export_views, incident_views, mention_views, report_views
-from services.query.dependencies import Connection, Position
+from services.query.dependencies import Connection, HeavyConnection, Position
 from services.query.errors import BAD_CURSOR, NOT_FOUND, after_cursor, not_found
 from services.query.exports import feature_collection, hxl_csv
 from services.query.freshness import Freshness
+from services.query.heavy_reads import json_off_loop
 from services.query.models import ActorPage, Casualties, DetentionPage, ElectionPage, SpeakerPage
 from services.query.pagination import Cursor, next_page
 from services.query.params import DEFAULT_LIMIT, AsOf, IncidentId, Limit, PageCursor
@@ -36,6 +38,9 @@ SLUG_CURSOR: Cursor[tuple[str]] = Cursor(tuple[Slug])
 
 router = APIRouter()
 LIST_ERRORS = {**NOT_FOUND, **BAD_CURSOR}
+TOO_MANY_ROWS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "More rows to fold than one request may read (see the README)."}
+}
 
 
 def _page(items: Sequence[T], key: Callable[[T], str], cursor: str | None, limit: int) -> tuple[list[T], str | None]:
@@ -50,27 +55,30 @@ async def _known_incident(conn: Connection, incident_id: str, position: Freshnes
         raise not_found(f"incident {incident_id!r}", position)
 
 
-@router.get("/incidents/{incident_id}/casualties", responses=NOT_FOUND)
+@router.get("/incidents/{incident_id}/casualties", responses={**NOT_FOUND, **TOO_MANY_ROWS}, response_model=Casualties)
 async def incident_casualties(
-    incident_id: IncidentId, conn: Connection, position: Position, as_of: AsOf = None
-) -> Casualties:
+    incident_id: IncidentId, conn: HeavyConnection, position: Position, as_of: AsOf = None
+) -> Response:
     """Per category: each source's latest figure with its history (corrections applied), the range across
     sources, and the best supported figure by the documented rule. Never one silently chosen number."""
     await _known_incident(conn, incident_id, position)
     rows = await report_views.casualty_figures(conn, incident_id, as_of)
-    return Casualties(incident_id=incident_id, as_of=as_of, categories=casualty_figures(rows))
+    return await json_off_loop(
+        lambda: Casualties(incident_id=incident_id, as_of=as_of, categories=casualty_figures(rows))
+    )
 
 
-@router.get("/incidents/{incident_id}/summary", responses=NOT_FOUND)
+@router.get("/incidents/{incident_id}/summary", responses={**NOT_FOUND, **TOO_MANY_ROWS}, response_model=Summary)
 async def incident_summary(
-    incident_id: IncidentId, conn: Connection, position: Position, as_of: AsOf = None
-) -> Summary:
+    incident_id: IncidentId, conn: HeavyConnection, position: Position, as_of: AsOf = None
+) -> Response:
     """Headline figures (the best supported per category, with the range across sources) and key facts."""
     await _known_incident(conn, incident_id, position)
-    return summarise(
-        casualty_figures(await report_views.casualty_figures(conn, incident_id, as_of)),
-        elections(await report_views.election_events(conn, incident_id, as_of)),
-        custody(await report_views.detention_events(conn, incident_id, as_of)),
+    figures = await report_views.casualty_figures(conn, incident_id, as_of)
+    election_rows = await report_views.election_events(conn, incident_id, as_of)
+    detention_rows = await report_views.detention_events(conn, incident_id, as_of)
+    return await json_off_loop(
+        lambda: summarise(casualty_figures(figures), elections(election_rows), custody(detention_rows))
     )
 
 
@@ -159,21 +167,24 @@ CSV: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/incidents/{incident_id}/map", responses={**NOT_FOUND, **GEOJSON}, response_class=Response)
-async def incident_map(incident_id: IncidentId, conn: Connection, position: Position, as_of: AsOf = None) -> Response:
-    """The incident's located events as a GeoJSON FeatureCollection (coordinates [longitude, latitude])."""
+@router.get("/incidents/{incident_id}/map", responses={**NOT_FOUND, **GEOJSON}, response_class=StreamingResponse)
+async def incident_map(
+    incident_id: IncidentId, conn: HeavyConnection, position: Position, as_of: AsOf = None
+) -> StreamingResponse:
+    """The incident's located events as a GeoJSON FeatureCollection (coordinates [longitude, latitude]), streamed."""
     await _known_incident(conn, incident_id, position)
-    rows = await export_views.events(conn, incident_id, as_of, located_only=True)
-    body: dict[str, Any] = feature_collection(rows)
-    return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")
+    rows = export_views.events(conn, incident_id, as_of, located_only=True)
+    return StreamingResponse(feature_collection(rows), media_type="application/geo+json")
 
 
-@router.get("/incidents/{incident_id}/export.csv", responses={**NOT_FOUND, **CSV}, response_class=Response)
-async def incident_csv(incident_id: IncidentId, conn: Connection, position: Position, as_of: AsOf = None) -> Response:
-    """Every event of the incident, one row each, with an HXL hashtag row under the headers."""
+@router.get("/incidents/{incident_id}/export.csv", responses={**NOT_FOUND, **CSV}, response_class=StreamingResponse)
+async def incident_csv(
+    incident_id: IncidentId, conn: HeavyConnection, position: Position, as_of: AsOf = None
+) -> StreamingResponse:
+    """Every event of the incident, one row each, with an HXL hashtag row under the headers, streamed."""
     await _known_incident(conn, incident_id, position)
-    rows = await export_views.events(conn, incident_id, as_of, located_only=False)
-    return Response(
+    rows = export_views.events(conn, incident_id, as_of, located_only=False)
+    return StreamingResponse(
         hxl_csv(rows),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{incident_id}.csv"'},

@@ -1,11 +1,14 @@
 """The incident's events as a GeoJSON FeatureCollection (RFC 7946: [longitude, latitude]) and as CSV with an HXL
-hashtag row under the headers (https://hxlstandard.org), for humanitarian tools."""
+hashtag row under the headers (https://hxlstandard.org), for humanitarian tools.
+
+Both are written chunk by chunk as the rows arrive, so a streamed answer holds one chunk, never the incident."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from schemas.catalogue import EVENT_TYPES
@@ -49,35 +52,44 @@ def _description(data: dict[str, Any]) -> str:
     return ""
 
 
-def feature_collection(rows: Iterable[ExportRow]) -> dict[str, Any]:
+def _feature(row: ExportRow, location: dict[str, Any]) -> dict[str, Any]:
     return {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "id": str(row.event_id),
-                "geometry": {"type": "Point", "coordinates": [row.location["lon"], row.location["lat"]]},
-                "properties": {
-                    "event_id": str(row.event_id),
-                    "type": row.type,
-                    "occurred_at": row.occurred_at.isoformat(),
-                    "occurred_precision": row.occurred_precision,
-                    "location": row.location,
-                    "source": row.source,
-                    "verification": row.verification,
-                    "data": row.data,
-                },
-            }
-            for row in rows
-            if row.location is not None
-        ],
+        "type": "Feature",
+        "id": str(row.event_id),
+        "geometry": {"type": "Point", "coordinates": [location["lon"], location["lat"]]},
+        "properties": {
+            "event_id": str(row.event_id),
+            "type": row.type,
+            "occurred_at": row.occurred_at.isoformat(),
+            "occurred_precision": row.occurred_precision,
+            "location": location,
+            "source": row.source,
+            "verification": row.verification,
+            "data": row.data,
+        },
     }
 
 
-def hxl_csv(rows: Iterable[ExportRow]) -> str:
+async def feature_collection(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIterator[str]:
+    """The located rows as one GeoJSON FeatureCollection, in pieces."""
+    separator = ""
+    yield '{"type": "FeatureCollection", "features": ['
+    async for rows in chunks:
+        features = [json.dumps(_feature(row, row.location), ensure_ascii=False) for row in rows if row.location]
+        if features:
+            yield separator + ", ".join(features)
+            separator = ", "
+    yield "]}"
+
+
+async def hxl_csv(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIterator[str]:
+    """The header row, the HXL hashtag row, then one row per event, in pieces."""
+    yield _csv_lines([[header for header, _, _ in COLUMNS], [tag for _, tag, _ in COLUMNS]])
+    async for rows in chunks:
+        yield _csv_lines([[value(row) for _, _, value in COLUMNS] for row in rows])
+
+
+def _csv_lines(lines: list[list[Any]]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([header for header, _, _ in COLUMNS])
-    writer.writerow([tag for _, tag, _ in COLUMNS])
-    writer.writerows([[value(row) for _, _, value in COLUMNS] for row in rows])
+    csv.writer(out, lineterminator="\n").writerows(lines)
     return out.getvalue()

@@ -7,11 +7,8 @@ verification status its report had at `as_of`. The domain functions fold the row
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
 
 from psycopg import sql
-from psycopg.rows import class_row
-from pydantic import BaseModel
 
 from services.common.database import DictConnection
 from services.domain.casualties import FigureRow
@@ -19,9 +16,7 @@ from services.domain.detentions import DetentionRow
 from services.domain.elections import ElectionRow
 from services.domain.statements import StatementRow
 from services.query.as_of import AS_OF
-
-R = TypeVar("R", bound=BaseModel)
-
+from services.query.heavy_reads import fold_rows
 
 # Every version of each report recorded by `as_of`, with the verification its report had then: candidates, of
 # which the domain picks the current version (services/domain/reports.py).
@@ -30,12 +25,6 @@ _VERSIONS = """
     FROM {table} t
     WHERE incident_id = %(incident_id)s AND recorded_at <= {as_of} {extra}
 """
-
-
-async def _rows(conn: DictConnection, query: sql.Composed, row: type[R], params: dict[str, Any]) -> list[R]:
-    async with conn.cursor(row_factory=class_row(row)) as cur:
-        await cur.execute(query, params)
-        return await cur.fetchall()
 
 
 def _versions(table: str, extra: str = "") -> sql.Composed:
@@ -54,17 +43,17 @@ async def casualty_figures(conn: DictConnection, incident_id: str, as_of: dateti
         ORDER BY recorded_at, stream_seq, figure_index
         """
     ).format(as_of=sql.SQL(AS_OF))
-    return await _rows(conn, query, FigureRow, {"incident_id": incident_id, "as_of": as_of})
+    return await fold_rows(conn, query, FigureRow, {"incident_id": incident_id, "as_of": as_of})
 
 
 async def election_events(conn: DictConnection, incident_id: str, as_of: datetime | None) -> list[ElectionRow]:
     params = {"incident_id": incident_id, "as_of": as_of}
-    return await _rows(conn, _versions("election_events"), ElectionRow, params)
+    return await fold_rows(conn, _versions("election_events"), ElectionRow, params)
 
 
 async def detention_events(conn: DictConnection, incident_id: str, as_of: datetime | None) -> list[DetentionRow]:
     params = {"incident_id": incident_id, "as_of": as_of}
-    return await _rows(conn, _versions("detention_events"), DetentionRow, params)
+    return await fold_rows(conn, _versions("detention_events"), DetentionRow, params)
 
 
 async def statements(
@@ -74,4 +63,4 @@ async def statements(
     named = "AND version_of IN (SELECT version_of FROM statements WHERE speaker_id = %(speaker)s)"
     query = _versions("statements", "" if speaker is None else named)
     params = {"incident_id": incident_id, "as_of": as_of, "speaker": speaker}
-    return await _rows(conn, query, StatementRow, params)
+    return await fold_rows(conn, query, StatementRow, params)

@@ -24,6 +24,7 @@ from psycopg.rows import class_row
 from services.common.database import connect
 from services.common.settings import Settings
 from services.webhooks.signing import SIGNATURE_HEADER, signature
+from services.webhooks.targets import ForbiddenTarget, pin
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +86,8 @@ class WebhookWorker:
         assert self._settings.database_url is not None
         # Loading the CA bundle takes tens of milliseconds of CPU: off the event loop, which the projections share.
         tls = await asyncio.to_thread(ssl.create_default_context, cafile=certifi.where())
-        async with httpx.AsyncClient(timeout=self._settings.webhook_timeout_s, verify=tls) as http:
+        # No proxy from the environment: a delivery connects to the address its target check resolved.
+        async with httpx.AsyncClient(timeout=self._settings.webhook_timeout_s, verify=tls, trust_env=False) as http:
             while True:
                 try:  # one connection for as long as it works
                     async with await connect(self._settings.database_url, autocommit=True) as conn:
@@ -118,7 +120,15 @@ class WebhookWorker:
             "X-Crisis-Attempt": str(delivery.attempts + 1),
         }
         try:
-            response = await http.post(delivery.url, content=body, headers=headers)
+            target = await pin(delivery.url, self._settings.webhook_allow_private)
+            response = await http.post(
+                target.url,
+                content=body,
+                headers={**headers, "Host": target.host_header},
+                extensions={"sni_hostname": target.server_name},
+            )
+        except ForbiddenTarget as exc:
+            return f"refused: {exc}"
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"
         return None if response.is_success else f"HTTP {response.status_code}"

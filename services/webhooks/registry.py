@@ -1,4 +1,5 @@
-"""Registering webhook endpoints: checked here (known event types, HTTPS), stored in PostgreSQL."""
+"""Registering webhook endpoints: checked here (known event types, HTTPS, a public address unless the operator
+allows others: see targets.py), stored in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from schemas.catalogue import payload_class
+from services.webhooks.targets import ForbiddenTarget, check_url
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -26,8 +28,9 @@ class Webhook:
     event_types: list[str]
 
 
-def check(url: str, event_types: list[str]) -> None:
-    """Refuses an unknown event type (naming the known ones) and plain HTTP except to this machine."""
+def check(url: str, event_types: list[str], allow_private: bool) -> None:
+    """Refuses an unknown event type (naming the known ones), plain HTTP except to this machine, and a host that
+    resolves to an address that is not public (unless `allow_private`)."""
     for name in event_types:
         try:
             payload_class(name)
@@ -38,13 +41,23 @@ def check(url: str, event_types: list[str]) -> None:
         raise InvalidWebhook(f"{url!r} is not an http(s) URL")
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         raise InvalidWebhook(f"{url!r}: webhooks must use HTTPS (plain HTTP only to this machine)")
+    try:
+        check_url(url, allow_private)
+    except ForbiddenTarget as exc:
+        raise InvalidWebhook(f"{url!r}: {exc}") from exc
 
 
 def register(
-    conn: psycopg.Connection[Any], url: str, secret: str, incident_id: str | None, event_types: list[str]
+    conn: psycopg.Connection[Any],
+    url: str,
+    secret: str,
+    incident_id: str | None,
+    event_types: list[str],
+    *,
+    allow_private: bool,
 ) -> Webhook:
     """Store the endpoint; it receives events committed from now on."""
-    check(url, event_types)
+    check(url, event_types, allow_private)
     with conn.cursor(row_factory=class_row(Webhook)) as cur:
         cur.execute(
             """

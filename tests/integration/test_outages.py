@@ -152,3 +152,30 @@ async def stream_back(nc: Client) -> bool:
         return (await nc.jetstream(timeout=1).stream_info(STREAM_NAME)).state.messages > 0
     except (nats.errors.Error, TimeoutError):
         return False
+
+
+@pytest.mark.slow
+async def test_the_first_read_after_a_postgres_outage_answers(tmp_path: Path, own_postgres: EmbeddedPostgres) -> None:
+    """Issue 10, item 9: the pool's reconnect backoff grew with the outage, and reads kept answering 503 for
+    seconds after PostgreSQL was back. Now the first read after it is back answers 200, within a second or so."""
+    url = own_postgres.admin_url("postgres")
+    migrate(url)
+    query_app = create_query_app(Settings(database_url=url, data_dir=tmp_path, database_timeout_s=1.5))
+    async with (
+        LifespanManager(query_app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=query_app), base_url="http://query") as client,
+    ):
+        assert (await client.get("/v1/incidents")).status_code == 200
+        own_postgres.stop()
+        stopped = time.monotonic()
+        answers = []
+        while time.monotonic() - stopped < OUTAGE_S:  # each answer takes up to the 1.5 s wait for a connection
+            answers.append((await client.get("/v1/incidents")).status_code)
+        own_postgres.start()
+        back = time.monotonic()
+        first = await client.get("/v1/incidents")
+        took = time.monotonic() - back
+
+    print(f"\nPostgreSQL down {OUTAGE_S:.0f} s: {len(answers)}x 503; the first read after it answered in {took:.2f} s")
+    assert set(answers) == {503}
+    assert (first.status_code, took < 1.5) == (200, True)

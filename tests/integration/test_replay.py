@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -88,6 +93,71 @@ async def test_an_interrupted_replay_resumes_from_its_shadow(nc: Client, setting
     assert result.exit_code == 0, result.output
     assert f"incidents: rebuilt from sequence 1, resumed after {last - 150}, live at {last}" in result.output
     assert snapshot(url) == before
+
+
+def start_replay_all(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """`crisis replay all` as an operator runs it, small batches so that each projection takes a while."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")} | {
+        "CRISIS_NATS_URL": settings.nats_url or "",
+        "CRISIS_DATABASE_URL": settings.database_url or "",
+        "CRISIS_PROJECTOR_BATCH_SIZE": "5",
+    }
+    with log.open("wb") as out:  # the child keeps its own copy
+        return subprocess.Popen(
+            [sys.executable, "-m", "services", "replay", "all"], env=environment, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+async def shadow_checkpoint(url: str, projection: str) -> int | None:
+    """The checkpoint of the projection's shadow; None when it has none."""
+    [(table,)] = await fetch(url, "SELECT to_regclass(%s)::text", f"rebuild_{projection}.projection_checkpoints")
+    if table is None:
+        return None
+    [(seq,)] = await fetch(url, f"SELECT last_seq FROM {table}")
+    return int(seq)
+
+
+async def lock_waits(url: str) -> int:
+    [(waiting,)] = await fetch(
+        url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    return int(waiting)
+
+
+async def test_replay_all_interrupted_in_its_third_projection_resumes_there(
+    nc: Client, settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 10, item 9: the rerun rebuilt from sequence 1 the projections the interrupted run had swapped in."""
+    url = settings.database_url or ""
+    _, last = await projected(nc, settings, 400)
+    before = snapshot(url)
+    first, second, third, *rest = PROJECTIONS
+
+    # Ctrl-C while the third projection is being swapped in: the test holds its live checkpoint's row lock, which
+    # the swap takes first, so the replay waits there, its first two projections swapped in, the third fed.
+    async with await psycopg.AsyncConnection.connect(url) as holder:
+        await holder.execute("SELECT 1 FROM projection_checkpoints WHERE projection = %s FOR UPDATE", (third,))
+        replaying = start_replay_all(settings, tmp_path / "replay.log")
+        try:
+            await wait_until(lambda: lock_waits(url), lambda n: n > 0, within=120, what="the third projection's swap")
+            replaying.send_signal(signal.SIGINT)
+            assert replaying.wait(timeout=30) == 130, (tmp_path / "replay.log").read_text()
+        finally:
+            if replaying.poll() is None:
+                replaying.kill()
+    stopped_at = await shadow_checkpoint(url, third)
+    assert len(await shadow_schemas(url)) == len(rest) + 1
+    assert stopped_at is not None and stopped_at > 0
+
+    result = await crisis(settings, "replay", "all")
+
+    assert result.exit_code == 0, result.output
+    assert f"{first}: swapped in by the interrupted run, skipped" in result.output
+    assert f"{second}: swapped in by the interrupted run, skipped" in result.output
+    assert f"{third}: rebuilt from sequence 1, resumed after {stopped_at}, live at {last}" in result.output
+    assert all(f"{name}: rebuilt from sequence 1, live at {last}" in result.output for name in rest)
+    assert snapshot(url) == before
+    assert await shadow_schemas(url) == []
 
 
 async def test_replay_from_a_sequence_builds_only_what_follows(nc: Client, settings: Settings) -> None:

@@ -1,5 +1,6 @@
 """Webhooks on real servers: filtered, signed deliveries retried with backoff, failures given up and reported,
-and registrations with an unknown event type or plain HTTP refused."""
+registrations with an unknown event type, plain HTTP or a private address refused, and a delivery to an address
+that is not public refused too. The endpoints here are on loopback: the operator allows it explicitly."""
 
 from __future__ import annotations
 
@@ -53,7 +54,11 @@ class Receiver:
 
 
 def add_webhook(settings: Settings, *args: str) -> Any:
-    env = {"CRISIS_DATABASE_URL": settings.database_url or "", "CRISIS_NATS_URL": settings.nats_url or ""}
+    env = {
+        "CRISIS_DATABASE_URL": settings.database_url or "",
+        "CRISIS_NATS_URL": settings.nats_url or "",
+        "CRISIS_WEBHOOK_ALLOW_PRIVATE": str(settings.webhook_allow_private).lower(),
+    }
     return CliRunner().invoke(cli, ["webhooks", "add", *args], env=env)
 
 
@@ -69,7 +74,15 @@ async def delivering(settings: Settings) -> AsyncIterator[None]:
 
 @pytest.fixture
 def fast_retries(settings: Settings) -> Settings:
-    return settings.model_copy(update={"webhook_poll_s": 0.05, "webhook_retry_base_s": 0.05, "webhook_max_attempts": 4})
+    """Quick retries, and endpoints on this machine allowed."""
+    return settings.model_copy(
+        update={
+            "webhook_poll_s": 0.05,
+            "webhook_retry_base_s": 0.05,
+            "webhook_max_attempts": 4,
+            "webhook_allow_private": True,
+        }
+    )
 
 
 async def publish_and_project(settings: Settings, nc: Client, incident: str, event_type: str) -> str:
@@ -130,9 +143,33 @@ async def test_an_endpoint_that_keeps_failing_is_given_up_and_shown_in_status(
     [
         (["https://example.org/hook", "--type", "ResultsAnnuled"], "unknown event type 'ResultsAnnuled'; known types:"),
         (["http://example.org/hook"], "webhooks must use HTTPS"),
+        (["https://169.254.169.254/latest/meta-data"], "resolves to 169.254.169.254, a link-local address"),
+        (["https://10.1.2.3/hook"], "resolves to 10.1.2.3, a private address"),
+        (["https://192.168.0.10:8443/hook"], "resolves to 192.168.0.10, a private address"),
+        (["https://[::ffff:169.254.169.254]/hook"], "resolves to ::ffff:a9fe:a9fe, a link-local address"),
+        (["http://localhost:8080/hook"], "a loopback address: webhooks go to public addresses only"),
+        (["https://[::1]/hook"], "resolves to ::1, a loopback address"),
     ],
 )
 def test_a_bad_registration_is_refused_with_a_clear_message(settings: Settings, args: list[str], message: str) -> None:
     result = add_webhook(settings, *args, "--secret", SECRET)
     assert result.exit_code == 2
     assert message in result.output
+
+
+async def test_a_delivery_to_an_address_that_is_not_public_is_refused(fast_retries: Settings, nc: Client) -> None:
+    """Registered while the operator allowed it; the worker, without the setting, checks again and refuses."""
+    incident, receiver = incident_id(), Receiver()
+    async with serve(receiver) as endpoint:
+        assert add_webhook(fast_retries, endpoint.url, "--secret", SECRET, "--incident", incident).exit_code == 0
+        await publish_and_project(fast_retries, nc, incident, "StatementIssued")
+        strict = fast_retries.model_copy(update={"webhook_allow_private": False})
+        async with delivering(strict):
+
+            async def failed() -> int:
+                return (await collect(strict)).webhooks[0].failed
+
+            await wait_until(failed, lambda n: n == 1, within=15, what="the delivery to be given up")
+        shown = render(await collect(strict))
+    assert receiver.requests == []
+    assert "refused: '127.0.0.1' resolves to 127.0.0.1, a loopback address" in shown

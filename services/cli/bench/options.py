@@ -1,0 +1,33 @@
+"""What a bench run measures and how hard: the choices of `crisis bench`, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from services.cli.bench.workload import Mix
+
+
+class FsyncMode(StrEnum):
+    always = "always"  # nats-server fsyncs every message before acknowledging it (`crisis up`'s default)
+    relaxed = "relaxed"  # the server's default interval: an ack can precede the disk
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    events: int
+    rounds: int
+    mix: Mix
+    fsync: bool  # the embedded nats-server fsyncs before every ack
+    sizes: tuple[int, ...]  # extra catch-up sizes
+    incidents: int
+    clients: int  # concurrent single-event writers
+    readers: int  # concurrent timeline readers
+    reads: int  # timeline requests per round, per side
+    fresh_per_second: float
+    fresh_seconds: float
+    external: bool  # the servers of `settings` (a running `crisis up`, CRISIS_ URLs) instead of embedded ones
+
+    @property
+    def singles(self) -> int:
+        return max(2 * self.clients, self.events // 4)

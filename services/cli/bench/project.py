@@ -1,0 +1,161 @@
+"""The project's figures, each measured through the public surface: the HTTP APIs, the projector process,
+the replay that `crisis replay all` runs, and the database the read models live in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+import psycopg
+from nats.js.client import JetStreamContext
+
+from services.cli.bench.errors import BenchFailed
+from services.cli.bench.load import Load, closed_loop
+from services.common.settings import Settings
+from services.projector.read_models import PROJECTIONS
+from services.projector.replay import plan, replay, resolve_origin
+
+BATCH = 500
+POLL_S = 0.02
+CATCH_UP_TIMEOUT_S = 3600.0
+
+Progress = Callable[[int, int], None]  # told (done, total) as a measurement advances
+
+
+def _raise_for_status(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        raise BenchFailed(f"{response.request.method} {response.request.url}: {response.status_code} {response.text}")
+    return response
+
+
+async def batch_ingest_rate(client: httpx.AsyncClient, ingest_url: str, events: Sequence[dict[str, Any]]) -> float:
+    """Events/s accepted by `POST /v1/events/batch`, 500 a request, one request at a time."""
+    started = time.perf_counter()
+    for start in range(0, len(events), BATCH):
+        _raise_for_status(
+            await client.post(f"{ingest_url}/v1/events/batch", json={"events": events[start : start + BATCH]})
+        )
+    return len(events) / (time.perf_counter() - started)
+
+
+async def single_ingest(
+    client: httpx.AsyncClient, ingest_url: str, events: Sequence[dict[str, Any]], in_flight: int
+) -> Load:
+    """`POST /v1/events` from `in_flight` concurrent clients."""
+
+    async def post(index: int) -> None:
+        _raise_for_status(await client.post(f"{ingest_url}/v1/events", json=events[index]))
+
+    return await closed_loop(len(events), in_flight, post)
+
+
+async def position(client: httpx.AsyncClient, query_url: str) -> int:
+    """How far every read model has got, as the query API tells a reader (X-Position)."""
+    response = _raise_for_status(await client.get(f"{query_url}/v1/incidents", params={"limit": 1}))
+    return int(response.headers["X-Position"])
+
+
+async def catch_up_rate(
+    client: httpx.AsyncClient, query_url: str, first_seq: int, last_seq: int, started: float, on_progress: Progress
+) -> float:
+    """Events/s of a projector started from nothing, from `started` (it began consuming) until every read model
+    holds `last_seq`."""
+    deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
+    total = last_seq - first_seq + 1
+    while (reached := await position(client, query_url)) < last_seq:
+        on_progress(max(0, reached - first_seq + 1), total)
+        if time.monotonic() > deadline:
+            raise BenchFailed(f"the projector reached {reached} of {last_seq} within {CATCH_UP_TIMEOUT_S:.0f}s")
+        await asyncio.sleep(POLL_S)
+    on_progress(total, total)
+    return total / (time.perf_counter() - started)
+
+
+async def replay_all_rate(settings: Settings, js: JetStreamContext, events: int, on_progress: Progress) -> float:
+    """Events/s of what `crisis replay all` runs: each read model rebuilt beside the live one, then swapped in."""
+    origin = await resolve_origin(js, None, None)
+    started = time.perf_counter()
+    projections = await plan(settings, "all", list(PROJECTIONS.values()), origin)
+    for done, projection in enumerate(projections):
+        on_progress(done, len(projections))
+        await replay(settings, projection, origin, _ignore_progress)
+    on_progress(len(projections), len(projections))
+    return events / (time.perf_counter() - started)
+
+
+def _ignore_progress(checkpoint: int, target: int) -> None:
+    """The bench shows read models rebuilt, not each one's position."""
+
+
+async def freshness_ms(
+    client: httpx.AsyncClient,
+    ingest_url: str,
+    query_url: str,
+    events: Sequence[dict[str, Any]],
+    per_second: float,
+    on_progress: Progress,
+) -> list[float]:
+    """Milliseconds from each 202 to the query API's position (X-Position) reaching the event, posting at a steady
+    rate. One reader polls the position, as a dashboard would; a read that waits with `min_position` would hold
+    one of the query service's pooled connections for each event in flight."""
+    accepted: dict[int, float] = {}  # stream sequence -> when its 202 arrived
+    latencies: list[float] = []
+
+    async def post(event: dict[str, Any]) -> None:
+        published = _raise_for_status(await client.post(f"{ingest_url}/v1/events", json=event)).json()
+        accepted[published["seq"]] = time.perf_counter()
+
+    async def watch() -> None:
+        while len(latencies) < len(events):
+            reached = await position(client, query_url)
+            now = time.perf_counter()
+            for seq in [seq for seq in accepted if seq <= reached]:
+                latencies.append((now - accepted.pop(seq)) * 1000)
+            on_progress(len(latencies), len(events))
+            await asyncio.sleep(POLL_S)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        started = time.perf_counter()
+        posts = []
+        for index, event in enumerate(events):
+            await asyncio.sleep(max(0.0, started + index / per_second - time.perf_counter()))
+            posts.append(asyncio.create_task(post(event)))
+        await asyncio.gather(*posts)
+        await asyncio.wait_for(watcher, CATCH_UP_TIMEOUT_S)
+    finally:
+        watcher.cancel()
+    return latencies
+
+
+async def timeline_page(client: httpx.AsyncClient, query_url: str, incident: str, event_type: str) -> bytes:
+    response = await client.get(
+        f"{query_url}/v1/incidents/{incident}/timeline", params={"type": event_type, "limit": 50}
+    )
+    return _raise_for_status(response).content
+
+
+async def read_load(client: httpx.AsyncClient, url: str, params: dict[str, Any], calls: int, readers: int) -> Load:
+    """GET `url` `calls` times from `readers` concurrent readers."""
+
+    async def get(_index: int) -> None:
+        _raise_for_status(await client.get(url, params=params))
+
+    return await closed_loop(calls, readers, get)
+
+
+def database_bytes(database_url: str) -> int:
+    """Bytes of every table (read models and bookkeeping, with indexes and TOAST) after VACUUM FULL."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("VACUUM FULL")
+        row = conn.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])

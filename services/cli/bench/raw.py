@@ -1,0 +1,83 @@
+"""The machine's raw limits: plain nats-py doing the work a service does, with nothing of ours in between.
+
+Publishes go to a scratch stream declared like the event stream (same storage and duplicate window, on the
+same server, so under the same fsync setting) and deleted afterwards; reads go over the event stream itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import nats.errors
+from nats.aio.client import Client
+from nats.js.client import JetStreamContext
+
+from schemas.subjects import ALL_EVENTS, STREAM_NAME
+from services.cli.bench.load import Load, closed_loop
+from services.common.eventstream import stream_config
+from services.common.settings import Settings
+
+FETCH = 500
+FETCH_WAIT_S = 2.0
+
+
+@asynccontextmanager
+async def scratch_stream(nc: Client, settings: Settings) -> AsyncIterator[str]:
+    """A stream like the event stream, for the length of one measurement; yields its subject prefix."""
+    name = f"BENCH_RAW_{uuid.uuid4().hex[:8].upper()}"
+    prefix = f"bench.raw.{name.lower()}"
+    js = nc.jetstream()
+    config = dataclasses.replace(stream_config(settings), name=name, subjects=[f"{prefix}.>"], description=None)
+    await js.add_stream(config)
+    try:
+        yield prefix
+    finally:
+        await js.delete_stream(name)
+
+
+async def publish_async_rate(nc: Client, settings: Settings, payloads: Sequence[bytes]) -> float:
+    """Messages/s of `publish_async` with every publish in flight at once, as a batch is published."""
+    async with scratch_stream(nc, settings) as prefix:
+        js = nc.jetstream(publish_async_max_pending=len(payloads) + 1)
+        started = time.perf_counter()
+        futures = [
+            await js.publish_async(f"{prefix}.x", payload, headers={"Nats-Msg-Id": str(uuid.uuid4())})
+            for payload in payloads
+        ]
+        await asyncio.gather(*futures)
+        return len(payloads) / (time.perf_counter() - started)
+
+
+async def publish_in_flight(nc: Client, settings: Settings, payloads: Sequence[bytes], in_flight: int) -> Load:
+    """`js.publish` (one acknowledged publish each) from `in_flight` concurrent callers."""
+    async with scratch_stream(nc, settings) as prefix:
+        js = nc.jetstream()
+
+        async def publish(index: int) -> None:
+            await js.publish(f"{prefix}.x", payloads[index], headers={"Nats-Msg-Id": str(uuid.uuid4())})
+
+        return await closed_loop(len(payloads), in_flight, publish)
+
+
+async def fetch_and_ack_rate(js: JetStreamContext, messages: int) -> float:
+    """Messages/s of fetch(500) + ack of each message, over the event stream from its first message."""
+    sub = await js.pull_subscribe(ALL_EVENTS, stream=STREAM_NAME)  # ephemeral: gone when unsubscribed
+    try:
+        seen = 0
+        started = time.perf_counter()
+        while seen < messages:
+            try:
+                batch = await sub.fetch(FETCH, timeout=FETCH_WAIT_S)
+            except nats.errors.TimeoutError:
+                continue
+            for msg in batch:
+                await msg.ack()
+            seen += len(batch)
+        return seen / (time.perf_counter() - started)
+    finally:
+        await sub.unsubscribe()

@@ -1,0 +1,257 @@
+"""One bench run: the servers, then rounds of every measurement, then the table and the JSON.
+
+A round posts a fresh stream of events (batch, then single), reads it raw, projects it from sequence 1 into a
+fresh database, replays it, then measures freshness and reads on the result; catch-up at the extra sizes follows.
+Every figure is the median of the rounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+from nats.aio.client import Client
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from schemas.subjects import STREAM_NAME
+from services.cli.bench import http, project, raw
+from services.cli.bench.options import BenchOptions
+from services.cli.bench.report import Figure, percentile, table, write_json
+from services.cli.bench.servers import Child, api_token, constant_server, fresh_database, refuse_busy_stream, service
+from services.cli.bench.workload import SCENARIOS, incident_name, submissions
+from services.common.embedded_nats import EmbeddedNats
+from services.common.embedded_postgres import EmbeddedPostgres
+from services.common.eventstream import connect_options, ensure_stream
+from services.common.settings import Settings
+
+TIMELINE_TYPE = "StatementIssued"  # the commonest type of the demo mix
+
+
+class Figures:
+    def __init__(self, options: BenchOptions) -> None:
+        self.batch = Figure("batch ingest", "events/s", f">= {0.8 if options.fsync else 0.5}", "publish_async")
+        self.single = Figure(f"single ingest x{options.clients}", "events/s", ">= 0.5", "js.publish")
+        self.single_p50 = Figure("single ingest p50", "ms", "-", "js.publish")
+        self.single_p99 = Figure("single ingest p99", "ms", "-", "js.publish")
+        self.catch_up = Figure("catch-up, all read models", "events/s", ">= 0.3", "fetch(500)+ack")
+        self.replay = Figure("replay all (blue/green)", "events/s", ">= 0.8", "catch-up")
+        self.fresh_p50 = Figure(f"freshness p50 @{options.fresh_per_second:.0f}/s", "ms", "< 20")
+        self.fresh_p99 = Figure(f"freshness p99 @{options.fresh_per_second:.0f}/s", "ms", "< 100")
+        self.timeline = Figure(f"timeline x{options.readers}", "req/s", ">= 0.5", "constant body")
+        self.timeline_p99 = Figure(f"timeline p99 x{options.readers}", "ms", "< 50", "constant body")
+        self.rss = Figure("projector peak RSS", "MB", "< 300")
+        self.bytes = Figure("PostgreSQL bytes per event", "bytes", "report", "bytes in stream")
+        self.sizes = {
+            size: Figure(f"catch-up at {size:,} events", "events/s", "within 20%", "fetch(500)+ack")
+            for size in sorted({*options.sizes, options.events + options.singles})
+        }
+
+    def all(self) -> list[Figure]:
+        return [f for f in vars(self).values() if isinstance(f, Figure)] + list(self.sizes.values())
+
+
+@dataclass
+class Context:
+    options: BenchOptions
+    settings: Settings  # with the NATS URL; its database_url is the server the rounds' databases are made on
+    nc: Client
+    ingest: Child
+    token: str
+    retries: http.Retries  # counted across every client of the run
+    tokens: str
+    workdir: Path
+    progress: Progress
+
+    @property
+    def nats_url(self) -> str:
+        assert self.settings.nats_url is not None
+        return self.settings.nats_url
+
+    @property
+    def server_url(self) -> str:
+        assert self.settings.database_url is not None
+        return self.settings.database_url
+
+    def http(self) -> httpx.AsyncClient:
+        """A client of its own for each measurement, so no connection is left idle by an earlier one."""
+        return http.client(self.token, self.retries)
+
+    def phase(self, name: str) -> project.Progress:
+        task = self.progress.add_task(name, total=None)
+
+        def advance(done: int, total: int) -> None:
+            self.progress.update(task, completed=done, total=total)
+
+        return advance
+
+
+@contextmanager
+def bench_servers(options: BenchOptions, settings: Settings, workdir: Path) -> Iterator[Settings]:
+    """The given servers, or embedded ones in the work dir (gone with it)."""
+    if options.external:
+        yield settings
+        return
+    with (
+        EmbeddedNats(workdir / "nats", sync_always=options.fsync) as nats_server,
+        EmbeddedPostgres(workdir / "postgres") as postgres,
+    ):
+        yield settings.model_copy(update={"nats_url": nats_server.url, "database_url": postgres.url})
+
+
+async def bench(options: BenchOptions, settings: Settings, console: Console) -> tuple[list[Figure], int]:
+    figures = Figures(options)
+    with tempfile.TemporaryDirectory(prefix="crisis-bench-") as scratch:
+        workdir = Path(scratch)
+        with bench_servers(options, settings, workdir) as servers:
+            nc = await nats.connect(**connect_options(servers, "crisis-bench") | {"max_reconnect_attempts": 0})
+            async with AsyncExitStack() as stack:
+                stack.push_async_callback(nc.close)
+                await refuse_busy_stream(nc.jetstream())
+                await ensure_stream(nc, servers)
+                stack.push_async_callback(nc.jetstream().purge_stream, STREAM_NAME)  # leave it as it was found
+                token, tokens = api_token()
+                retries = http.Retries()
+                assert servers.nats_url is not None and servers.database_url is not None
+                ingest = stack.enter_context(service("ingest", servers.nats_url, servers.database_url, tokens, workdir))
+                await ingest.ready()
+                columns = (TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+                progress = stack.enter_context(Progress(*columns, console=console, transient=True))
+                context = Context(options, servers, nc, ingest, token, retries, tokens, workdir, progress)
+                for number in range(1, options.rounds + 1):
+                    await one_round(context, figures, number)
+    return figures.all(), retries.count
+
+
+async def one_round(ctx: Context, figures: Figures, number: int) -> None:
+    options, js = ctx.options, ctx.nc.jetstream()
+    await js.purge_stream(STREAM_NAME)
+    batch = submissions(options.mix, options.events, options.incidents)
+    singles = submissions(options.mix, options.singles, options.incidents, concurrent=True)
+    fresh_count = int(options.fresh_per_second * options.fresh_seconds)
+    fresh = submissions(options.mix, fresh_count, options.incidents, concurrent=True)
+
+    ingest_phase = ctx.phase(f"round {number}: ingest")
+    async with ctx.http() as client:
+        batch_rate = await project.batch_ingest_rate(client, ctx.ingest.url, batch)
+    figures.batch.add(batch_rate, await raw.publish_async_rate(ctx.nc, ctx.settings, _encoded(batch)))
+    ingest_phase(1, 2)
+    async with ctx.http() as client:
+        ours = await project.single_ingest(client, ctx.ingest.url, singles, options.clients)
+    theirs = await raw.publish_in_flight(ctx.nc, ctx.settings, _encoded(singles), options.clients)
+    figures.single.add(ours.rate, theirs.rate)
+    figures.single_p50.add(ours.p50_ms, theirs.p50_ms)
+    figures.single_p99.add(ours.p99_ms, theirs.p99_ms)
+    ingest_phase(2, 2)
+
+    state = (await js.stream_info(STREAM_NAME)).state
+    fetched = await raw.fetch_and_ack_rate(js, state.messages)  # before the projector: nothing else runs
+    async with projected(ctx, state.first_seq, state.last_seq, f"round {number}: catch-up") as done:
+        figures.catch_up.add(done.rate, fetched)
+        figures.sizes[options.events + options.singles].add(done.rate, fetched)
+        if done.peak_rss_mb is not None:
+            figures.rss.add(done.peak_rss_mb)
+        figures.bytes.add(project.database_bytes(done.database_url) / state.messages, state.bytes / state.messages)
+        replay_settings = ctx.settings.model_copy(update={"database_url": done.database_url})
+        replay_phase = ctx.phase(f"round {number}: replay all")
+        figures.replay.add(await project.replay_all_rate(replay_settings, js, state.messages, replay_phase), done.rate)
+        fresh_phase = ctx.phase(f"round {number}: freshness")
+        async with ctx.http() as client:
+            latencies = await project.freshness_ms(
+                client, ctx.ingest.url, done.query.url, fresh, options.fresh_per_second, fresh_phase
+            )
+        figures.fresh_p50.add(percentile(latencies, 50))
+        figures.fresh_p99.add(percentile(latencies, 99))
+        await timeline_figures(ctx, figures, done.query.url)
+    for size in options.sizes:
+        await js.purge_stream(STREAM_NAME)
+        async with ctx.http() as client:
+            await project.batch_ingest_rate(client, ctx.ingest.url, submissions(options.mix, size, options.incidents))
+        sized = (await js.stream_info(STREAM_NAME)).state
+        fetched = await raw.fetch_and_ack_rate(js, size)
+        async with projected(ctx, sized.first_seq, sized.last_seq, f"round {number}: catch-up at {size:,}") as done:
+            figures.sizes[size].add(done.rate, fetched)
+
+
+@dataclass(frozen=True)
+class Projected:
+    database_url: str
+    query: Child
+    rate: float  # catch-up, events/s
+    peak_rss_mb: float | None  # the projector's, once caught up
+
+
+@asynccontextmanager
+async def projected(ctx: Context, first_seq: int, last_seq: int, phase: str) -> AsyncIterator[Projected]:
+    """A fresh database with the query service on it, and a projector timed from nothing to `last_seq`: from its
+    /healthz answering (its consumers start as its HTTP server does), so a Python process's start is not counted
+    against a small stream."""
+    with (
+        fresh_database(ctx.server_url) as database_url,
+        service("query", ctx.nats_url, database_url, ctx.tokens, ctx.workdir) as query,
+    ):
+        await query.ready()
+        with service("projector", ctx.nats_url, database_url, ctx.tokens, ctx.workdir) as projector:
+            await projector.ready("/healthz")
+            started = time.perf_counter()
+            async with ctx.http() as client:
+                rate = await project.catch_up_rate(client, query.url, first_seq, last_seq, started, ctx.phase(phase))
+            yield Projected(database_url, query, rate, projector.peak_rss_mb())
+
+
+async def timeline_figures(ctx: Context, figures: Figures, query_url: str) -> None:
+    """A page of 50 of one type from the busiest incident, against a constant body of the same bytes."""
+    incident = incident_name(SCENARIOS[ctx.options.mix][0], 0)
+    path = f"/v1/incidents/{incident}/timeline"
+    params = {"type": TIMELINE_TYPE, "limit": 50}
+    readers, reads = ctx.options.readers, ctx.options.reads
+    async with ctx.http() as client:
+        page = await project.timeline_page(client, query_url, incident, TIMELINE_TYPE)
+        ours = await project.read_load(client, query_url + path, params, reads, readers)
+    with constant_server(page, ctx.workdir) as constant:
+        await constant.ready("/")
+        async with ctx.http() as client:
+            theirs = await project.read_load(client, constant.url + path, params, reads, readers)
+    figures.timeline.add(ours.rate, theirs.rate)
+    figures.timeline_p99.add(ours.p99_ms, theirs.p99_ms)
+
+
+def _encoded(events: list[dict[str, Any]]) -> list[bytes]:
+    return [json.dumps(event).encode() for event in events]
+
+
+def machine() -> dict[str, Any]:
+    """Cores and memory of the machine the figures come from."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {"cores": os.cpu_count(), "ram_gb": round(memory / 2**30, 1), "python": platform.python_version()}
+
+
+def run(options: BenchOptions, settings: Settings, json_path: Path | None, console: Console) -> list[Figure]:
+    figures, retries = asyncio.run(bench(options, settings, console))
+    described = machine()
+    title = (
+        f"crisis bench: {options.events:,} events ({options.mix} mix) x {options.rounds} rounds, medians; "
+        f"{'fsync before ack' if options.fsync else 'fsync relaxed'}; "
+        f"{described['cores']} cores, {described['ram_gb']} GB RAM; "
+        f"{retries} request(s) retried on a dropped connection"
+    )
+    console.print(table(figures, title))
+    if json_path is not None:
+        run_info = {"machine": described, "options": options_json(options), "http_retries": retries}
+        write_json(json_path, figures, run_info)
+    return figures
+
+
+def options_json(options: BenchOptions) -> dict[str, Any]:
+    return {key: (list(value) if isinstance(value, tuple) else value) for key, value in vars(options).items()}

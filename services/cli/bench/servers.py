@@ -1,0 +1,156 @@
+"""What a bench runs against: the servers (embedded in a scratch dir, or given), a fresh database per round,
+and the services as child processes, started and stopped as `crisis up` would.
+
+Given servers are used only when their event stream is empty and unwatched: the bench posts events, purges the
+stream between rounds, and its projector would share durable consumers with a running one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
+from psycopg.conninfo import make_conninfo
+
+from schemas.subjects import STREAM_NAME
+from services.cli.bench.constant_app import BODY_FILE_VARIABLE
+from services.cli.bench.errors import BenchFailed, BenchRefused
+from services.common.auth import ALL_SCOPES, new_token
+from services.common.ports import free_port
+from services.projector.migrate import migrate
+
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+UNLIMITED_WRITES = "1000000000/second"  # the bench measures throughput, not the per-token rate limit
+
+
+async def refuse_busy_stream(js: JetStreamContext) -> None:
+    try:
+        info = await js.stream_info(STREAM_NAME)
+    except NotFoundError:
+        return
+    if info.state.messages:
+        raise BenchRefused(
+            f"stream {STREAM_NAME} already holds {info.state.messages} events: the bench posts, purges and replays "
+            "its own; run it on its own embedded servers (no --data-dir, no CRISIS_NATS_URL)"
+        )
+    if info.state.consumer_count:
+        raise BenchRefused(
+            f"stream {STREAM_NAME} has {info.state.consumer_count} consumer(s), so a projector or subscriber "
+            "watches it: stop them, or run the bench on its own embedded servers"
+        )
+
+
+@contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new, migrated database on the server of `server_url`, dropped afterwards."""
+    name = f"crisis_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_conninfo(server_url, dbname=name)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def api_token() -> tuple[str, str]:
+    """A token for this run, and the CRISIS_API_TOKENS entry granting it every scope."""
+    token = new_token()
+    return token, f"bench:{token}:{'+'.join(sorted(ALL_SCOPES))}"
+
+
+class Child:
+    """One child process serving HTTP on a port of its own; its output goes to a log file in the work dir."""
+
+    def __init__(self, name: str, argv: Sequence[str], env: dict[str, str], log_dir: Path, port: int) -> None:
+        self.name, self.port = name, port
+        self.url = f"http://{HOST}:{port}"
+        with (log_dir / f"{name}.log").open("ab") as log:
+            self.process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+
+    async def ready(self, path: str = "/readyz") -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            while True:
+                if self.process.poll() is not None:
+                    raise BenchFailed(f"{self.name} exited with code {self.process.returncode}: see {self.name}.log")
+                try:
+                    if (await client.get(self.url + path)).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise BenchFailed(f"{self.name} not ready within {READY_TIMEOUT_S:.0f}s: see {self.name}.log")
+                await asyncio.sleep(0.05)
+
+    def peak_rss_mb(self) -> float | None:
+        """The process's high-water mark of resident memory (Linux: VmHWM), while it still runs."""
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
+        except OSError:
+            return None
+        kilobytes = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), None)
+        return kilobytes / 1024 if kilobytes is not None else None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextmanager
+def service(name: str, nats_url: str, database_url: str, tokens: str, log_dir: Path) -> Iterator[Child]:
+    """`crisis <name>` (ingest, projector or query) against the bench's servers."""
+    port = free_port(HOST)
+    env = os.environ | {
+        "CRISIS_NATS_URL": nats_url,
+        "CRISIS_DATABASE_URL": database_url,
+        "CRISIS_API_TOKENS": tokens,
+        "CRISIS_DATA_DIR": str(log_dir),
+        "CRISIS_HOST": HOST,
+        f"CRISIS_{name.upper()}_PORT": str(port),
+        "CRISIS_WRITE_RATE_LIMIT": UNLIMITED_WRITES,
+        "CRISIS_EVENT_ID_SECRET": secrets.token_urlsafe(32),  # ingest refuses to start without one
+        "CRISIS_LOG_LEVEL": "WARNING",
+    }
+    child = Child(name, [sys.executable, "-m", "services", name], env, log_dir, port)
+    try:
+        yield child
+    finally:
+        child.stop()
+
+
+@contextmanager
+def constant_server(body: bytes, log_dir: Path) -> Iterator[Child]:
+    """The constant-body app on uvicorn, as the query service is served."""
+    body_file = log_dir / "constant-body.json"
+    body_file.write_bytes(body)
+    port = free_port(HOST)
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "services.cli.bench.constant_app:create_app",
+            "--host", HOST, "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    child = Child("constant", argv, os.environ | {BODY_FILE_VARIABLE: str(body_file)}, log_dir, port)
+    try:
+        yield child
+    finally:
+        child.stop()

@@ -1,0 +1,68 @@
+"""`crisis bench`: a small run on its own embedded servers gives every figure, and it refuses a busy stream."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client
+
+from services.common.settings import Settings
+from tests.conftest import incident_id
+from tests.factories import make_event
+from tests.integration.cli_runner import crisis
+from tests.integration.test_projector import publish
+
+FIGURES = {
+    "batch ingest", "single ingest x64", "single ingest p50", "single ingest p99", "catch-up, all read models",
+    "replay all (blue/green)", "freshness p50 @200/s", "freshness p99 @200/s", "timeline x50", "timeline p99 x50",
+    "projector peak RSS", "PostgreSQL bytes per event", "catch-up at 50 events", "catch-up at 328 events",
+}  # fmt: skip
+
+
+@pytest.mark.timeout(600)
+def test_a_small_bench_reports_every_figure_with_a_positive_ratio(tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    argv = ["--events", "200", "--reads", "100", "--fresh-seconds", "1", "--json", str(report)]
+    # Its own process tree and embedded servers, as an operator runs it; no CRISIS_ URL reaches it.
+    done = subprocess.run(
+        [sys.executable, "-m", "services", "bench", *argv],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "catch-up, all read models" in done.stdout  # the table
+
+    written = json.loads(report.read_text())
+    assert written["run"]["machine"]["cores"] >= 1 and written["run"]["options"]["rounds"] == 3
+    figures = {figure["name"]: figure for figure in written["figures"]}
+    assert set(figures) == FIGURES
+    for name, figure in figures.items():
+        assert len(figure["rounds"]["project"]) == 3, name
+        assert figure["project"] > 0, name
+        if figure["raw_limit_is"] is not None:
+            assert len(figure["rounds"]["raw_limit"]) == 3, name
+            assert isinstance(figure["ratio"], float) and figure["ratio"] > 0, name
+
+
+@pytest.mark.usefixtures("stream")
+async def test_bench_refuses_a_stream_that_holds_events(nc: Client, settings: Settings) -> None:
+    await publish(nc, [make_event(incident_id())])
+
+    refused = await crisis(settings, "bench", "--events", "200")
+
+    assert refused.exit_code == 2
+    assert "already holds 1 events" in refused.output and "embedded servers" in refused.output
+    assert (await nc.jetstream().stream_info("CRISIS_EVENTS")).state.messages == 1  # untouched
+
+
+async def test_fsync_is_refused_for_servers_the_bench_does_not_start(settings: Settings) -> None:
+    refused = await crisis(settings, "bench", "--fsync", "relaxed")
+
+    assert refused.exit_code == 2
+    assert "--fsync applies to the bench's embedded nats-server" in refused.output
