@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     query_public: bool = Field(default=True, description="The query API answers without a token; else events:read.")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest request body ingest reads.")
     clock_skew_s: float = Field(default=300.0, ge=0, description="How far in the future a timestamp may lie.")
+    body_timeout_s: float = Field(default=10.0, gt=0, description="Grace before a slow request body is cut (408).")
+    body_min_rate: int = Field(default=1024, ge=1, description="Bytes/s a request body must average past the grace.")
     write_rate_limit: str = Field(
         default="600/minute;50/second", description="Requests per token to ingest, in the `limits` notation."
     )

@@ -13,9 +13,9 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query
-from pydantic import AwareDatetime
 from sse_starlette import EventSourceResponse
 
+from schemas.bounds import Moment
 from schemas.values import Slug, VerificationStatus
 from services.domain.incidents import Incident
 from services.query import event_log_views, incident_views
@@ -23,10 +23,20 @@ from services.query.dependencies import Connection, Live, Position, QuerySetting
 from services.query.errors import BAD_CURSOR, NOT_FOUND, after_cursor, not_found
 from services.query.models import IncidentPage, StoredEvent, TimelinePage
 from services.query.pagination import Cursor, next_page
-from services.query.params import DEFAULT_LIMIT, AsOf, EventTypes, IncidentId, Limit, PageCursor
+from services.query.params import (
+    DEFAULT_LIMIT,
+    AsOf,
+    EventTypes,
+    IncidentId,
+    Instant,
+    Limit,
+    PageCursor,
+    SearchText,
+    SourceName,
+)
 
 INCIDENT_CURSOR: Cursor[tuple[str]] = Cursor(tuple[Slug])
-TIMELINE_CURSOR: Cursor[tuple[datetime, int]] = Cursor(tuple[AwareDatetime, int])
+TIMELINE_CURSOR: Cursor[tuple[datetime, int]] = Cursor(tuple[Moment, int])
 
 router = APIRouter()
 
@@ -57,15 +67,13 @@ async def incident_timeline(
     position: Position,
     types: EventTypes = None,
     actor: Annotated[Slug | None, Query(description="Only events that name this actor id.")] = None,
-    source: Annotated[str | None, Query(description="Only events from this source (its name, exactly).")] = None,
+    source: SourceName = None,
     verification: Annotated[
         list[VerificationStatus] | None, Query(description="Only events with these verification statuses.")
     ] = None,
-    occurred_from: Annotated[AwareDatetime | None, Query(alias="from", description="Occurred at or after.")] = None,
-    occurred_to: Annotated[AwareDatetime | None, Query(alias="to", description="Occurred before.")] = None,
-    q: Annotated[
-        str | None, Query(min_length=1, max_length=200, description="Full-text search (web-search syntax).")
-    ] = None,
+    occurred_from: Annotated[Instant | None, Query(alias="from", description="Occurred at or after.")] = None,
+    occurred_to: Annotated[Instant | None, Query(alias="to", description="Occurred before.")] = None,
+    q: SearchText = None,
     as_of: AsOf = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: PageCursor = None,
