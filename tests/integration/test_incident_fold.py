@@ -15,7 +15,7 @@ from tests.stack import running_stack
 
 pytestmark = pytest.mark.usefixtures("stream")
 
-FAR_FUTURE = "2999-01-01T00:00:00+00:00"
+FAR_FUTURE = "2099-01-01T00:00:00+00:00"
 
 
 @pytest.mark.parametrize("name", ["kg-2020-election", "xa-2021-valley-flood"])
