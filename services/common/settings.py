@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     )
     stream_duplicate_window_s: float = Field(default=120.0, gt=0)
     stream_replicas: int = Field(default=1, ge=1, le=5)
+    stream_protected: bool = Field(
+        default=True,
+        description="The event stream refuses purges and message deletes (deny_purge, deny_delete); once set, "
+        "NATS never lifts them: removing events is `crisis purge`.",
+    )
     publish_timeout_s: float = Field(default=5.0, gt=0)
     max_batch: int = Field(default=500, ge=1, le=10_000)
 
@@ -45,6 +50,10 @@ class Settings(BaseSettings):
 
     projector_batch_size: int = Field(default=500, ge=1, le=10_000)
     projector_retry_delay_s: float = Field(default=2.0, gt=0)
+
+    server_restarts: int = Field(
+        default=3, ge=0, description="How often `crisis up` restarts an embedded server that died, then gives up."
+    )
 
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
