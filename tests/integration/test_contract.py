@@ -42,7 +42,8 @@ START_TIMEOUT_S = 15.0
 
 def serve(app: FastAPI) -> Iterator[str]:
     """`app` on a free loopback port until the generator is closed; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    # log_config=None: uvicorn's default config would stop its loggers propagating for the rest of the session.
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_config=None))
     thread = threading.Thread(target=server.run, name="contract-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT_S
