@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from schemas.envelope import Event, EventSubmission
+from schemas.envelope import Event, EventSubmission, event_class
 
 
 def record(
@@ -25,4 +25,4 @@ def record(
         "recorded_by": recorded_by,
         "correlation_id": submission.correlation_id or correlation_id,
     }
-    return Event[payload_class].model_validate(fields)  # type: ignore[valid-type]
+    return event_class(payload_class).model_validate(fields)
