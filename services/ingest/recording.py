@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from schemas.envelope import Event, EventSubmission, event_class
+from schemas.events.base import EventPayload
 
 
 def record(
@@ -17,7 +18,7 @@ def record(
     recorded_by: str,
     correlation_id: str | None,
 ) -> Event[Any]:
-    payload_class = type(submission.data)
+    payload_class: type[EventPayload] = type(submission.data)
     # dict(model) is shallow: nested models are passed as instances and not re-validated.
     fields = dict(submission) | {
         "event_id": event_id,

@@ -14,14 +14,14 @@ from typing import Any
 import pydantic._internal._generics as pydantic_generics
 import pytest
 
-from services.cli.bench.workload import submissions
+from services.cli.bench.workload import Mix, submissions
 from tests.unit.test_ingest_http import AUTH, fast_settings, running_ingest
 
 
 async def test_posting_events_builds_no_envelope_class_after_the_first_of_each_type(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    events = submissions("demo", 150, incidents=4)
+    events = submissions(Mix.demo, 150, incidents=4)
     built: list[str] = []
     build = pydantic_generics.create_generic_submodel
 
@@ -49,5 +49,5 @@ async def test_a_write_runs_on_the_event_loop_without_the_thread_pool(
     async with running_ingest(fast_settings(tmp_path)) as ingest:
         # Where FastAPI hands a plain `def` dependency (or endpoint) to a worker thread.
         monkeypatch.setattr("fastapi.dependencies.utils.run_in_threadpool", no_thread)
-        response = await ingest.http.post("/v1/events", json=submissions("demo", 1, incidents=2)[0], headers=AUTH)
+        response = await ingest.http.post("/v1/events", json=submissions(Mix.demo, 1, incidents=2)[0], headers=AUTH)
     assert response.status_code == 202, response.text
