@@ -71,6 +71,14 @@ def payload_class(name: object) -> type[EventPayload]:
     return EVENT_TYPES[name]
 
 
+def parse_payload(name: object, schema_version: int, data: Mapping[str, Any]) -> EventPayload:
+    """A payload a read model stored at `schema_version`, read as the current version of its type: through the
+    same upcasters as the stream's events; raises like `parse_event`."""
+    cls = payload_class(name)
+    envelope = upcast({"type": name, "schema_version": schema_version, "data": dict(data)}, cls.schema_version)
+    return cls.model_validate(envelope["data"])
+
+
 def parse_submission(raw: Mapping[str, Any]) -> EventSubmission[Any]:
     """Validate a client's report; raises UnknownEventType or pydantic.ValidationError."""
     cls = payload_class(raw.get("type"))

@@ -10,8 +10,9 @@ from functools import cache
 from typing import Any, Generic, Self, TypeVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
+from schemas.bounds import MAX_COUNT, Moment
 from schemas.events.base import EventPayload
 from schemas.values import Location, Model, Name, Slug, Source, TimePrecision
 
@@ -22,11 +23,11 @@ CorrelationId = Field(default=None, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$
 
 class _EnvelopeFields(Model, Generic[P]):
     type: str = Field(description="The event type, the payload's class name, e.g. ResultsAnnulled.")
-    schema_version: int = Field(default=1, ge=1)
+    schema_version: int = Field(default=1, ge=1, le=MAX_COUNT)
     incident_id: Slug
-    occurred_at: AwareDatetime
+    occurred_at: Moment
     occurred_precision: TimePrecision = TimePrecision.MINUTE
-    reported_at: AwareDatetime | None = Field(default=None, description="When the source reported it.")
+    reported_at: Moment | None = Field(default=None, description="When the source reported it.")
     source: Source
     location: Location | None = None
     correlation_id: str | None = CorrelationId
@@ -53,7 +54,7 @@ class Event(_EnvelopeFields[P], Generic[P]):
     """An event as the stream holds it."""
 
     event_id: UUID
-    recorded_at: AwareDatetime = Field(description="When ingest accepted it; never set by a client.")
+    recorded_at: Moment = Field(description="When ingest accepted it; never set by a client.")
     recorded_by: Name | None = Field(default=None, description="The API token that recorded it.")
 
 

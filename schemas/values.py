@@ -7,6 +7,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
+from schemas.bounds import Count
+
 # A lowercase slug: safe as a single NATS subject token (no dots, spaces or wildcards).
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", min_length=1, max_length=64)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -15,9 +17,10 @@ CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
 
 class Model(BaseModel):
-    """Base of every contract model: strict about unknown fields, immutable once built."""
+    """Base of every contract model: strict about unknown fields, immutable once built, and no infinite or NaN
+    number (JSON has none: they would be stored as null)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TimePrecision(StrEnum):
@@ -80,9 +83,9 @@ VAGUE_BOUNDS: dict[str, tuple[int, int | None]] = {
 class Quantity(Model):
     """A count as reported: exact (`value`), a range (`min`/`max`), or a vague word (`text`) with its bounds."""
 
-    value: int | None = Field(default=None, ge=0)
-    min: int | None = Field(default=None, ge=0)
-    max: int | None = Field(default=None, ge=0)
+    value: Count | None = None
+    min: Count | None = None
+    max: Count | None = None
     text: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=100)] | None = None
 
     @model_validator(mode="after")

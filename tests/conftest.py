@@ -7,6 +7,7 @@ and tests that need an empty stream purge it through the `stream` fixture.
 
 from __future__ import annotations
 
+import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +26,9 @@ from services.common.eventstream import ensure_stream
 from services.common.settings import Settings
 from services.projector.migrate import migrate
 
+# The session's stream is emptied between tests (the `stream` fixture), and a test deletes one event: it is left
+# unprotected (no deny_purge or deny_delete). The tests of that protection start servers of their own.
+os.environ["CRISIS_STREAM_PROTECTED"] = "false"
 # Ingest's key for derived event ids: every test ingest runs with it (ingest refuses to start without one).
 EVENT_ID_SECRET = SecretStr(secrets.token_urlsafe(32))
 

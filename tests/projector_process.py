@@ -24,6 +24,7 @@ class ProjectorProcess:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")} | {
             "CRISIS_NATS_URL": self.settings.nats_url or "",
             "CRISIS_DATABASE_URL": self.settings.database_url or "",
+            "CRISIS_STREAM_PROTECTED": str(self.settings.stream_protected).lower(),  # as the test's own stream is
             "CRISIS_PROJECTOR_PORT": str(free_port()),
             "CRISIS_PROJECTOR_RETRY_DELAY_S": "0.2",
             "CRISIS_PROJECTOR_BATCH_WAIT_S": "0.02",

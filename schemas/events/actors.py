@@ -4,18 +4,17 @@ Any report may name an actor by `ActorRef`, which registers an unknown one; `Act
 cannot carry: aliases and dated roles (Atambayev: president 2011-2017, later ex-president and prisoner).
 """
 
-from datetime import date
-
 from pydantic import Field
 
+from schemas.bounds import Day
 from schemas.events.base import EventPayload
 from schemas.values import ActorRef, Model, Name
 
 
 class Role(Model):
     title: Name
-    start: date | None = None
-    end: date | None = Field(default=None, description="Null while the role lasts, or when unknown.")
+    start: Day | None = None
+    end: Day | None = Field(default=None, description="Null while the role lasts, or when unknown.")
 
 
 class ActorRegistered(EventPayload):

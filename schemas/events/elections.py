@@ -4,6 +4,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from schemas.bounds import Count
 from schemas.events.base import EventPayload
 from schemas.values import ActorRef, Model, Name, Slug, Text
 
@@ -23,7 +24,7 @@ class ResultStage(StrEnum):
 class PartyResult(Model):
     party: Name
     share_percent: float | None = Field(default=None, ge=0, le=100)
-    seats: int | None = Field(default=None, ge=0)
+    seats: Count | None = None
 
 
 class ElectionHeld(EventPayload):

@@ -1,7 +1,8 @@
 """Statements, new bodies, officials leaving and taking office, emergencies."""
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
+from schemas.bounds import Moment
 from schemas.events.base import EventPayload
 from schemas.values import ActorRef, Name, Text
 
@@ -40,5 +41,5 @@ class StateOfEmergencyDeclared(EventPayload):
     acled_event_type = "Strategic developments"
     declared_by: ActorRef
     area: Name
-    until: AwareDatetime | None = None
+    until: Moment | None = None
     measures: list[Text] = Field(default_factory=list, max_length=50)

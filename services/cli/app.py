@@ -42,9 +42,9 @@ def _settings(data_dir: Path | None = None) -> Settings:
     return settings
 
 
-def _resolved(data_dir: Path | None) -> Settings:
+def _resolved(data_dir: Path | None, needs_database: bool = True) -> Settings:
     try:
-        return resolve(_settings(data_dir))
+        return resolve(_settings(data_dir), needs_database)
     except NoServers as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -78,7 +78,7 @@ def ingest(data_dir: DataDir = None) -> None:
     """Run the ingest HTTP service (POST /v1/events)."""
     from services.ingest.app import create_app
 
-    settings = _resolved(data_dir)
+    settings = _resolved(data_dir, needs_database=False)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.ingest_port, log_config=None)
 
 

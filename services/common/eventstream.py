@@ -2,6 +2,9 @@
 
 faststream's `broker.start()` would re-declare (and could overwrite) streams, so every subscriber binds with
 `JStream(STREAM_NAME, declare=False)` and only `ensure_stream` here creates or updates the stream.
+
+The stream is protected (deny_purge, deny_delete) unless the operator turns that off: nobody, however they got
+in, can purge it or delete one event. NATS lets an update set those flags, never clear them.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import structlog
 from faststream.nats.security import parse_security
 from nats.aio.client import Client
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
@@ -17,6 +21,8 @@ from nats.js.errors import NotFoundError
 from schemas.subjects import ALL_EVENTS, STREAM_NAME
 from services.common.nats_auth import nats_security
 from services.common.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 MIN_NATS_VERSION = (2, 11, 0)
 
@@ -78,6 +84,8 @@ def stream_config(settings: Settings) -> StreamConfig:
         num_replicas=settings.stream_replicas,
         duplicate_window=settings.stream_duplicate_window_s,
         allow_direct=True,
+        deny_purge=settings.stream_protected,
+        deny_delete=settings.stream_protected,
     )
 
 
@@ -87,7 +95,12 @@ async def ensure_stream(nc: Client, settings: Settings) -> StreamInfo:
     js = nc.jetstream()
     config = stream_config(settings)
     try:
-        await js.stream_info(STREAM_NAME)
+        existing = (await js.stream_info(STREAM_NAME)).config
     except NotFoundError:
         return await js.add_stream(config)
+    if config.deny_purge and not existing.deny_purge:
+        log.warning("protecting the event stream: from now on it refuses purges and message deletes, for good")
+    # Flags the stream already has stay: NATS refuses an update that clears them.
+    config.deny_purge = bool(config.deny_purge or existing.deny_purge)
+    config.deny_delete = bool(config.deny_delete or existing.deny_delete)
     return await js.update_stream(config)

@@ -2,6 +2,7 @@
 
 A client never sees a stack trace: validation problems are 422 with the location of each error, a dependency
 that is down is 503 with Retry-After, and anything unexpected is logged here and answered with a plain 500 body.
+A client that leaves before its request is read is not an error of ours: it is logged at info, counted as 499.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from services.common.logging import CORRELATION_HEADER, bind_correlation_id
 
 log = structlog.get_logger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[None]]  # raises when its dependency is not ready
+
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a request its client abandoned; nobody receives it
 
 HTTP_REQUESTS = Counter("crisis_http_requests_total", "HTTP requests answered", ["service", "status"])
 
@@ -55,6 +59,9 @@ def install_common(app: FastAPI, service: str, checks: dict[str, ReadinessCheck]
         bind_correlation_id(cid)
         try:
             response = await call_next(request)
+        except ClientDisconnect:
+            log.info("client disconnected before its request was read", path=request.url.path)
+            response = Response(status_code=CLIENT_CLOSED_REQUEST)
         except Exception:  # an unhandled error: log it with its trace, tell the client nothing about it
             log.exception("unhandled error", path=request.url.path)
             response = JSONResponse(error_body("internal error; see the server log", None), status_code=500)

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     )
     stream_duplicate_window_s: float = Field(default=120.0, gt=0)
     stream_replicas: int = Field(default=1, ge=1, le=5)
+    stream_protected: bool = Field(
+        default=True,
+        description="The event stream refuses purges and message deletes (deny_purge, deny_delete); once set, "
+        "NATS never lifts them: removing events is `crisis purge`.",
+    )
     publish_timeout_s: float = Field(default=5.0, gt=0)
     max_batch: int = Field(default=500, ge=1, le=10_000)
 
@@ -46,6 +51,10 @@ class Settings(BaseSettings):
     projector_batch_size: int = Field(default=500, ge=1, le=10_000)
     projector_retry_delay_s: float = Field(default=2.0, gt=0)
 
+    server_restarts: int = Field(
+        default=3, ge=0, description="How often `crisis up` restarts an embedded server that died, then gives up."
+    )
+
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -56,6 +65,8 @@ class Settings(BaseSettings):
     query_public: bool = Field(default=True, description="The query API answers without a token; else events:read.")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest request body ingest reads.")
     clock_skew_s: float = Field(default=300.0, ge=0, description="How far in the future a timestamp may lie.")
+    body_timeout_s: float = Field(default=10.0, gt=0, description="Grace before a slow request body is cut (408).")
+    body_min_rate: int = Field(default=1024, ge=1, description="Bytes/s a request body must average past the grace.")
     write_rate_limit: str = Field(
         default="600/minute;50/second", description="Requests per token to ingest, in the `limits` notation."
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
+
+from schemas.events.actors import ActorRegistered, Role
+from services.domain.reports import EventClass
 
 
 class MentionRow(BaseModel):
@@ -16,12 +18,12 @@ class MentionRow(BaseModel):
     actor_id: str
     field: str
     incident_id: str
-    event_type: str
+    event_type: EventClass
     name: str
     kind: str
     role: str | None
     aliases: list[str]
-    roles: list[dict[str, Any]]
+    roles: list[Role]
     occurred_at: datetime
     recorded_at: datetime
     stream_seq: int
@@ -61,10 +63,14 @@ def actors(rows: Iterable[MentionRow], with_mentions: bool = False) -> list[Acto
 
 
 def _actor(actor_id: str, history: list[MentionRow], with_mentions: bool) -> Actor:
-    registrations = [r for r in history if r.event_type == "ActorRegistered"]
+    registrations = [r for r in history if r.event_type is ActorRegistered]
     named = (registrations or history)[-1]
     aliases = dict.fromkeys(a for r in history for a in (*r.aliases, r.name) if a != named.name)
-    roles = [ActorRole(event_id=r.event_id, **role) for r in registrations for role in r.roles]
+    roles = [
+        ActorRole(title=role.title, start=role.start, end=role.end, event_id=r.event_id)
+        for r in registrations
+        for role in r.roles
+    ]
     roles += [
         ActorRole(title=r.role, start=r.occurred_at.date(), end=None, event_id=r.event_id)
         for r in history
@@ -82,7 +88,7 @@ def _actor(actor_id: str, history: list[MentionRow], with_mentions: bool) -> Act
             Mention(
                 event_id=r.event_id,
                 incident_id=r.incident_id,
-                event_type=r.event_type,
+                event_type=r.event_type.event_type(),
                 field=r.field,
                 occurred_at=r.occurred_at,
             )

@@ -18,6 +18,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from services.domain.reports import latest_versions, stands
+
 VERIFICATION_RANK = {"confirmed": 3, "corroborated": 2, "reported": 1, "disputed": 0}
 SOURCE_RANK = {"government": 3, "state_body": 3, "international_org": 2, "ngo": 1, "media": 1}
 
@@ -104,18 +106,15 @@ def casualty_figures(rows: Iterable[FigureRow]) -> list[CategoryFigures]:
 
 def _current_figures(rows: Iterable[FigureRow]) -> list[tuple[str, Figure]]:
     """One Figure per (report, category): the original's source and times, the latest version's count."""
+    rows = sorted(rows, key=lambda r: (r.recorded_at, r.stream_seq))
     versions: dict[tuple[UUID, str], list[FigureRow]] = defaultdict(list)
-    for row in sorted(rows, key=lambda r: (r.recorded_at, r.stream_seq)):
+    for row in rows:
         versions[(row.version_of, row.category)].append(row)
     # A correction replaces the whole report: a category it leaves out is no longer claimed by the report.
-    latest_event: dict[UUID, tuple[UUID, tuple[datetime, int]]] = {}
-    for (report_id, _), history in versions.items():
-        last = history[-1]
-        if report_id not in latest_event or (last.recorded_at, last.stream_seq) > latest_event[report_id][1]:
-            latest_event[report_id] = (last.event_id, (last.recorded_at, last.stream_seq))
+    current = {report_id: row.event_id for report_id, row in latest_versions(rows).items()}
     result = []
     for (report_id, category), history in versions.items():
-        if history[-1].event_id != latest_event[report_id][0]:
+        if history[-1].event_id != current[report_id]:
             continue
         original = next((r for r in history if r.event_id == report_id), history[0])
         result.append(
@@ -155,7 +154,7 @@ def _category(category: str, figures: list[Figure]) -> CategoryFigures:
     sources = [
         SourceFigures(
             source=history[0].source,
-            latest=next((f for f in reversed(history) if f.verification != "retracted"), None),
+            latest=next((f for f in reversed(history) if stands(f.verification)), None),
             history=history,
         )
         for _, history in sorted(by_source.items())
@@ -187,7 +186,7 @@ def _precision(count: Count) -> int:
 
 def best_supported(figures: list[Figure]) -> BestSupported | None:
     """The figure that ranks first by the module's rule, and why; None when no source has a standing figure."""
-    candidates = [f for f in figures if f.verification != "retracted"]
+    candidates = [f for f in figures if stands(f.verification)]
     if not candidates:
         return None
 

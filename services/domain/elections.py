@@ -8,17 +8,20 @@ beside the state the allowed steps lead to.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.domain.reports import Cited, ReportRow
+from schemas.events.elections import ElectionHeld, ResultsAnnounced, ResultsAnnulled, ResultsCertified
+from schemas.values import ActorRef
+from services.domain.reports import Cited, ReportRow, current_versions
 
-STATE_AFTER = {
-    "ElectionHeld": "held",
-    "ResultsAnnounced": "announced",
-    "ResultsAnnulled": "annulled",
-    "ResultsCertified": "certified",
+ElectionEvent = ElectionHeld | ResultsAnnounced | ResultsAnnulled | ResultsCertified
+
+STATE_AFTER: dict[type[ElectionEvent], str] = {
+    ElectionHeld: "held",
+    ResultsAnnounced: "announced",
+    ResultsAnnulled: "annulled",
+    ResultsCertified: "certified",
 }
 # The states each state may move to (announced -> announced: preliminary, then final results).
 ALLOWED: dict[str | None, set[str]] = {
@@ -28,16 +31,15 @@ ALLOWED: dict[str | None, set[str]] = {
     "annulled": set(),
     "certified": {"annulled"},  # a court may annul certified results
 }
-ACTOR_FIELD = {"ResultsAnnounced": "announced_by", "ResultsAnnulled": "annulled_by", "ResultsCertified": "certified_by"}
 
 
-class ElectionRow(ReportRow):
+class ElectionRow(ReportRow[ElectionEvent]):
     election_id: str
 
 
 class Step(Cited):
     state: str
-    by: dict[str, Any] | None = Field(description="Who: the actor that announced, annulled or certified.")
+    by: ActorRef | None = Field(description="Who: the actor that announced, annulled or certified.")
     why: str | None = Field(description="The reason given, e.g. for an annulment.")
 
 
@@ -50,9 +52,9 @@ class Election(BaseModel):
 
 
 def elections(rows: Iterable[ElectionRow]) -> list[Election]:
-    """Current versions of non-retracted election events, folded per election."""
+    """Election events recorded by the query's `as_of`: their current versions that count, folded per election."""
     by_election: dict[str, list[ElectionRow]] = {}
-    for row in sorted(rows, key=lambda r: (r.occurred_at, r.recorded_at)):
+    for row in sorted(current_versions(rows), key=lambda r: (r.occurred_at, r.recorded_at)):
         by_election.setdefault(row.election_id, []).append(row)
     return [fold(election_id, history) for election_id, history in sorted(by_election.items())]
 
@@ -64,7 +66,8 @@ def fold(election_id: str, history: list[ElectionRow]) -> Election:
     conflicts: list[Step] = []
     for row in history:
         step = _step(row)
-        kind = row.payload.get("kind", kind)
+        if isinstance(row.payload, ElectionHeld):
+            kind = row.payload.kind.value
         if step.state in ALLOWED[state]:
             state = step.state
             steps.append(step)
@@ -73,11 +76,21 @@ def fold(election_id: str, history: list[ElectionRow]) -> Election:
     return Election(election_id=election_id, kind=kind, state=state, steps=steps, conflicts=conflicts)
 
 
+def _by(event: ElectionEvent) -> ActorRef | None:
+    match event:
+        case ResultsAnnounced():
+            return event.announced_by
+        case ResultsAnnulled():
+            return event.annulled_by
+        case ResultsCertified():
+            return event.certified_by
+    return None
+
+
 def _step(row: ElectionRow) -> Step:
-    actor_field = ACTOR_FIELD.get(row.type)
     return Step(
         **Step.citing(row),
-        state=STATE_AFTER[row.type],
-        by=row.payload.get(actor_field) if actor_field else None,
-        why=row.payload.get("reason"),
+        state=STATE_AFTER[type(row.payload)],
+        by=_by(row.payload),
+        why=row.payload.reason if isinstance(row.payload, ResultsAnnulled) else None,
     )

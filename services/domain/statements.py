@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.domain.reports import Cited, ReportRow
+from schemas.events.observers import ObserverFindingsPublished
+from schemas.events.political import StatementIssued
+from schemas.values import ActorRef
+from services.domain.reports import Cited, ReportRow, current_versions
 
-SPEAKER_FIELD = {"StatementIssued": "speaker", "ObserverFindingsPublished": "observer"}
 
-
-class StatementRow(ReportRow):
+class StatementRow(ReportRow[StatementIssued | ObserverFindingsPublished]):
     speaker_id: str
 
 
@@ -21,18 +21,22 @@ class Said(Cited):
 
 
 class Speaker(BaseModel):
-    speaker: dict[str, Any] = Field(description="The actor as last reported: id, name, kind, role.")
+    speaker: ActorRef = Field(description="The actor as last reported: id, name, kind, role.")
     statements: list[Said]
+
+
+def _speaker(said: StatementIssued | ObserverFindingsPublished) -> ActorRef:
+    return said.speaker if isinstance(said, StatementIssued) else said.observer
 
 
 def by_speaker(rows: Iterable[StatementRow]) -> list[Speaker]:
     grouped: dict[str, list[StatementRow]] = {}
-    for row in sorted(rows, key=lambda r: (r.occurred_at, r.recorded_at)):
+    for row in sorted(current_versions(rows), key=lambda r: (r.occurred_at, r.recorded_at)):
         grouped.setdefault(row.speaker_id, []).append(row)
     return [
         Speaker(
-            speaker=said[-1].payload[SPEAKER_FIELD[said[-1].type]],
-            statements=[Said(**Said.citing(r), type=r.type) for r in said],
+            speaker=_speaker(said[-1].payload),
+            statements=[Said(**Said.citing(r), type=r.payload.event_type()) for r in said],
         )
         for _, said in sorted(grouped.items())
     ]

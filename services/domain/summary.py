@@ -35,7 +35,7 @@ def summarise(figures: list[CategoryFigures], elections: list[Election], people:
     ]
     facts = [_election_fact(e) for e in elections if e.steps]
     for status in ("detained", "released"):
-        names = [str(p.person["name"]) for p in people if p.status == status]
+        names = [p.person.name for p in people if p.status == status]
         if names:
             facts.append(f"{len(names)} {status}: {', '.join(names)}")
     return Summary(headline_figures=headlines, key_facts=facts)
@@ -45,7 +45,7 @@ def _election_fact(election: Election) -> str:
     last = election.steps[-1]
     fact = f"election {election.election_id}: {election.state}"
     if last.by:
-        fact += f" by {last.by.get('name')}"
+        fact += f" by {last.by.name}"
     if last.why:
         fact += f" ({last.why})"
     return fact

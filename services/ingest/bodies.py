@@ -1,24 +1,29 @@
 """Reading a request into validated submissions, or a 4xx whose body says what is wrong and where.
 
 The body is parsed here rather than by FastAPI so that an event is validated against the model its `type`
-names, an unknown type lists the known ones, and every error is located by its index in a batch. Before a model
-sees it, the JSON is cleaned (hygiene.py); after, its timestamps are checked against the clock (clock.py).
+names, an unknown type lists the known ones, and every error is located by its index in a batch. The JSON must
+be standard (no Infinity or NaN, no number beyond a double, no key twice: Python's parser would take each one
+silently). Before a model sees it, the JSON is cleaned (hygiene.py); after, its timestamps are checked against the
+clock (clock.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import HTTPException, Request
-from pydantic import Field, NonNegativeInt, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from schemas.catalogue import UnknownEventType, parse_submission
 from schemas.envelope import CorrelationId, EventSubmission
 from schemas.values import Model
 from services.common.http import error_body, validation_details
 from services.common.logging import CORRELATION_HEADER
+from services.common.settings import Settings
 from services.ingest.clock import future_timestamp_errors
 from services.ingest.hygiene import cleaned
 from services.ingest.identity import MAX_KEY_LENGTH
@@ -27,19 +32,22 @@ Loc = list[str | int]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 EXPECTED_POSITION_FIELD = "expected_position"
+# A position is a stream sequence: NATS holds it as uint64, PostgreSQL as bigint.
+MAX_POSITION = 2**63 - 1
+Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
 
 
 class Batch(Model):
     """Only the batch's shape; each event is validated on its own, against its type."""
 
     events: list[dict[str, Any]] = Field(min_length=1)
-    expected_position: NonNegativeInt | None = Field(
+    expected_position: Position | None = Field(
         default=None, description="The position of the (single) incident of this batch the writer last saw."
     )
 
 
 _correlation_id = TypeAdapter(Annotated[str, CorrelationId])
-_position = TypeAdapter(NonNegativeInt)
+_position: TypeAdapter[int] = TypeAdapter(Position)
 
 
 def invalid(error: str, details: list[dict[str, Any]]) -> HTTPException:
@@ -50,24 +58,72 @@ def too_large(error: str, **figures: int) -> HTTPException:
     return HTTPException(413, detail=error_body(error) | figures)
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The body, or 413 as soon as it is known to exceed `max_bytes` (from Content-Length, else while reading)."""
+def too_slow(size: int, settings: Settings) -> HTTPException:
+    msg = (
+        f"the body arrived too slowly ({size} bytes so far): after {settings.body_timeout_s:g} s it must average "
+        f"at least {settings.body_min_rate} bytes/s"
+    )
+    detail = error_body("request body timeout", [{"loc": ["body"], "msg": msg, "type": "body_timeout"}])
+    return HTTPException(408, detail=detail, headers={"Connection": "close"})
+
+
+async def read_body(request: Request, settings: Settings) -> bytes:
+    """The body, or 413 as soon as it is known to exceed the maximum (from Content-Length, else while reading),
+    or 408 when it trickles in: each byte extends a grace of `body_timeout_s` by 1/`body_min_rate` s, so a slow
+    client cannot hold a connection (and its buffers) for long."""
+    max_bytes = settings.max_body_bytes
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise too_large(f"the body is {declared} bytes; at most {max_bytes} are accepted", max_bytes=max_bytes)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    stream = request.stream()
+    while True:
+        deadline = started + settings.body_timeout_s + size / settings.body_min_rate
+        try:
+            async with asyncio.timeout_at(deadline):
+                chunk = await anext(stream)
+        except StopAsyncIteration:
+            return b"".join(chunks)
+        except TimeoutError as exc:
+            raise too_slow(size, settings) from exc
         size += len(chunk)
         if size > max_bytes:
             raise too_large(f"the body exceeds {max_bytes} bytes", max_bytes=max_bytes)
         chunks.append(chunk)
-    return b"".join(chunks)
+
+
+class NotStandardJson(ValueError):
+    """JSON that Python's parser reads but the standard (RFC 8259) does not allow, or that would be read lossily."""
+
+
+def _no_constant(name: str) -> Any:
+    raise NotStandardJson(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise NotStandardJson(f"the number {text} is out of range")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise NotStandardJson(f"duplicate key {key!r} in one object")
+        result[key] = value
+    return result
 
 
 def decode_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=_unique_keys)
+    except NotStandardJson as exc:
+        raise invalid("invalid JSON", [{"loc": ["body"], "msg": str(exc), "type": "json_not_standard"}]) from exc
     except ValueError as exc:  # also UnicodeDecodeError
         raise invalid("invalid JSON", [{"loc": ["body"], "msg": str(exc), "type": "json_invalid"}]) from exc
     except RecursionError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import HTTPException, Request
 
 from services.common.http import error_body
-from services.ingest.bodies import invalid
+from services.ingest.bodies import MAX_POSITION, invalid
 from services.ingest.errors import IncidentMoved
 
 IF_MATCH = "If-Match"
@@ -35,7 +35,7 @@ def expected_position(request: Request, from_body: int | None) -> int | None:
     if header is None:
         return from_body
     value = header.strip().removeprefix("W/").strip('"')
-    if not value.isdigit() or len(value) > 19:
+    if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > MAX_POSITION:
         msg = 'want the incident position the writer last saw, e.g. If-Match: "42"'
         raise invalid("invalid header", [{"loc": ["header", IF_MATCH], "msg": msg, "type": "position"}])
     if from_body is not None and from_body != int(value):

@@ -83,6 +83,7 @@ BATCH_BODY = _body(
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: error_response("No bearer token, or one that is not configured"),
     403: error_response("The token lacks the events:write scope"),
+    408: error_response("The body arrived too slowly (see CRISIS_BODY_TIMEOUT_S, CRISIS_BODY_MIN_RATE)"),
     409: error_response(
         "The incident has moved on from the expected position (nothing was published), or an event id "
         "(from the body or derived from the Idempotency-Key) names another event already, another writer's or "

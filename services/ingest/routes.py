@@ -108,7 +108,7 @@ async def post_event(request: Request, token: RateLimitedWriter) -> Published:
     `expected_position`) makes the write conditional on the incident's position."""
     settings: Settings = request.app.state.settings
     now = datetime.now(UTC)
-    raw = await read_body(request, settings.max_body_bytes)
+    raw = await read_body(request, settings)
     submission, from_body = parse_event(raw, latest_allowed(now, settings.clock_skew_s))
     expected = expected_position(request, from_body)
     events = _record_all(request, [submission], token.name, batch=False, now=now)
@@ -130,7 +130,7 @@ async def post_batch(request: Request, token: RateLimitedWriter) -> BatchPublish
     published only if the incident is still at that position (else 409, nothing published), the rest follow it."""
     settings: Settings = request.app.state.settings
     now = datetime.now(UTC)
-    raw = await read_body(request, settings.max_body_bytes)
+    raw = await read_body(request, settings)
     submissions, from_body = parse_batch(raw, settings.max_batch, latest_allowed(now, settings.clock_skew_s))
     expected = expected_position(request, from_body)
     if expected is not None:

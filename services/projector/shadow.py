@@ -75,6 +75,7 @@ async def open_shadow(
                         schema, sql.Identifier(table), sql.Identifier(table)
                     )
                 )
+                await _copy_grants(conn, schema, table)
             await conn.execute(
                 sql.SQL("INSERT INTO {}.projection_checkpoints (projection, last_seq) VALUES (%s, %s)").format(schema),
                 (projection.name, existing - 1),
@@ -137,6 +138,25 @@ async def swap_in(conn: AsyncConnection[Any], projection: Projection, checkpoint
         (checkpoint, projection.name),
     )
     await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(schema))
+
+
+async def _copy_grants(conn: AsyncConnection[Any], schema: sql.Identifier, table: str) -> None:
+    """LIKE copies no privileges: the copy gets the live table's grants, or the services' least-privilege roles
+    (crisis_writer, crisis_reader) would lose the table at the swap."""
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(
+            """SELECT pg_get_userbyid(a.grantee), a.privilege_type
+               FROM pg_class c, aclexplode(c.relacl) a
+               WHERE c.oid = format('public.%%I', %s::text)::regclass AND a.grantee NOT IN (0, c.relowner)""",
+            (table,),
+        )
+        grants = await cur.fetchall()
+    for grantee, privilege in grants:
+        await conn.execute(
+            sql.SQL("GRANT {} ON {}.{} TO {}").format(
+                sql.SQL(privilege), schema, sql.Identifier(table), sql.Identifier(grantee)
+            )
+        )
 
 
 async def _index_names(conn: AsyncConnection[Any], schema: str, table: str) -> dict[str, str]:

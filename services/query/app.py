@@ -16,13 +16,13 @@ from fastapi.responses import JSONResponse
 from services.common.http import error_body, install_common
 from services.common.openapi import install_openapi
 from services.common.settings import Settings
-from services.query import domain_routes
 from services.query.access import read_access
-from services.query.database import ReadModels, read_models, read_pool
+from services.query.api import api_router
+from services.query.database import ReadModels, read_pool
+from services.query.dependencies import QueryRuntime, install_runtime, runtime_of
 from services.query.freshness import PositionWaiter
 from services.query.heavy_reads import HeavyReadSlots, TooManyRows
 from services.query.live import LiveFeed, TimelineNotifications
-from services.query.routes import router
 from services.query.stream_end import StreamEnd
 
 
@@ -36,20 +36,20 @@ def create_app(settings: Settings) -> FastAPI:
         pool = read_pool(database_url)
         await pool.open(wait=False)
         heavy = HeavyReadSlots(settings.query_heavy_reads, settings.database_timeout_s)
-        app.state.read_models = ReadModels(pool, settings.database_timeout_s, heavy)
+        read_models = ReadModels(pool, settings.database_timeout_s, heavy)
         notifications = TimelineNotifications(database_url)
         notifications.start()
-        app.state.live = LiveFeed(app.state.read_models, notifications, settings.live_heartbeat_s)
         stream_end = StreamEnd(settings)
         stream_end.start()
-        app.state.position_waiter = PositionWaiter(stream_end, settings.min_position_wait_s)
+        waiter = PositionWaiter(stream_end, settings.min_position_wait_s)
+        install_runtime(app, QueryRuntime(read_models, LiveFeed(read_models, notifications), waiter, settings))
         # What the process holds once started (modules, schemas, the app) never becomes garbage: out of the
         # collector's sight, a full collection while heavy reads allocate does not stall the event loop on it.
         gc.freeze()
         try:
             yield
         finally:
-            del app.state.read_models
+            install_runtime(app, None)
             await stream_end.stop()
             await notifications.stop()
             await pool.close()
@@ -57,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="crisis query", version="1", lifespan=lifespan)
 
     async def postgres_ready() -> None:
-        await read_models(app).ping()
+        await runtime_of(app).read_models.ping()
 
     install_common(app, "query", checks={"postgres": postgres_ready})
 
@@ -67,6 +67,5 @@ def create_app(settings: Settings) -> FastAPI:
 
     install_openapi(app)
     access = read_access(app, settings)
-    app.include_router(router, **access)
-    app.include_router(domain_routes.router, **access)
+    app.include_router(api_router, **access)
     return app

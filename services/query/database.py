@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import psycopg
-from fastapi import FastAPI, Request
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from services.common.database import DictConnection, create_pool
@@ -53,25 +52,3 @@ class ReadModels:
                 await conn.execute("SELECT 1")
         except TimeoutError as exc:
             raise Unavailable(f"PostgreSQL did not answer SELECT 1 within {PING_TIMEOUT_S}s") from exc
-
-
-def read_models(app: FastAPI) -> ReadModels:
-    """The app's read models, set by its lifespan."""
-    models = getattr(app.state, "read_models", None)
-    if not isinstance(models, ReadModels):
-        raise Unavailable("the query service is still starting")
-    return models
-
-
-async def connection(request: Request) -> AsyncIterator[DictConnection]:
-    """FastAPI dependency: one pooled connection per request, back in the pool when the handler returns."""
-    async with read_models(request.app).connection() as conn:
-        yield conn
-
-
-async def heavy_connection(request: Request) -> AsyncIterator[DictConnection]:
-    """FastAPI dependency of the heavy reads: a slot, then a connection, both held until the answer is sent (a
-    streamed one too: use it with the default request scope)."""
-    models = read_models(request.app)
-    async with models.heavy.slot(), models.connection() as conn:
-        yield conn

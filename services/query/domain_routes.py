@@ -15,58 +15,44 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 
 from schemas.values import Slug
-from services.common.database import DictConnection
+from services.common.openapi import ErrorBody
 from services.domain.actors import Actor, actors
 from services.domain.casualties import casualty_figures
 from services.domain.detentions import custody
 from services.domain.elections import elections
 from services.domain.statements import by_speaker
 from services.domain.summary import Summary, summarise
-from services.query import actor_views, export_views, fact_views, views
-from services.query.database import heavy_connection
+from services.query import export_views, incident_views, mention_views, report_views
+from services.query.dependencies import Connection, HeavyConnection, Position
+from services.query.errors import BAD_CURSOR, NOT_FOUND, after_cursor, not_found
 from services.query.exports import feature_collection, hxl_csv
 from services.query.freshness import Freshness
 from services.query.heavy_reads import json_off_loop
-from services.query.models import (
-    ActorPage,
-    Casualties,
-    DetentionPage,
-    ElectionPage,
-    ErrorBody,
-    SpeakerPage,
-)
+from services.query.models import ActorPage, Casualties, DetentionPage, ElectionPage, SpeakerPage
 from services.query.pagination import Cursor, next_page
 from services.query.params import DEFAULT_LIMIT, AsOf, IncidentId, Limit, PageCursor
-from services.query.routes import BAD_CURSOR, NOT_FOUND, Connection, Position, _after, _not_found, read_position
 
 T = TypeVar("T")
 
 SLUG_CURSOR: Cursor[tuple[str]] = Cursor(tuple[Slug])
 
-router = APIRouter(
-    prefix="/v1",
-    tags=["query"],
-    dependencies=[Depends(read_position)],
-    responses={503: {"model": ErrorBody, "description": "PostgreSQL is down or too slow; retry after Retry-After."}},
-)
+router = APIRouter()
 LIST_ERRORS = {**NOT_FOUND, **BAD_CURSOR}
 TOO_MANY_ROWS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "More rows to fold than one request may read (see the README)."}
 }
-# Exports, maps and folds: a bounded number at once, each with a connection held while its answer is sent.
-HeavyConnection = Annotated[DictConnection, Depends(heavy_connection)]
 
 
 def _page(items: Sequence[T], key: Callable[[T], str], cursor: str | None, limit: int) -> tuple[list[T], str | None]:
     """Items sorted by `key`, from after the cursor's key, one page of them."""
-    after = _after(SLUG_CURSOR, cursor)
+    after = after_cursor(SLUG_CURSOR, cursor)
     rest = [item for item in items if after is None or key(item) > after[0]]
     return next_page(rest[: limit + 1], limit, SLUG_CURSOR, key=lambda item: (key(item),))
 
 
 async def _known_incident(conn: Connection, incident_id: str, position: Freshness) -> None:
-    if not await views.incident_exists(conn, incident_id):
-        raise _not_found(f"incident {incident_id!r}", position)
+    if not await incident_views.incident_exists(conn, incident_id):
+        raise not_found(f"incident {incident_id!r}", position)
 
 
 @router.get("/incidents/{incident_id}/casualties", responses={**NOT_FOUND, **TOO_MANY_ROWS}, response_model=Casualties)
@@ -76,7 +62,7 @@ async def incident_casualties(
     """Per category: each source's latest figure with its history (corrections applied), the range across
     sources, and the best supported figure by the documented rule. Never one silently chosen number."""
     await _known_incident(conn, incident_id, position)
-    rows = await fact_views.casualty_figures(conn, incident_id, as_of)
+    rows = await report_views.casualty_figures(conn, incident_id, as_of)
     return await json_off_loop(
         lambda: Casualties(incident_id=incident_id, as_of=as_of, categories=casualty_figures(rows))
     )
@@ -88,9 +74,9 @@ async def incident_summary(
 ) -> Response:
     """Headline figures (the best supported per category, with the range across sources) and key facts."""
     await _known_incident(conn, incident_id, position)
-    figures = await fact_views.casualty_figures(conn, incident_id, as_of)
-    election_rows = await fact_views.election_events(conn, incident_id, as_of)
-    detention_rows = await fact_views.detention_events(conn, incident_id, as_of)
+    figures = await report_views.casualty_figures(conn, incident_id, as_of)
+    election_rows = await report_views.election_events(conn, incident_id, as_of)
+    detention_rows = await report_views.detention_events(conn, incident_id, as_of)
     return await json_off_loop(
         lambda: summarise(casualty_figures(figures), elections(election_rows), custody(detention_rows))
     )
@@ -119,7 +105,7 @@ ListOf = Annotated[IncidentList, Depends()]
 @router.get("/incidents/{incident_id}/elections", responses=LIST_ERRORS)
 async def incident_elections(params: ListOf, conn: Connection, position: Position) -> ElectionPage:
     """Each election's state (held -> announced -> annulled or certified) with who, when and why."""
-    folded = elections(await fact_views.election_events(conn, params.incident_id, params.as_of))
+    folded = elections(await report_views.election_events(conn, params.incident_id, params.as_of))
     items, next_cursor = await params.page(conn, position, folded, lambda e: e.election_id)
     return ElectionPage(items=items, next_cursor=next_cursor)
 
@@ -127,8 +113,8 @@ async def incident_elections(params: ListOf, conn: Connection, position: Positio
 @router.get("/incidents/{incident_id}/detentions", responses=LIST_ERRORS)
 async def incident_detentions(params: ListOf, conn: Connection, position: Position) -> DetentionPage:
     """People detained or released, by actor id: their status, who released them, and the history."""
-    folded = custody(await fact_views.detention_events(conn, params.incident_id, params.as_of))
-    items, next_cursor = await params.page(conn, position, folded, lambda p: str(p.person["id"]))
+    folded = custody(await report_views.detention_events(conn, params.incident_id, params.as_of))
+    items, next_cursor = await params.page(conn, position, folded, lambda p: p.person.id)
     return DetentionPage(items=items, next_cursor=next_cursor)
 
 
@@ -140,15 +126,16 @@ async def incident_statements(
     speaker: Annotated[Slug | None, Query(description="Only this speaker's (actor id).")] = None,
 ) -> SpeakerPage:
     """Statements and observers' findings, grouped by speaker (actor id order), each speaker's in time order."""
-    folded = by_speaker(await fact_views.statements(conn, params.incident_id, params.as_of, speaker))
-    items, next_cursor = await params.page(conn, position, folded, lambda s: str(s.speaker["id"]))
+    said = by_speaker(await report_views.statements(conn, params.incident_id, params.as_of, speaker))
+    folded = [s for s in said if speaker in (None, s.speaker.id)]  # the current versions' speaker decides
+    items, next_cursor = await params.page(conn, position, folded, lambda s: s.speaker.id)
     return SpeakerPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/incidents/{incident_id}/actors", responses=LIST_ERRORS)
 async def incident_actors(params: ListOf, conn: Connection, position: Position) -> ActorPage:
     """The actors this incident's reports name, with their roles, aliases and mention counts (all incidents)."""
-    folded = actors(await actor_views.mentions(conn, params.as_of, incident_id=params.incident_id))
+    folded = actors(await mention_views.mentions(conn, params.as_of, incident_id=params.incident_id))
     items, next_cursor = await params.page(conn, position, folded, lambda a: a.actor_id)
     return ActorPage(items=items, next_cursor=next_cursor)
 
@@ -158,7 +145,7 @@ async def list_actors(
     conn: Connection, as_of: AsOf = None, limit: Limit = DEFAULT_LIMIT, cursor: PageCursor = None
 ) -> ActorPage:
     """The actor registry, in id order."""
-    folded = actors(await actor_views.mentions(conn, as_of))
+    folded = actors(await mention_views.mentions(conn, as_of))
     items, next_cursor = _page(folded, lambda a: a.actor_id, cursor, limit)
     return ActorPage(items=items, next_cursor=next_cursor)
 
@@ -166,9 +153,9 @@ async def list_actors(
 @router.get("/actors/{actor_id}", responses=NOT_FOUND)
 async def get_actor(actor_id: Slug, conn: Connection, position: Position, as_of: AsOf = None) -> Actor:
     """One actor: name, kind, aliases, roles over time, and every mention."""
-    found = actors(await actor_views.mentions(conn, as_of, actor_id=actor_id), with_mentions=True)
+    found = actors(await mention_views.mentions(conn, as_of, actor_id=actor_id), with_mentions=True)
     if not found:
-        raise _not_found(f"actor {actor_id!r}", position)
+        raise not_found(f"actor {actor_id!r}", position)
     return found[0]
 
 

@@ -12,8 +12,8 @@ from uuid import UUID
 from psycopg import sql
 
 from services.common.database import DictConnection
+from services.query.as_of import AS_OF
 from services.query.heavy_reads import chunks
-from services.query.views import AS_OF
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from services.common.database import TIMELINE_CHANNEL
 from services.common.http import Unavailable
-from services.query import views
+from services.query import event_log_views
 from services.query.database import ReadModels
 
 log = structlog.get_logger(__name__)
@@ -85,7 +85,7 @@ async def live_entries(
             wakeup.clear()
             try:
                 async with read_models.connection() as conn:
-                    entries = await views.entries_after(conn, incident_id, after=after, limit=PAGE)
+                    entries = await event_log_views.entries_after(conn, incident_id, after=after, limit=PAGE)
             except Unavailable as exc:
                 log.warning("live feed ends: the read models are unavailable", reason=exc.reason)
                 return
@@ -97,13 +97,14 @@ async def live_entries(
 
 
 class LiveFeed:
-    """What the live route needs: the read models, the notifications and the heartbeat interval."""
+    """What the live route needs: the read models and the notifications."""
 
-    def __init__(self, read_models: ReadModels, notifications: TimelineNotifications, heartbeat_s: float) -> None:
+    def __init__(self, read_models: ReadModels, notifications: TimelineNotifications) -> None:
         self.read_models = read_models
         self.notifications = notifications
-        self.heartbeat_s = heartbeat_s
 
-    def response(self, incident_id: str, after: int, headers: dict[str, str]) -> EventSourceResponse:
+    def response(
+        self, incident_id: str, after: int, headers: dict[str, str], heartbeat_s: float
+    ) -> EventSourceResponse:
         entries = live_entries(self.read_models, self.notifications, incident_id, after)
-        return EventSourceResponse(entries, ping=self.heartbeat_s, headers=headers)
+        return EventSourceResponse(entries, ping=heartbeat_s, headers=headers)

@@ -2,47 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from schemas.values import Location, Source, TimePrecision, VerificationStatus
 from services.domain.actors import Actor
 from services.domain.casualties import CategoryFigures
 from services.domain.detentions import Person
 from services.domain.elections import Election
+from services.domain.incidents import Incident
 from services.domain.statements import Speaker
+from services.domain.utc import UtcDatetime
 
 T = TypeVar("T")
-
-
-def _as_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
-
-
-# Times are answered in UTC whatever the database session's TimeZone is.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
 
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(description="Pass back as `cursor` for the next page; null on the last page.")
-
-
-class Incident(BaseModel):
-    incident_id: str
-    title: str | None = Field(description="From IncidentOpened; null until that event is applied.")
-    status: str | None
-    description: str | None
-    merged_into: str | None = Field(description="Set when the incident was merged into another (a duplicate).")
-    event_count: int
-    counts_by_type: dict[str, int]
-    first_occurred_at: UtcDatetime
-    last_occurred_at: UtcDatetime
-    last_position: int = Field(description="Stream sequence of the last event applied to this incident.")
-    updated_at: UtcDatetime
 
 
 class TimelineEntry(BaseModel):
@@ -64,11 +43,6 @@ class StoredEvent(BaseModel):
     subject: str
     event: dict[str, Any] = Field(description="The event envelope exactly as the stream holds it.")
     verification: VerificationStatus = Field(description="As of the query's as_of (reported until changed).")
-
-
-class ErrorBody(BaseModel):
-    error: str
-    details: list[dict[str, Any]] | None = None
 
 
 IncidentPage = Page[Incident]

@@ -31,36 +31,40 @@ class Running:
     descendants: list[psutil.Process]
 
 
-def start(data_dir: Path) -> Running:
+def start(data_dir: Path, **settings: str) -> Running:
+    """`crisis up --demo` on `data_dir` with these CRISIS_ settings only. Its output goes to files beside the data
+    dir (a pipe nobody reads once it is up would fill, and block every service that logs)."""
     ports = [free_port() for _ in range(3)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")} | {"CRISIS_LOG_FORMAT": "json"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services", "up", "--demo", "--data-dir", str(data_dir),
-         "--ingest-port", str(ports[0]), "--query-port", str(ports[1]), "--projector-port", str(ports[2])],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    stdout = output_path(data_dir, "stdout")
+    with stdout.open("w") as out, output_path(data_dir, "stderr").open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services", "up", "--demo", "--data-dir", str(data_dir),
+             "--ingest-port", str(ports[0]), "--query-port", str(ports[1]), "--projector-port", str(ports[2])],
+            env=env | settings, stdout=out, stderr=err, text=True,
+        )  # fmt: skip
     deadline = time.monotonic() + START_TIMEOUT_S
-    output: list[str] = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        if line.startswith("Ctrl-C stops everything"):
+    while time.monotonic() < deadline and process.poll() is None:
+        output = stdout.read_text()
+        if "\nCtrl-C stops everything" in output:
             token = (data_dir / "api-token").read_text().strip()
-            assert token in "".join(output), "the banner prints the API token"
+            assert token in output, "the banner prints the API token"
             descendants = psutil.Process(process.pid).children(recursive=True)
             return Running(process, f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", token, descendants)
+        time.sleep(0.2)  # polling a file another process writes
     process.kill()
-    raise AssertionError(f"crisis up did not come up; it printed:\n{''.join(output)}")
+    process.wait()
+    raise AssertionError(f"crisis up did not come up; it printed:\n{stdout.read_text()[-5000:]}")
+
+
+def output_path(data_dir: Path, stream: str) -> Path:
+    return data_dir.with_name(f"{data_dir.name}.{stream}")
 
 
 def stop(running: Running) -> None:
     running.process.send_signal(signal.SIGTERM)
     assert running.process.wait(timeout=60) == 0
-    assert running.process.stdout is not None
-    running.process.stdout.close()
     _, alive = psutil.wait_procs(running.descendants, timeout=10)
     assert alive == [], f"processes left behind: {alive}"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import psycopg.errors
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from services.common.embedded_postgres import EmbeddedPostgres, postgres_bin_path
 from services.common.settings import Settings
@@ -29,8 +30,11 @@ WRITES = {
 }
 
 
-def login_url(admin_url: str, user: str) -> str:
-    return admin_url.replace("postgresql://postgres@", f"postgresql://{user}@", 1)
+PASSWORD = "pw-test"
+
+
+def database_of(url: str) -> str:
+    return str(conninfo_to_dict(url)["dbname"])
 
 
 @pytest.fixture
@@ -42,9 +46,9 @@ def login_as(postgres_server: EmbeddedPostgres, database_url: str) -> Iterator[L
     def make(group: str) -> str:
         user = f"u_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"CREATE ROLE {user} LOGIN IN ROLE {group}")
+            conn.execute(f"CREATE ROLE {user} LOGIN PASSWORD '{PASSWORD}' IN ROLE {group}")
         users.append(user)
-        return login_url(database_url, user)
+        return postgres_server.login_url(user, PASSWORD, database_of(database_url))
 
     yield make
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -64,12 +68,13 @@ def test_the_reader_may_read_and_nothing_else(login_as: LoginAs, statement: str)
 
 
 def test_the_writer_writes_rows_but_creates_nothing(login_as: LoginAs) -> None:
-    with psycopg.connect(login_as("crisis_writer"), autocommit=True) as conn:
+    writer = login_as("crisis_writer")
+    with psycopg.connect(writer, autocommit=True) as conn:
         for action in ("insert", "update", "delete"):
             conn.execute(WRITES[action])
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(WRITES["create"])
-        assert migrate(conn.info.dsn) == []  # the projector's start-up migrate is a no-op for it, not an error
+        assert migrate(writer) == []  # the projector's start-up migrate is a no-op for it, not an error
 
 
 def test_tables_created_by_later_migrations_are_covered(login_as: LoginAs, database_url: str) -> None:
@@ -88,10 +93,10 @@ def test_an_owner_without_createrole_can_migrate(postgres_server: EmbeddedPostgr
     database = f"t_{uuid.uuid4().hex[:12]}"
     admin = postgres_server.admin_url("postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {owner} LOGIN NOCREATEROLE")
+        conn.execute(f"CREATE ROLE {owner} LOGIN NOCREATEROLE PASSWORD '{PASSWORD}'")
         conn.execute(f'CREATE DATABASE "{database}" OWNER {owner}')
     try:
-        url = login_url(postgres_server.admin_url(database), owner)
+        url = postgres_server.login_url(owner, PASSWORD, database)
         assert "0004_roles" in migrate(url)
         assert migrate(url) == []  # and again: idempotent
     finally:
@@ -115,7 +120,7 @@ def test_the_deploy_script_creates_the_service_users(postgres_server: EmbeddedPo
     try:
         for _ in range(2):  # idempotent
             subprocess.run([str(psql), admin, *args, "-f", str(script)], check=True, capture_output=True)
-        with psycopg.connect(login_url(database_url, "crisis_query")) as conn:
+        with psycopg.connect(postgres_server.login_url("crisis_query", "pw-q", database_of(database_url))) as conn:
             conn.execute("SELECT count(*) FROM incidents")
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(WRITES["delete"])

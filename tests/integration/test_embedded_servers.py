@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -161,10 +162,39 @@ def test_postgres_on_a_taken_port_fails_with_its_log(pg_dir: Path, taken_port: i
 
 def test_postgres_runs_sql(pg_server: EmbeddedPostgres) -> None:
     assert pg_server.port not in RESERVED_PORTS
-    assert pg_server.url == f"postgresql://postgres@127.0.0.1:{pg_server.port}/crisis"
+    password = pg_server.password_file.read_text().strip()
+    assert pg_server.url == f"postgresql://postgres:{password}@127.0.0.1:{pg_server.port}/crisis"
     with psycopg.connect(pg_server.url) as conn:
         row = conn.execute("SELECT current_database(), current_setting('max_connections')").fetchone()
     assert row == ("crisis", "200")
+
+
+def refused(url: str) -> str:
+    with pytest.raises(psycopg.OperationalError) as refusal:
+        psycopg.connect(url, connect_timeout=5).close()
+    return str(refusal.value)
+
+
+def test_postgres_refuses_every_connection_without_the_password(pg_server: EmbeddedPostgres) -> None:
+    """Another user of the host, who may reach the loopback port, gets nothing: no trust, over TCP or the socket."""
+    assert stat.S_IMODE(pg_server.password_file.stat().st_mode) == 0o600
+    tcp = f"postgresql://postgres@127.0.0.1:{pg_server.port}/postgres"
+    assert "no password supplied" in refused(tcp)
+    assert "password authentication failed" in refused(tcp.replace("postgres@", "postgres:guessed@"))
+    socket_dir = pg_server.data_dir
+    assert "no password supplied" in refused(f"postgresql://postgres@/postgres?host={socket_dir}&port={pg_server.port}")
+    assert pg_server.login_url("postgres", "x").startswith("postgresql://postgres:x@127.0.0.1:")
+
+
+def test_a_data_dir_that_trusted_local_users_is_locked_down(pg_dir: Path) -> None:
+    """A data dir from before passwords (trust in pg_hba.conf, no password kept) gets one at its next start."""
+    with EmbeddedPostgres(pg_dir) as first:
+        port = first.port
+    first.password_file.unlink()
+    (pg_dir / "pg_hba.conf").write_text("host all all 127.0.0.1/32 trust\nlocal all all trust\n")
+    with EmbeddedPostgres(pg_dir, port=port) as second, psycopg.connect(second.url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert "no password supplied" in refused(f"postgresql://postgres@127.0.0.1:{port}/postgres")
 
 
 def test_postgres_data_survives_a_restart(pg_dir: Path) -> None:

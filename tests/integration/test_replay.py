@@ -40,6 +40,15 @@ async def index_names(database_url: str) -> list[tuple[Any, ...]]:
     )
 
 
+async def grants(database_url: str) -> list[tuple[Any, ...]]:
+    """Who may do what on each table: the services' least-privilege roles must keep their rights over a swap."""
+    return await fetch(
+        database_url,
+        """SELECT c.relname, pg_get_userbyid(a.grantee), a.privilege_type FROM pg_class c, aclexplode(c.relacl) a
+           WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' ORDER BY 1, 2, 3""",
+    )
+
+
 async def shadow_schemas(database_url: str) -> list[tuple[Any, ...]]:
     return await fetch(database_url, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild_%%'")
 
@@ -57,7 +66,8 @@ async def projected(nc: Client, settings: Settings, count: int) -> tuple[str, in
 async def test_replay_all_swaps_in_equal_tables_with_the_same_indexes(nc: Client, settings: Settings) -> None:
     url = settings.database_url or ""
     _, last = await projected(nc, settings, 300)
-    before, indexes = snapshot(url), await index_names(url)
+    before, indexes, rights = snapshot(url), await index_names(url), await grants(url)
+    assert ("incidents", "crisis_reader", "SELECT") in rights
     # Make the live tables wrong, as a handler bug would: the rebuild must correct them.
     await fetch(url, "UPDATE incidents SET event_count = 0 RETURNING 1")
 
@@ -67,6 +77,7 @@ async def test_replay_all_swaps_in_equal_tables_with_the_same_indexes(nc: Client
     assert all(f"{name}: rebuilt from sequence 1, live at {last}" in result.output for name in PROJECTIONS)
     assert snapshot(url) == before
     assert await index_names(url) == indexes
+    assert await grants(url) == rights
     assert await shadow_schemas(url) == []
     assert await checkpoints(url) == {name: last for name in PROJECTIONS}
 

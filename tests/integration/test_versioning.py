@@ -14,6 +14,7 @@ from schemas import catalogue, upcasting
 from schemas.contract import drift, write
 from schemas.envelope import Event
 from schemas.events.base import EventPayload
+from schemas.events.political import StatementIssued
 from schemas.jsonschemas import schema_file
 from schemas.values import ActorRef, Name, Text
 from services.common.settings import Settings
@@ -89,6 +90,30 @@ async def test_a_version_1_event_in_the_stream_is_read_as_version_2_by_the_proje
         assert (stored["schema_version"], stored["data"]["text"]) == (2, "Stay calm.")
         incidents = await stack.query.get("/v1/incidents")
         assert incidents.json()["items"][0]["event_count"] == 2  # the incidents projection applied both too
+
+
+class StatementIssuedV3(StatementIssued):
+    """StatementIssued with a required language; statements without one read as "und" (undetermined)."""
+
+    schema_version = 2
+    language: str = Field(pattern=r"^[a-z]{2,3}$")
+
+
+async def test_a_read_model_row_written_before_a_version_bump_is_read_through_the_upcasters(
+    settings: Settings, nc: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incident = incident_id()
+    old = version_1_statement(incident)
+    seq = (await nc.jetstream().publish(**publish_args(old))).seq
+    await project(settings.database_url or "", nc, seq)  # the row is written at version 1, before the bump
+
+    event_types = cast(dict[str, type[EventPayload]], catalogue.EVENT_TYPES)
+    monkeypatch.setitem(event_types, "StatementIssued", StatementIssuedV3)
+    monkeypatch.setitem(upcasting.UPCASTERS, ("StatementIssued", 1), lambda data: {**data, "language": "und"})
+    async with running_stack(settings) as stack:
+        answer = await stack.query.get(f"/v1/incidents/{incident}/statements")
+        [said] = answer.json()["items"][0]["statements"]
+        assert (said["details"]["quote"], said["details"]["language"]) == ("Stay calm.", "und")
 
 
 def test_an_event_without_an_upcaster_to_the_current_version_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,16 +19,20 @@ CEC = {"id": "cec", "name": "Central Election Commission", "kind": "state_body"}
 
 def election_row(type_: str, hour: int, **payload: Any) -> ElectionRow:
     event_id = uuid.uuid4()
-    return ElectionRow(
-        event_id=event_id,
-        version_of=event_id,
-        type=type_,
-        election_id="parl-2020",
-        payload={"election_id": "parl-2020", **payload},
-        source={"name": "Wire", "kind": "media"},
-        occurred_at=T0 + timedelta(hours=hour),
-        recorded_at=T0,
-        verification="reported",
+    return ElectionRow.model_validate(  # as the view reads a row: the payload re-validated by its type
+        {
+            "event_id": event_id,
+            "version_of": event_id,
+            "type": type_,
+            "schema_version": 1,
+            "election_id": "parl-2020",
+            "payload": {"election_id": "parl-2020", **payload},
+            "source": {"name": "Wire", "kind": "media"},
+            "occurred_at": T0 + timedelta(hours=hour),
+            "recorded_at": T0,
+            "stream_seq": hour,
+            "verification": "reported",
+        }
     )
 
 
@@ -41,7 +45,7 @@ def test_an_election_moves_from_held_to_announced_to_annulled_with_who_and_why()
     [election] = elections(rows)
     assert election.state == "annulled" and election.kind == "parliamentary"
     assert [s.state for s in election.steps] == ["held", "announced", "annulled"]
-    assert election.steps[-1].by == CEC and election.steps[-1].why == "avoid tension"
+    assert election.steps[-1].by == ActorRef.model_validate(CEC) and election.steps[-1].why == "avoid tension"
     assert election.conflicts == []
 
 
@@ -58,16 +62,20 @@ def test_a_step_the_machine_does_not_allow_is_kept_as_a_conflict() -> None:
 
 def detention_row(type_: str, day: int, **payload: Any) -> DetentionRow:
     event_id = uuid.uuid4()
-    return DetentionRow(
-        event_id=event_id,
-        version_of=event_id,
-        type=type_,
-        person_id="atambayev",
-        payload={"person": {"id": "atambayev", "name": "Almazbek Atambayev", "kind": "person"}, **payload},
-        source={"name": "Local media", "kind": "media"},
-        occurred_at=T0 + timedelta(days=day),
-        recorded_at=T0,
-        verification="reported",
+    return DetentionRow.model_validate(
+        {
+            "event_id": event_id,
+            "version_of": event_id,
+            "type": type_,
+            "schema_version": 1,
+            "person_id": "atambayev",
+            "payload": {"person": {"id": "atambayev", "name": "Almazbek Atambayev", "kind": "person"}, **payload},
+            "source": {"name": "Local media", "kind": "media"},
+            "occurred_at": T0 + timedelta(days=day),
+            "recorded_at": T0,
+            "stream_seq": day,
+            "verification": "reported",
+        }
     )
 
 

@@ -115,6 +115,7 @@ async def bench(options: BenchOptions, settings: Settings, console: Console) -> 
     with tempfile.TemporaryDirectory(prefix="crisis-bench-") as scratch:
         workdir = Path(scratch)
         with bench_servers(options, settings, workdir) as servers:
+            servers = servers.model_copy(update={"stream_protected": False})  # purged between rounds
             nc = await nats.connect(**connect_options(servers, "crisis-bench") | {"max_reconnect_attempts": 0})
             async with AsyncExitStack() as stack:
                 stack.push_async_callback(nc.close)

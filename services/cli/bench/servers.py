@@ -132,6 +132,7 @@ def service(name: str, nats_url: str, database_url: str, tokens: str, log_dir: P
         f"CRISIS_{name.upper()}_PORT": str(port),
         "CRISIS_WRITE_RATE_LIMIT": UNLIMITED_WRITES,
         "CRISIS_EVENT_ID_SECRET": secrets.token_urlsafe(32),  # ingest refuses to start without one
+        "CRISIS_STREAM_PROTECTED": "false",  # the bench purges its stream between rounds
         "CRISIS_LOG_LEVEL": "WARNING",
     }
     child = Child(name, [sys.executable, "-m", "services", name], env, log_dir, port)

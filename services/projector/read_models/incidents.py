@@ -1,65 +1,44 @@
-"""`incidents`: one row per incident with its title, status, counts by type, time span and last position."""
+"""`incidents`: one row per incident with its title, status, counts by type, time span and last position.
 
+A batch is folded onto the stored rows of its incidents by the domain's `fold`, the same rule an `as_of` read
+folds with: one read and one write per batch.
+"""
+
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 
 from schemas.envelope import Event
-from schemas.events.incidents import IncidentMerged, IncidentOpened, IncidentUpdated
+from services.domain.incidents import Incident, fold
 from services.projector.projection import Position, Projection
 
 incidents = Projection("incidents", tables=("incidents",))
 
 
-@incidents.on_every_event
-async def count_event(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
-    await conn.execute(
-        """
-        INSERT INTO incidents (incident_id, event_count, counts_by_type, first_occurred_at, last_occurred_at,
-                               last_position, updated_at)
-        VALUES (%(id)s, 1, jsonb_build_object(%(type)s::text, 1), %(at)s, %(at)s, %(seq)s, %(recorded)s)
-        ON CONFLICT (incident_id) DO UPDATE SET
-            event_count = incidents.event_count + 1,
-            counts_by_type = incidents.counts_by_type || jsonb_build_object(
-                %(type)s::text, COALESCE((incidents.counts_by_type ->> %(type)s)::int, 0) + 1),
-            first_occurred_at = LEAST(incidents.first_occurred_at, EXCLUDED.first_occurred_at),
-            last_occurred_at = GREATEST(incidents.last_occurred_at, EXCLUDED.last_occurred_at),
-            last_position = EXCLUDED.last_position,
-            updated_at = EXCLUDED.updated_at
-        """,
-        {
-            "id": event.incident_id,
-            "type": event.type,
-            "at": event.occurred_at,
-            "seq": pos.seq,
-            "recorded": event.recorded_at,
-        },
-    )
-
-
-@incidents.on(IncidentOpened)
-async def set_title_and_status(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
-    opened: IncidentOpened = event.data
-    await conn.execute(
-        "UPDATE incidents SET title = %s, status = %s, description = %s WHERE incident_id = %s",
-        (opened.title, opened.status.value, opened.description, event.incident_id),
-    )
-
-
-@incidents.on(IncidentUpdated)
-async def update_title_and_status(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
-    updated: IncidentUpdated = event.data
-    await conn.execute(
-        """
-        UPDATE incidents SET title = COALESCE(%s, title), status = COALESCE(%s, status),
-                             description = COALESCE(%s, description)
-        WHERE incident_id = %s
-        """,
-        (updated.title, updated.status.value if updated.status else None, updated.description, event.incident_id),
-    )
-
-
-@incidents.on(IncidentMerged)
-async def mark_merged(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
-    merged: IncidentMerged = event.data
-    await conn.execute("UPDATE incidents SET merged_into = %s WHERE incident_id = %s", (merged.into, event.incident_id))
+@incidents.on_every_batch
+async def fold_events(conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
+    ids = sorted({event.incident_id for event, _ in events})
+    async with conn.cursor(row_factory=class_row(Incident)) as cur:
+        await cur.execute("SELECT * FROM incidents WHERE incident_id = ANY(%s) ORDER BY incident_id FOR UPDATE", (ids,))
+        stored = {incident.incident_id: incident for incident in await cur.fetchall()}
+    states = fold(((pos.seq, event) for event, pos in events), stored)
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            """
+            INSERT INTO incidents (incident_id, title, status, description, merged_into, event_count,
+                                   counts_by_type, first_occurred_at, last_occurred_at, last_position, updated_at)
+            VALUES (%(incident_id)s, %(title)s, %(status)s, %(description)s, %(merged_into)s, %(event_count)s,
+                    %(counts_by_type)s, %(first_occurred_at)s, %(last_occurred_at)s, %(last_position)s,
+                    %(updated_at)s)
+            ON CONFLICT (incident_id) DO UPDATE SET
+                title = EXCLUDED.title, status = EXCLUDED.status, description = EXCLUDED.description,
+                merged_into = EXCLUDED.merged_into, event_count = EXCLUDED.event_count,
+                counts_by_type = EXCLUDED.counts_by_type, first_occurred_at = EXCLUDED.first_occurred_at,
+                last_occurred_at = EXCLUDED.last_occurred_at, last_position = EXCLUDED.last_position,
+                updated_at = EXCLUDED.updated_at
+            """,
+            [state.model_dump() | {"counts_by_type": Jsonb(state.counts_by_type)} for state in states.values()],
+        )

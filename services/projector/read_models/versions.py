@@ -44,7 +44,7 @@ def check_target(found: tuple[str, str] | None, target: UUID, event: Event[Any],
 class Versions:
     def __init__(self, projection: Projection, table: str) -> None:
         self._table = table
-        self._writers: dict[str, Writer] = {}
+        self._writers: dict[type[EventPayload], Writer] = {}
         projection.on(ReportCorrected)(self._apply_correction)
         self._projection = projection
 
@@ -55,14 +55,15 @@ class Versions:
 
             self._projection.on(*payloads)(write_original)
             for payload in payloads:
-                self._writers[payload.event_type()] = write
+                self._writers[payload] = write
             return write
 
         return register
 
     async def _apply_correction(self, conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
         correction: ReportCorrected = event.data
-        write = self._writers.get(correction.corrected_type)
+        corrected = payload_class(correction.corrected_type)
+        write = self._writers.get(corrected)
         if write is None:
             return  # a correction of a type this read model does not hold
         cur = await conn.execute(
@@ -75,7 +76,7 @@ class Versions:
         found = None if row is None else (row["incident_id"], row["type"])
         check_target(found, correction.corrects, event, correction.corrected_type)
         assert row is not None
-        values = payload_class(correction.corrected_type).model_validate(correction.replacement)
+        values = corrected.model_validate(correction.replacement)
         await write(
             conn, event, values, row["version_of"], pos
         )  # a correction of a correction is a version of the original
@@ -90,15 +91,15 @@ async def insert_payload_row(
     version_of: UUID,
     pos: Position,
 ) -> None:
-    """One row of a table shaped (event_id, version_of, incident_id, type, <key column>, payload, source, times)."""
+    """One row of a table shaped (event_id, version_of, incident_id, type, schema_version, <key column>, payload,
+    source, times): the payload with the version of its shape, which readers upcast from."""
     column, value = key
-    type_ = type(values).event_type()
     await conn.execute(
         sql.SQL(
             """
-            INSERT INTO {table} (event_id, version_of, incident_id, type, {column}, payload, source, occurred_at,
-                                 recorded_at, stream_seq)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            INSERT INTO {table} (event_id, version_of, incident_id, type, schema_version, {column}, payload, source,
+                                 occurred_at, recorded_at, stream_seq)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (event_id) DO NOTHING
             """
         ).format(table=sql.Identifier(table), column=sql.Identifier(column)),
@@ -106,7 +107,8 @@ async def insert_payload_row(
             event.event_id,
             version_of,
             event.incident_id,
-            type_,
+            type(values).event_type(),
+            type(values).schema_version,
             value,
             Jsonb(values.model_dump(mode="json")),
             Jsonb(event.source.model_dump(mode="json")),

@@ -9,7 +9,7 @@ from psycopg.rows import class_row
 
 from services.common.database import DictConnection
 from services.domain.actors import MentionRow
-from services.query.views import AS_OF
+from services.query.as_of import AS_OF
 
 
 async def mentions(

@@ -15,22 +15,20 @@ from services.domain.casualties import FigureRow
 from services.domain.detentions import DetentionRow
 from services.domain.elections import ElectionRow
 from services.domain.statements import StatementRow
+from services.query.as_of import AS_OF
 from services.query.heavy_reads import fold_rows
-from services.query.views import AS_OF
 
-# The current version of each report in a versioned table, unless retracted.
-_CURRENT_VERSIONS = """
-    SELECT * FROM (
-        SELECT DISTINCT ON (version_of) t.*, verification_as_of(version_of, {as_of}) AS verification
-        FROM {table} t
-        WHERE incident_id = %(incident_id)s AND recorded_at <= {as_of} {extra}
-        ORDER BY version_of, recorded_at DESC, stream_seq DESC
-    ) current WHERE verification <> 'retracted'
+# Every version of each report recorded by `as_of`, with the verification its report had then: candidates, of
+# which the domain picks the current version (services/domain/reports.py).
+_VERSIONS = """
+    SELECT t.*, verification_as_of(version_of, {as_of}) AS verification
+    FROM {table} t
+    WHERE incident_id = %(incident_id)s AND recorded_at <= {as_of} {extra}
 """
 
 
-def _current(table: str, extra: str = "") -> sql.Composed:
-    return sql.SQL(_CURRENT_VERSIONS).format(table=sql.Identifier(table), as_of=sql.SQL(AS_OF), extra=sql.SQL(extra))
+def _versions(table: str, extra: str = "") -> sql.Composed:
+    return sql.SQL(_VERSIONS).format(table=sql.Identifier(table), as_of=sql.SQL(AS_OF), extra=sql.SQL(extra))
 
 
 async def casualty_figures(conn: DictConnection, incident_id: str, as_of: datetime | None) -> list[FigureRow]:
@@ -50,17 +48,19 @@ async def casualty_figures(conn: DictConnection, incident_id: str, as_of: dateti
 
 async def election_events(conn: DictConnection, incident_id: str, as_of: datetime | None) -> list[ElectionRow]:
     params = {"incident_id": incident_id, "as_of": as_of}
-    return await fold_rows(conn, _current("election_events"), ElectionRow, params)
+    return await fold_rows(conn, _versions("election_events"), ElectionRow, params)
 
 
 async def detention_events(conn: DictConnection, incident_id: str, as_of: datetime | None) -> list[DetentionRow]:
     params = {"incident_id": incident_id, "as_of": as_of}
-    return await fold_rows(conn, _current("detention_events"), DetentionRow, params)
+    return await fold_rows(conn, _versions("detention_events"), DetentionRow, params)
 
 
 async def statements(
     conn: DictConnection, incident_id: str, as_of: datetime | None, speaker: str | None
 ) -> list[StatementRow]:
-    query = _current("statements", "" if speaker is None else "AND speaker_id = %(speaker)s")
+    # every version of the reports that named the speaker in any version: a correction may name another
+    named = "AND version_of IN (SELECT version_of FROM statements WHERE speaker_id = %(speaker)s)"
+    query = _versions("statements", "" if speaker is None else named)
     params = {"incident_id": incident_id, "as_of": as_of, "speaker": speaker}
     return await fold_rows(conn, query, StatementRow, params)

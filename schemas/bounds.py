@@ -1,0 +1,72 @@
+"""What every layer can store and read back: the window of times and dates, and the range of counts.
+
+A value ingest accepts travels through Python datetime arithmetic, JSON, PostgreSQL (`timestamptz`, `integer`)
+and back out through the query API. Outside these bounds one of them fails (a year-1 time with a +14:00 offset is
+a BC timestamp in PostgreSQL; a count of 2^31 does not fit an `integer` column), so the contract refuses them,
+and publishes the bounds in its JSON Schema.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, Field, WithJsonSchema
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+END = datetime(2100, 1, 1, tzinfo=UTC)  # exclusive
+# The widest offsets in use (UTC-12:00 to UTC+14:00), with room; PostgreSQL refuses offsets past 15:59.
+MAX_OFFSET = timedelta(hours=14)
+# Counts are stored in PostgreSQL `integer` columns.
+MAX_COUNT = 2**31 - 1
+
+WINDOW = f"from {EARLIEST.isoformat()} (inclusive) to {END.isoformat()} (exclusive), in UTC"
+# A looser published check than the validator (the year before conversion to UTC may lie one year outside the
+# window), so that every accepted value passes it; the exact window is in the description and formatMinimum.
+_YEARS = r"(1899|19[0-9]{2}|20[0-9]{2}|2100)"
+_OFFSET = r"(Z|z|[+-](0[0-9]|1[0-4]):[0-5][0-9])"
+
+
+def _within_window(value: datetime) -> datetime:
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) > MAX_OFFSET:
+        raise ValueError(f"UTC offset {value.isoformat()[19:].lstrip('.0123456789')} is beyond ±14:00")
+    if not EARLIEST <= value < END:
+        raise ValueError(f"must lie {WINDOW}")
+    return value
+
+
+def _within_years(value: date) -> date:
+    if not EARLIEST.date() <= value < END.date():
+        raise ValueError(f"must lie from {EARLIEST.date()} to {END.date()} (exclusive)")
+    return value
+
+
+Moment = Annotated[
+    AwareDatetime,
+    AfterValidator(_within_window),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": rf"^{_YEARS}-.*{_OFFSET}$",
+            "formatMinimum": EARLIEST.isoformat(),
+            "formatExclusiveMaximum": END.isoformat(),
+            "description": f"ISO 8601 with a UTC offset (at most ±14:00), {WINDOW}.",
+        }
+    ),
+]
+Day = Annotated[
+    date,
+    AfterValidator(_within_years),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": r"^(19|20)[0-9]{2}-",
+            "formatMinimum": EARLIEST.date().isoformat(),
+            "formatExclusiveMaximum": END.date().isoformat(),
+        }
+    ),
+]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]

@@ -1,0 +1,76 @@
+"""An incident's state, folded from its events in stream order: the one rule behind the `incidents` projection
+(one event at a time, onto the stored row) and behind an `as_of` read (every event recorded by then).
+
+IncidentOpened sets the title, status and description; IncidentUpdated changes only the fields it gives;
+IncidentMerged names the incident it duplicates; every event counts, by type, and widens the time span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from schemas.envelope import Event
+from schemas.events.incidents import IncidentMerged, IncidentOpened, IncidentUpdated
+from services.domain.utc import UtcDatetime
+
+
+class Incident(BaseModel):
+    incident_id: str
+    title: str | None = Field(description="From IncidentOpened; null until that event is applied.")
+    status: str | None
+    description: str | None
+    merged_into: str | None = Field(description="Set when the incident was merged into another (a duplicate).")
+    event_count: int
+    counts_by_type: dict[str, int]
+    first_occurred_at: UtcDatetime
+    last_occurred_at: UtcDatetime
+    last_position: int = Field(description="Stream sequence of the last event applied to this incident.")
+    updated_at: UtcDatetime
+
+
+def evolve(state: Incident | None, event: Event[Any], position: int) -> Incident:
+    """The incident after `event`, at stream sequence `position` (None: the incident's first event)."""
+    if state is None:
+        state = Incident(
+            incident_id=event.incident_id,
+            title=None,
+            status=None,
+            description=None,
+            merged_into=None,
+            event_count=0,
+            counts_by_type={},
+            first_occurred_at=event.occurred_at,
+            last_occurred_at=event.occurred_at,
+            last_position=position,
+            updated_at=event.recorded_at,
+        )
+    changes: dict[str, Any] = {
+        "event_count": state.event_count + 1,
+        "counts_by_type": {**state.counts_by_type, event.type: state.counts_by_type.get(event.type, 0) + 1},
+        "first_occurred_at": min(state.first_occurred_at, event.occurred_at),
+        "last_occurred_at": max(state.last_occurred_at, event.occurred_at),
+        "last_position": position,
+        "updated_at": event.recorded_at,
+    }
+    match event.data:
+        case IncidentOpened(title=title, status=status, description=description):
+            changes |= {"title": title, "status": status.value, "description": description}
+        case IncidentUpdated(title=title, status=status, description=description):
+            changes["title"] = state.title if title is None else title
+            changes["status"] = state.status if status is None else status.value
+            changes["description"] = state.description if description is None else description
+        case IncidentMerged(into=into):
+            changes["merged_into"] = into
+    return Incident.model_validate(state.model_dump() | changes)
+
+
+def fold(events: Iterable[tuple[int, Event[Any]]], start: Mapping[str, Incident] | None = None) -> dict[str, Incident]:
+    """Each incident's state after its events, given as (stream sequence, event) in stream order, from the states
+    in `start` (by incident id; an incident not in it starts with its first event)."""
+    states = dict(start or {})
+    for position, event in events:
+        states[event.incident_id] = evolve(states.get(event.incident_id), event, position)
+    return states

@@ -1,0 +1,115 @@
+"""What a read route needs, as typed dependencies (`Annotated` aliases, as FastAPI's full-stack template's
+`SessionDep`): a pooled connection (or a heavy read's), the position waiter, the live feed, the settings, the read
+position.
+
+The lifespan opens them once and hands them over as one `QueryRuntime`; nothing else reads `app.state`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+
+from services.common.database import DictConnection
+from services.common.http import Unavailable, error_body
+from services.common.settings import Settings
+from services.query.database import ReadModels
+from services.query.freshness import MIN_POSITION_HEADER, BeyondStreamEnd, Freshness, PositionWaiter
+from services.query.live import LiveFeed
+
+
+@dataclass(frozen=True)
+class QueryRuntime:
+    """What the lifespan opened: the pool, the live feed and the position waiter, with the settings."""
+
+    read_models: ReadModels
+    live: LiveFeed
+    position_waiter: PositionWaiter
+    settings: Settings
+
+
+def install_runtime(app: FastAPI, runtime: QueryRuntime | None) -> None:
+    """Hand the runtime to the routes (None: shutting down, every read answers 503)."""
+    app.state.runtime = runtime
+
+
+def runtime_of(app: FastAPI) -> QueryRuntime:
+    runtime = getattr(app.state, "runtime", None)
+    if not isinstance(runtime, QueryRuntime):
+        raise Unavailable("the query service is still starting")
+    return runtime
+
+
+def _runtime(request: Request) -> QueryRuntime:
+    return runtime_of(request.app)
+
+
+Runtime = Annotated[QueryRuntime, Depends(_runtime)]
+
+
+async def _connection(runtime: Runtime) -> AsyncIterator[DictConnection]:
+    """One pooled connection per request, back in the pool when the handler returns."""
+    async with runtime.read_models.connection() as conn:
+        yield conn
+
+
+async def _heavy_connection(runtime: Runtime) -> AsyncIterator[DictConnection]:
+    """The heavy reads' connection: a slot, then a connection, both held until the answer is sent (a streamed
+    one too: it keeps the default request scope)."""
+    async with runtime.read_models.heavy.slot(), runtime.read_models.connection() as conn:
+        yield conn
+
+
+def _live(runtime: Runtime) -> LiveFeed:
+    return runtime.live
+
+
+def _settings(runtime: Runtime) -> Settings:
+    return runtime.settings
+
+
+def _position_waiter(runtime: Runtime) -> PositionWaiter:
+    return runtime.position_waiter
+
+
+Connection = Annotated[DictConnection, Depends(_connection, scope="function")]
+# Exports, maps and folds: a bounded number at once, each with a connection held while its answer is sent.
+HeavyConnection = Annotated[DictConnection, Depends(_heavy_connection)]
+Live = Annotated[LiveFeed, Depends(_live)]
+QuerySettings = Annotated[Settings, Depends(_settings)]
+Waiter = Annotated[PositionWaiter, Depends(_position_waiter)]
+
+MinPosition = Annotated[
+    int | None, Query(ge=0, description="Wait (bounded) until the read models reach this stream position.")
+]
+MinPositionHeader = Annotated[
+    int | None, Header(alias=MIN_POSITION_HEADER, ge=0, description="The same as `min_position`, as a header.")
+]
+
+
+async def read_position(
+    response: Response,
+    conn: Connection,
+    waiter: Waiter,
+    min_position: MinPosition = None,
+    x_min_position: MinPositionHeader = None,
+) -> Freshness:
+    """The read models' position, once it reaches the wanted one (bounded); sets X-Position (and X-Stale)."""
+    wanted, loc = (
+        (min_position, ["query", "min_position"])
+        if min_position is not None
+        else (x_min_position, ["header", "X-Min-Position"])
+    )
+    try:
+        freshness = await waiter.reach(conn, wanted)
+    except BeyondStreamEnd as exc:
+        detail = {"loc": loc, "msg": str(exc), "type": "beyond_stream_end"}
+        raise HTTPException(400, detail=error_body(str(exc), [detail])) from exc
+    response.headers.update(freshness.headers)
+    return freshness
+
+
+Position = Annotated[Freshness, Depends(read_position)]
