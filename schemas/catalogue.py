@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from schemas.envelope import Event, EventSubmission
+from schemas.envelope import Event, EventSubmission, event_class, submission_class
 from schemas.events.actors import ActorRegistered
 from schemas.events.base import EventPayload
 from schemas.events.casualties import CasualtiesReported
@@ -82,7 +82,7 @@ def parse_payload(name: object, schema_version: int, data: Mapping[str, Any]) ->
 def parse_submission(raw: Mapping[str, Any]) -> EventSubmission[Any]:
     """Validate a client's report; raises UnknownEventType or pydantic.ValidationError."""
     cls = payload_class(raw.get("type"))
-    return EventSubmission[cls].model_validate(raw)  # type: ignore[valid-type]
+    return submission_class(cls).model_validate(raw)
 
 
 def parse_event(raw: Mapping[str, Any] | bytes | str) -> Event[Any]:
@@ -93,4 +93,4 @@ def parse_event(raw: Mapping[str, Any] | bytes | str) -> Event[Any]:
         if not isinstance(raw, dict):
             raise ValueError("an event must be a JSON object")
     cls = payload_class(raw.get("type"))
-    return Event[cls].model_validate(upcast(raw, cls.schema_version))  # type: ignore[valid-type]
+    return event_class(cls).model_validate(upcast(raw, cls.schema_version))

@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from schemas.envelope import Event, EventSubmission
+from schemas.envelope import Event, EventSubmission, event_class
+from schemas.events.base import EventPayload
 
 
 def record(
@@ -17,7 +18,7 @@ def record(
     recorded_by: str,
     correlation_id: str | None,
 ) -> Event[Any]:
-    payload_class = type(submission.data)
+    payload_class: type[EventPayload] = type(submission.data)
     # dict(model) is shallow: nested models are passed as instances and not re-validated.
     fields = dict(submission) | {
         "event_id": event_id,
@@ -25,4 +26,4 @@ def record(
         "recorded_by": recorded_by,
         "correlation_id": submission.correlation_id or correlation_id,
     }
-    return Event[payload_class].model_validate(fields)  # type: ignore[valid-type]
+    return event_class(payload_class).model_validate(fields)

@@ -46,7 +46,7 @@ def _guard_operations(app: FastAPI, responses: dict[int | str, dict[str, Any]]) 
     ) -> Response:
         if request.url.path in OPERATIONS_PATHS:
             try:
-                authorised(request, await bearer(request))
+                await authorised(request, await bearer(request))
             except HTTPException as refusal:  # raised outside the app's handlers: answered here, alike
                 return JSONResponse(refusal.detail, refusal.status_code, headers=refusal.headers)
         return await call_next(request)

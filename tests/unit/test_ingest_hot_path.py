@@ -1,0 +1,53 @@
+"""What each write request costs ingest, beyond its work: no class built again, no hop to a worker thread.
+
+Both were found by profiling ingest under 64 concurrent writers (issue 11): pydantic caches `Event[X]` only weakly,
+so about one request in three built its envelope class again after a garbage collection dropped it; and the token
+check, a plain `def` dependency, went through FastAPI's thread pool on every request.
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+from typing import Any
+
+import pydantic._internal._generics as pydantic_generics
+import pytest
+
+from services.cli.bench.workload import Mix, submissions
+from tests.unit.test_ingest_http import AUTH, fast_settings, running_ingest
+
+
+async def test_posting_events_builds_no_envelope_class_after_the_first_of_each_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = submissions(Mix.demo, 150, incidents=4)
+    built: list[str] = []
+    build = pydantic_generics.create_generic_submodel
+
+    def counting_build(name: str, *args: Any, **kwargs: Any) -> Any:
+        built.append(name)
+        return build(name, *args, **kwargs)
+
+    async with running_ingest(fast_settings(tmp_path, write_rate_limit="1000000/second")) as ingest:
+        for event in events[:100]:  # every type of the demo mix, once at least
+            assert (await ingest.http.post("/v1/events", json=event, headers=AUTH)).status_code == 202
+        monkeypatch.setattr(pydantic_generics, "create_generic_submodel", counting_build)
+        for event in events[100:]:
+            assert (await ingest.http.post("/v1/events", json=event, headers=AUTH)).status_code == 202
+            gc.collect()  # what drops a weakly cached class; under load it happens on its own
+    assert {e["type"] for e in events[100:]} <= {e["type"] for e in events[:100]}
+    assert built == []
+
+
+async def test_a_write_runs_on_the_event_loop_without_the_thread_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_thread(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a write request went through the thread pool")
+
+    async with running_ingest(fast_settings(tmp_path)) as ingest:
+        # Where FastAPI hands a plain `def` dependency (or endpoint) to a worker thread.
+        monkeypatch.setattr("fastapi.dependencies.utils.run_in_threadpool", no_thread)
+        response = await ingest.http.post("/v1/events", json=submissions(Mix.demo, 1, incidents=2)[0], headers=AUTH)
+    assert response.status_code == 202, response.text
