@@ -31,6 +31,7 @@ from services.query.heavy_reads import json_off_loop
 from services.query.models import ActorPage, Casualties, DetentionPage, ElectionPage, SpeakerPage
 from services.query.pagination import Cursor, next_page
 from services.query.params import DEFAULT_LIMIT, AsOf, IncidentId, Limit, PageCursor
+from services.query.selection import Selection
 
 T = TypeVar("T")
 
@@ -173,7 +174,7 @@ async def incident_map(
 ) -> StreamingResponse:
     """The incident's located events as a GeoJSON FeatureCollection (coordinates [longitude, latitude]), streamed."""
     await _known_incident(conn, incident_id, position)
-    rows = export_views.events(conn, incident_id, as_of, located_only=True)
+    rows = export_views.events(conn, Selection(incidents=[incident_id], as_of=as_of), located_only=True)
     return StreamingResponse(feature_collection(rows), media_type="application/geo+json")
 
 
@@ -183,7 +184,7 @@ async def incident_csv(
 ) -> StreamingResponse:
     """Every event of the incident, one row each, with an HXL hashtag row under the headers, streamed."""
     await _known_incident(conn, incident_id, position)
-    rows = export_views.events(conn, incident_id, as_of, located_only=False)
+    rows = export_views.events(conn, Selection(incidents=[incident_id], as_of=as_of), located_only=False)
     return StreamingResponse(
         hxl_csv(rows),
         media_type="text/csv; charset=utf-8",

@@ -1,5 +1,5 @@
-"""The incident's events for the map and the CSV export, as recorded by `as_of`, in the order they happened: a
-chunk of rows at a time, however many the incident has."""
+"""The events of a selection (one incident's, or any across incidents) for the maps and the exports, as recorded
+by `as_of`, in the order they happened: a chunk of rows at a time, however many there are."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from psycopg import sql
 from services.common.database import DictConnection
 from services.query.as_of import AS_OF
 from services.query.heavy_reads import chunks
+from services.query.selection import Selection
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,7 @@ class ExportRow:
 
     position: int
     event_id: UUID
+    incident_id: str
     type: str
     occurred_at: datetime
     occurred_precision: str
@@ -33,21 +35,19 @@ class ExportRow:
     verification: str
 
 
-def events(
-    conn: DictConnection, incident_id: str, as_of: datetime | None, *, located_only: bool
-) -> AsyncIterator[list[ExportRow]]:
+def events(conn: DictConnection, selection: Selection, *, located_only: bool) -> AsyncIterator[list[ExportRow]]:
+    conditions = [selection.where(), sql.SQL("recorded_at <= {as_of}").format(as_of=sql.SQL(AS_OF))]
+    if located_only:
+        conditions.append(sql.SQL("lat IS NOT NULL"))
     query = sql.SQL(
         """
-        SELECT stream_seq AS position, event_id, type, occurred_at, envelope ->> 'occurred_precision'
+        SELECT stream_seq AS position, event_id, incident_id, type, occurred_at, envelope ->> 'occurred_precision'
                AS occurred_precision, reported_at, recorded_at, envelope -> 'source' AS source,
                envelope -> 'location' AS location, envelope -> 'data' AS data,
                verification_as_of(event_id, {as_of}) AS verification
         FROM event_log
-        WHERE incident_id = %(incident_id)s AND recorded_at <= {as_of} {located}
+        WHERE {conditions}
         ORDER BY occurred_at, stream_seq
         """
-    ).format(
-        as_of=sql.SQL(AS_OF),
-        located=sql.SQL("AND envelope -> 'location' ->> 'lat' IS NOT NULL" if located_only else ""),
-    )
-    return chunks(conn, query, ExportRow, {"incident_id": incident_id, "as_of": as_of})
+    ).format(as_of=sql.SQL(AS_OF), conditions=sql.SQL(" AND ").join(conditions))
+    return chunks(conn, query, ExportRow, selection.params())

@@ -1,7 +1,8 @@
-"""The incident's events as a GeoJSON FeatureCollection (RFC 7946: [longitude, latitude]) and as CSV with an HXL
-hashtag row under the headers (https://hxlstandard.org), for humanitarian tools.
+"""A selection's events as a GeoJSON FeatureCollection (RFC 7946: [longitude, latitude]), as CSV with an HXL
+hashtag row under the headers (https://hxlstandard.org), for humanitarian tools, and as NDJSON (one JSON object a
+line), for scripts.
 
-Both are written chunk by chunk as the rows arrive, so a streamed answer holds one chunk, never the incident."""
+All are written chunk by chunk as the rows arrive, so a streamed answer holds one chunk, never the selection."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from services.query.export_views import ExportRow
 # (header, HXL hashtag, value of a row)
 COLUMNS: list[tuple[str, str, Any]] = [
     ("event_id", "#event+id", lambda r: r.event_id),
+    ("incident_id", "#crisis+id", lambda r: r.incident_id),
     ("date", "#date+occurred", lambda r: r.occurred_at.isoformat()),
     ("date_precision", "#date+precision", lambda r: r.occurred_precision),
     ("event_type", "#event+type", lambda r: r.type),
@@ -59,6 +61,7 @@ def _feature(row: ExportRow, location: dict[str, Any]) -> dict[str, Any]:
         "geometry": {"type": "Point", "coordinates": [location["lon"], location["lat"]]},
         "properties": {
             "event_id": str(row.event_id),
+            "incident_id": row.incident_id,
             "type": row.type,
             "occurred_at": row.occurred_at.isoformat(),
             "occurred_precision": row.occurred_precision,
@@ -93,3 +96,29 @@ def _csv_lines(lines: list[list[Any]]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(lines)
     return out.getvalue()
+
+
+def _ndjson_line(row: ExportRow) -> str:
+    return json.dumps(
+        {
+            "position": row.position,
+            "event_id": str(row.event_id),
+            "incident_id": row.incident_id,
+            "type": row.type,
+            "occurred_at": row.occurred_at.isoformat(),
+            "occurred_precision": row.occurred_precision,
+            "reported_at": row.reported_at.isoformat() if row.reported_at else None,
+            "recorded_at": row.recorded_at.isoformat(),
+            "source": row.source,
+            "location": row.location,
+            "verification": row.verification,
+            "data": row.data,
+        },
+        ensure_ascii=False,
+    )
+
+
+async def ndjson(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIterator[str]:
+    """One event a line, in pieces."""
+    async for rows in chunks:
+        yield "".join(_ndjson_line(row) + "\n" for row in rows)
