@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from schemas.bounds import Moment
 from services.query import export_views, search_views, trend_views
-from services.query.dependencies import Connection, HeavyConnection
+from services.query.dependencies import Connection, HeavyConnection, Position
 from services.query.errors import BAD_CURSOR, after_cursor
 from services.query.exports import feature_collection, hxl_csv, ndjson
 from services.query.models import EventHitPage, TrendPoint, Trends, TrendSeries
@@ -111,25 +111,25 @@ async def trends(
 
 
 @router.get("/map", responses=GEOJSON, response_class=StreamingResponse)
-async def selection_map(selection: Selected, conn: HeavyConnection) -> StreamingResponse:
+async def selection_map(selection: Selected, conn: HeavyConnection, position: Position) -> StreamingResponse:
     """The located events under the filters, across incidents, as one GeoJSON FeatureCollection, streamed."""
     rows = export_views.events(conn, selection, located_only=True)
-    return StreamingResponse(feature_collection(rows), media_type="application/geo+json")
+    return StreamingResponse(feature_collection(rows), media_type="application/geo+json", headers=position.headers)
 
 
 @router.get("/export.csv", responses=CSV, response_class=StreamingResponse)
-async def selection_csv(selection: Selected, conn: HeavyConnection) -> StreamingResponse:
+async def selection_csv(selection: Selected, conn: HeavyConnection, position: Position) -> StreamingResponse:
     """Every event under the filters, one row each, with an HXL hashtag row under the headers, streamed."""
     rows = export_views.events(conn, selection, located_only=False)
     return StreamingResponse(
         hxl_csv(rows),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="events.csv"'},
+        headers={**position.headers, "Content-Disposition": 'attachment; filename="events.csv"'},
     )
 
 
 @router.get("/export.ndjson", responses=NDJSON, response_class=StreamingResponse)
-async def selection_ndjson(selection: Selected, conn: HeavyConnection) -> StreamingResponse:
+async def selection_ndjson(selection: Selected, conn: HeavyConnection, position: Position) -> StreamingResponse:
     """Every event under the filters, one JSON object a line, streamed."""
     rows = export_views.events(conn, selection, located_only=False)
-    return StreamingResponse(ndjson(rows), media_type="application/x-ndjson")
+    return StreamingResponse(ndjson(rows), media_type="application/x-ndjson", headers=position.headers)

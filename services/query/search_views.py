@@ -42,7 +42,7 @@ ORDERS: dict[str, _Order] = {
 }
 
 # ts_headline's defaults, but two fragments: a quote and a description each get a chance.
-_SNIPPET_OPTIONS = "MaxFragments=2, MaxWords=20, MinWords=6, FragmentDelimiter=' … '"
+SNIPPET_OPTIONS = 'MaxFragments=2, MaxWords=20, MinWords=6, FragmentDelimiter=" … "'
 
 
 class HitRow(TimelineEntry):
@@ -82,7 +82,7 @@ async def hits(
     ).format(
         as_of=sql.SQL(AS_OF),
         snippet=sql.SQL(
-            f"ts_headline('crisis_search', event_text(envelope), {TSQUERY}, '{_SNIPPET_OPTIONS}')"
+            f"ts_headline('crisis_search', event_text(envelope), {TSQUERY}, %(snippet_options)s)"
             if searching
             else "NULL"
         ),
@@ -92,7 +92,13 @@ async def hits(
         order=sql.SQL(order.order),
     )
     after_key, after_seq = after if after is not None else (None, None)
-    params = {**selection.params(), "after_key": after_key, "after_seq": after_seq, "limit": limit}
+    params = {
+        **selection.params(),
+        "after_key": after_key,
+        "after_seq": after_seq,
+        "limit": limit,
+        "snippet_options": SNIPPET_OPTIONS,
+    }
     async with conn.cursor(row_factory=class_row(HitRow)) as cur:
         await cur.execute(query, params)
         rows = await cur.fetchall()
