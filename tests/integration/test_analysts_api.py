@@ -70,7 +70,7 @@ def world(kg: str, by: str) -> list[dict[str, Any]]:
         report(kg, "CasualtiesReported", "2020-10-06T10:00:00+06:00", killed(1), location=BISHKEK, source=gov),
         report(kg, "CasualtiesReported", "2020-10-06T11:00:00+06:00", killed(3), location=BISHKEK, source=ngo),
         retracted,
-        report(kg, "ReportRetracted", "2020-10-07T10:00:00+06:00", {"retracts": retracted["event_id"], "reason": "x"}),
+        report(kg, "ReportRetracted", "2020-10-07T10:00:00+06:00", {"retracts": retracted["event_id"], "reason": "withdrawn"}),
         report(
             kg,
             "ProtestReported",
@@ -341,3 +341,74 @@ async def test_map_and_exports_hold_the_selection(stack: Stack, posted: dict[str
     features = response.json()["features"]
     assert [f["id"] for f in features] == ids([e for e in events if located(e).get("name") == "Bishkek"])
     assert all(f["geometry"]["coordinates"] == [BISHKEK["lon"], BISHKEK["lat"]] for f in features)
+
+
+BAD_INPUT: list[tuple[str, dict[str, Any], str]] = [
+    ("/v1/events", {"type": "NoSuchEvent"}, "type"),
+    ("/v1/events", {"category": "Picnics"}, "category"),
+    ("/v1/events", {"country": "kyrgyzstan"}, "country"),
+    ("/v1/events", {"source_kind": "rumour"}, "source_kind"),
+    ("/v1/events", {"verification": "probably"}, "verification"),
+    ("/v1/events", {"bbox": "74,42,75"}, "bbox"),
+    ("/v1/events", {"bbox": "74,42,75,north"}, "bbox"),
+    ("/v1/events", {"bbox": "74,43,75,42"}, "bbox"),
+    ("/v1/events", {"bbox": "190,42,195,43"}, "bbox"),
+    ("/v1/events", {"near": "42.9,74.6,5000"}, "near"),
+    ("/v1/events", {"near": "42.9,74.6,0"}, "near"),
+    ("/v1/events", {"near": "95,74.6,10"}, "near"),
+    ("/v1/events", {"occurred_from": "2020-10-07T00:00:00Z", "occurred_to": "2020-10-06T00:00:00Z"}, "occurred_from"),
+    ("/v1/events", {"q": "   "}, "q"),
+    ("/v1/events", {"q": "!!! -- ()"}, "q"),
+    ("/v1/events", {"q": "x" * 201}, "q"),
+    ("/v1/events", {"sort": "relevance"}, "sort"),
+    ("/v1/events", {"sort": "size"}, "sort"),
+    ("/v1/events", {"cursor": "bm90IGEgY3Vyc29y"}, "cursor"),
+    ("/v1/trends", {"interval": "fortnight"}, "interval"),
+    ("/v1/trends", {"group_by": "region"}, "group_by"),
+    (
+        "/v1/trends",
+        {"interval": "day", "occurred_from": "1950-01-01T00:00:00Z", "occurred_to": "2020-01-01T00:00:00Z"},
+        "interval",
+    ),
+    ("/v1/map", {"near": "1,2"}, "near"),
+    ("/v1/export.csv", {"bbox": ""}, "bbox"),
+    ("/v1/export.ndjson", {"incident": "Not A Slug"}, "incident"),
+]
+
+
+@pytest.mark.parametrize(("route", "params", "parameter"), BAD_INPUT)
+async def test_bad_input_is_refused_naming_the_parameter(
+    stack: Stack, route: str, params: dict[str, Any], parameter: str
+) -> None:
+    response = await stack.query.get(route, params=params)
+    assert response.status_code in (400, 422), response.text
+    details = response.json()["details"]
+    assert any(detail["loc"][:2] == ["query", parameter] and detail["msg"] for detail in details), details
+
+
+async def test_a_cursor_of_one_sort_is_refused_under_another(stack: Stack, posted: dict[str, Any]) -> None:
+    page = await stack.get("/v1/events", limit=1, sort="occurred_at")
+    response = await stack.query.get(
+        "/v1/events", params={"limit": 1, "sort": "-occurred_at", "cursor": page["next_cursor"]}
+    )
+    assert response.status_code == 400 and response.json()["details"][0]["loc"] == ["query", "cursor"]
+
+
+INJECTIONS = ["'; DROP TABLE event_log; --", "zzz' OR 'qqq'='qqq", "1) OR (1=1", "%(text)s", "$$; SELECT 1; $$"]
+
+
+async def test_injection_attempts_in_every_parameter_are_only_values(stack: Stack, posted: dict[str, Any]) -> None:
+    """Every parameter of the analysts' routes (from the OpenAPI document) given SQL: refused, or matching nothing."""
+    openapi = (await stack.query.get("/openapi.json")).json()
+    routes = ["/v1/events", "/v1/trends", "/v1/map", "/v1/export.csv", "/v1/export.ndjson"]
+    names = {p["name"] for route in routes for p in openapi["paths"][route]["get"]["parameters"] if p["in"] == "query"}
+    assert {"incident", "country", "location", "type", "category", "actor", "bbox", "near", "q", "sort"} <= names
+    for route in routes:
+        for name in names & {p["name"] for p in openapi["paths"][route]["get"]["parameters"]}:
+            for value in INJECTIONS:
+                response = await stack.query.get(route, params={name: value})
+                assert response.status_code < 500, (route, name, value, response.text)
+                if response.status_code == 200 and route == "/v1/events":
+                    assert response.json()["items"] == [], (name, value)  # a value that matches no event
+    everything = await all_hits(stack.query)
+    assert len(everything) == len(posted["events"])  # the tables are all still there
