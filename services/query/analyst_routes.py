@@ -14,8 +14,10 @@ from fastapi.responses import StreamingResponse
 from schemas.bounds import Moment
 from services.query import export_views, search_views, trend_views
 from services.query.dependencies import Connection, HeavyConnection, Position
+from services.query.domain_routes import CSV, GEOJSON
 from services.query.errors import BAD_CURSOR, after_cursor
 from services.query.exports import feature_collection, hxl_csv, ndjson
+from services.query.heavy_reads import StreamedRows
 from services.query.models import EventHitPage, TrendPoint, Trends, TrendSeries
 from services.query.pagination import Cursor, next_page
 from services.query.params import DEFAULT_LIMIT, Limit, PageCursor
@@ -35,12 +37,6 @@ CURSORS: dict[str, Cursor[tuple[str, Any, int]]] = {
 MAX_BUCKETS = 2000  # a series longer than this is refused: ask a longer interval or a shorter window
 _BUCKET_DAYS = {"day": 1, "week": 7, "month": 28}
 
-GEOJSON: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/geo+json": {}}, "description": "A GeoJSON FeatureCollection, streamed."}
-}
-CSV: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {}}, "description": "CSV, an HXL hashtag row under the headers, streamed."}
-}
 NDJSON: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/x-ndjson": {}}, "description": "One event as JSON a line, streamed."}
 }
@@ -114,14 +110,14 @@ async def trends(
 async def selection_map(selection: Selected, conn: HeavyConnection, position: Position) -> StreamingResponse:
     """The located events under the filters, across incidents, as one GeoJSON FeatureCollection, streamed."""
     rows = export_views.events(conn, selection, located_only=True)
-    return StreamingResponse(feature_collection(rows), media_type="application/geo+json", headers=position.headers)
+    return StreamedRows(feature_collection(rows), media_type="application/geo+json", headers=position.headers)
 
 
 @router.get("/export.csv", responses=CSV, response_class=StreamingResponse)
 async def selection_csv(selection: Selected, conn: HeavyConnection, position: Position) -> StreamingResponse:
     """Every event under the filters, one row each, with an HXL hashtag row under the headers, streamed."""
     rows = export_views.events(conn, selection, located_only=False)
-    return StreamingResponse(
+    return StreamedRows(
         hxl_csv(rows),
         media_type="text/csv; charset=utf-8",
         headers={**position.headers, "Content-Disposition": 'attachment; filename="events.csv"'},
@@ -132,4 +128,4 @@ async def selection_csv(selection: Selected, conn: HeavyConnection, position: Po
 async def selection_ndjson(selection: Selected, conn: HeavyConnection, position: Position) -> StreamingResponse:
     """Every event under the filters, one JSON object a line, streamed."""
     rows = export_views.events(conn, selection, located_only=False)
-    return StreamingResponse(ndjson(rows), media_type="application/x-ndjson", headers=position.headers)
+    return StreamedRows(ndjson(rows), media_type="application/x-ndjson", headers=position.headers)

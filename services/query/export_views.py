@@ -3,7 +3,7 @@ by `as_of`, in the order they happened: a chunk of rows at a time, however many 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,7 +35,7 @@ class ExportRow:
     verification: str
 
 
-def events(conn: DictConnection, selection: Selection, *, located_only: bool) -> AsyncIterator[list[ExportRow]]:
+def events(conn: DictConnection, selection: Selection, *, located_only: bool) -> AsyncGenerator[list[ExportRow]]:
     conditions = [selection.where(), sql.SQL("recorded_at <= {as_of}").format(as_of=sql.SQL(AS_OF))]
     if located_only:
         conditions.append(sql.SQL("lat IS NOT NULL"))

@@ -9,7 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
 from schemas.catalogue import EVENT_TYPES
@@ -73,23 +74,25 @@ def _feature(row: ExportRow, location: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def feature_collection(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIterator[str]:
+async def feature_collection(chunks: AsyncGenerator[list[ExportRow]]) -> AsyncGenerator[str]:
     """The located rows as one GeoJSON FeatureCollection, in pieces."""
     separator = ""
     yield '{"type": "FeatureCollection", "features": ['
-    async for rows in chunks:
-        features = [json.dumps(_feature(row, row.location), ensure_ascii=False) for row in rows if row.location]
-        if features:
-            yield separator + ", ".join(features)
-            separator = ", "
+    async with aclosing(chunks):
+        async for rows in chunks:
+            features = [json.dumps(_feature(row, row.location), ensure_ascii=False) for row in rows if row.location]
+            if features:
+                yield separator + ", ".join(features)
+                separator = ", "
     yield "]}"
 
 
-async def hxl_csv(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIterator[str]:
+async def hxl_csv(chunks: AsyncGenerator[list[ExportRow]]) -> AsyncGenerator[str]:
     """The header row, the HXL hashtag row, then one row per event, in pieces."""
     yield _csv_lines([[header for header, _, _ in COLUMNS], [tag for _, tag, _ in COLUMNS]])
-    async for rows in chunks:
-        yield _csv_lines([[value(row) for _, _, value in COLUMNS] for row in rows])
+    async with aclosing(chunks):
+        async for rows in chunks:
+            yield _csv_lines([[value(row) for _, _, value in COLUMNS] for row in rows])
 
 
 def _csv_lines(lines: list[list[Any]]) -> str:
@@ -118,7 +121,8 @@ def _ndjson_line(row: ExportRow) -> str:
     )
 
 
-async def ndjson(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIterator[str]:
+async def ndjson(chunks: AsyncGenerator[list[ExportRow]]) -> AsyncGenerator[str]:
     """One event a line, in pieces."""
-    async for rows in chunks:
-        yield "".join(_ndjson_line(row) + "\n" for row in rows)
+    async with aclosing(chunks):
+        async for rows in chunks:
+            yield "".join(_ndjson_line(row) + "\n" for row in rows)

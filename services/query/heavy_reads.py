@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from fastapi import Response
+from fastapi.responses import StreamingResponse
 from psycopg import sql
 from psycopg.rows import class_row
 from pydantic import BaseModel
+from starlette.types import Receive, Scope, Send
 
 from services.common.database import DictConnection
 from services.common.http import Unavailable
@@ -62,7 +64,7 @@ class HeavyReadSlots:
 
 async def chunks(
     conn: DictConnection, query: sql.Composed, row: type[R], params: dict[str, Any]
-) -> AsyncIterator[list[R]]:
+) -> AsyncGenerator[list[R]]:
     """The rows of `query`, CHUNK_ROWS at a time, from a server-side cursor (in a transaction of its own)."""
     async with (
         conn.transaction(),
@@ -71,6 +73,19 @@ async def chunks(
         await cur.execute(query, params)
         while rows := await cur.fetchmany(CHUNK_ROWS):
             yield rows
+
+
+class StreamedRows(StreamingResponse):
+    """A streamed answer that closes its body however the response ends. A client gone mid-download stops the
+    stream at a `yield`, and nothing else would close the generators: their server-side cursor's transaction would
+    still be open when the request's connection goes back to the pool (whose commit then fails)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if isinstance(self.body_iterator, AsyncGenerator):
+                await self.body_iterator.aclose()
 
 
 async def fold_rows(conn: DictConnection, query: sql.Composed, row: type[R], params: dict[str, Any]) -> list[R]:

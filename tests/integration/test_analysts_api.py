@@ -70,7 +70,12 @@ def world(kg: str, by: str) -> list[dict[str, Any]]:
         report(kg, "CasualtiesReported", "2020-10-06T10:00:00+06:00", killed(1), location=BISHKEK, source=gov),
         report(kg, "CasualtiesReported", "2020-10-06T11:00:00+06:00", killed(3), location=BISHKEK, source=ngo),
         retracted,
-        report(kg, "ReportRetracted", "2020-10-07T10:00:00+06:00", {"retracts": retracted["event_id"], "reason": "withdrawn"}),
+        report(
+            kg,
+            "ReportRetracted",
+            "2020-10-07T10:00:00+06:00",
+            {"retracts": retracted["event_id"], "reason": "withdrawn"},
+        ),
         report(
             kg,
             "ProtestReported",
@@ -251,7 +256,7 @@ async def test_trends_count_per_bucket_with_one_figure_per_toll(stack: Stack, po
         when = datetime.fromisoformat(event["occurred_at"]).astimezone(
             datetime.fromisoformat(points[0]["start"]).tzinfo
         )
-        return next(p["start"] for p in reversed(points) if datetime.fromisoformat(p["start"]) <= when)
+        return str(next(p["start"] for p in reversed(points) if datetime.fromisoformat(p["start"]) <= when))
 
     assert [p["events"] for p in points] == [
         sum(1 for e in events if counted(e) and week_of(e) == p["start"]) for p in points
