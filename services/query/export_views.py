@@ -36,10 +36,14 @@ class ExportRow:
 
 
 def events(conn: DictConnection, selection: Selection, *, located_only: bool) -> AsyncGenerator[list[ExportRow]]:
+    return chunks(conn, events_query(selection, located_only=located_only), ExportRow, selection.params())
+
+
+def events_query(selection: Selection, *, located_only: bool) -> sql.Composed:
     conditions = [selection.where(), sql.SQL("recorded_at <= {as_of}").format(as_of=sql.SQL(AS_OF))]
     if located_only:
         conditions.append(sql.SQL("lat IS NOT NULL"))
-    query = sql.SQL(
+    return sql.SQL(
         """
         SELECT stream_seq AS position, event_id, incident_id, type, occurred_at, envelope ->> 'occurred_precision'
                AS occurred_precision, reported_at, recorded_at, envelope -> 'source' AS source,
@@ -50,4 +54,3 @@ def events(conn: DictConnection, selection: Selection, *, located_only: bool) ->
         ORDER BY occurred_at, stream_seq
         """
     ).format(as_of=sql.SQL(AS_OF), conditions=sql.SQL(" AND ").join(conditions))
-    return chunks(conn, query, ExportRow, selection.params())

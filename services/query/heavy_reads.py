@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import anyio
 from fastapi import Response
 from fastapi.responses import StreamingResponse
 from psycopg import sql
@@ -78,14 +79,16 @@ async def chunks(
 class StreamedRows(StreamingResponse):
     """A streamed answer that closes its body however the response ends. A client gone mid-download stops the
     stream at a `yield`, and nothing else would close the generators: their server-side cursor's transaction would
-    still be open when the request's connection goes back to the pool (whose commit then fails)."""
+    still be open when the request's connection goes back to the pool (whose commit then fails). The closing is
+    shielded: in a request anyio has cancelled, every await would be cancelled again, the cursor left open."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
             if isinstance(self.body_iterator, AsyncGenerator):
-                await self.body_iterator.aclose()
+                with anyio.CancelScope(shield=True):
+                    await self.body_iterator.aclose()
 
 
 async def fold_rows(conn: DictConnection, query: sql.Composed, row: type[R], params: dict[str, Any]) -> list[R]:

@@ -52,10 +52,10 @@ class HitRow(TimelineEntry):
     snippet: str | None
 
 
-async def hits(
-    conn: DictConnection, selection: Selection, sort: Sort, *, after: tuple[Any, int] | None, limit: int
-) -> list[EventHit]:
-    """Up to `limit` hits after `after` in `sort` order."""
+def hits_query(
+    selection: Selection, sort: Sort, *, after: tuple[Any, int] | None, limit: int
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The statement of a page of hits, and its parameters (apart, so that a benchmark can EXPLAIN it)."""
     order = ORDERS[sort]
     conditions = [selection.where()]
     if after is not None:
@@ -99,6 +99,14 @@ async def hits(
         "limit": limit,
         "snippet_options": SNIPPET_OPTIONS,
     }
+    return query, params
+
+
+async def hits(
+    conn: DictConnection, selection: Selection, sort: Sort, *, after: tuple[Any, int] | None, limit: int
+) -> list[EventHit]:
+    """Up to `limit` hits after `after` in `sort` order."""
+    query, params = hits_query(selection, sort, after=after, limit=limit)
     async with conn.cursor(row_factory=class_row(HitRow)) as cur:
         await cur.execute(query, params)
         rows = await cur.fetchall()

@@ -61,7 +61,7 @@ class BucketFigureRow(FigureRow):
     report_incident: str
 
 
-def _params(selection: Selection, interval: Interval) -> dict[str, Any]:
+def params(selection: Selection, interval: Interval) -> dict[str, Any]:
     return {**selection.params(), "interval": interval, "step": STEPS[interval], "fact_changes": FACT_CHANGES}
 
 
@@ -92,8 +92,16 @@ async def counts(
     last: datetime,
 ) -> list[BucketCount]:
     """Every (group, bucket) from `first`'s bucket to `last`'s, with its count (0 included), by group then time."""
+    async with conn.cursor(row_factory=class_row(BucketCount)) as cur:
+        await cur.execute(
+            counts_query(selection, group_by), {**params(selection, interval), "first": first, "last": last}
+        )
+        return await cur.fetchall()
+
+
+def counts_query(selection: Selection, group_by: GroupBy | None) -> sql.Composed:
     groups = "SELECT DISTINCT grp FROM counted" if group_by else "SELECT '' AS grp"
-    query = sql.SQL(
+    return sql.SQL(
         """
         WITH counted AS ({counted}),
              per_bucket AS (SELECT grp, bucket, count(*) AS events FROM counted GROUP BY grp, bucket),
@@ -108,9 +116,6 @@ async def counts(
         ORDER BY g.grp, b.bucket
         """
     ).format(counted=_counted(selection, group_by), groups=sql.SQL(groups))
-    async with conn.cursor(row_factory=class_row(BucketCount)) as cur:
-        await cur.execute(query, {**_params(selection, interval), "first": first, "last": last})
-        return await cur.fetchall()
 
 
 async def figures(
@@ -118,7 +123,19 @@ async def figures(
 ) -> AsyncIterator[tuple[tuple[str, datetime], list[TrendFigure]]]:
     """Per (group, bucket) that has casualty reports, its figures; read from a server-side cursor and folded one
     (group, bucket) at a time, so the process holds one bucket's reports, however many the selection has."""
-    query = sql.SQL(
+    rows = _rows(chunks(conn, figures_query(selection, group_by), BucketFigureRow, params(selection, interval)))
+    pending: list[BucketFigureRow] = []
+    async for row in rows:
+        if pending and (row.grp, row.bucket) != (pending[0].grp, pending[0].bucket):
+            yield (pending[0].grp, pending[0].bucket), _fold(pending)
+            pending = []
+        pending.append(row)
+    if pending:
+        yield (pending[0].grp, pending[0].bucket), _fold(pending)
+
+
+def figures_query(selection: Selection, group_by: GroupBy | None) -> sql.Composed:
+    return sql.SQL(
         """
         SELECT f.event_id, f.version_of, f.category, f.value, f.min, f.max, f.text, f.lower_bound, f.upper_bound,
                f.source, f.reason, f.occurred_at, f.reported_at, f.recorded_at, f.stream_seq,
@@ -129,15 +146,6 @@ async def figures(
         ORDER BY r.grp, r.bucket, r.incident_id
         """
     ).format(as_of=sql.SQL(AS_OF), counted=_counted(selection, group_by))
-    rows = _rows(chunks(conn, query, BucketFigureRow, _params(selection, interval)))
-    pending: list[BucketFigureRow] = []
-    async for row in rows:
-        if pending and (row.grp, row.bucket) != (pending[0].grp, pending[0].bucket):
-            yield (pending[0].grp, pending[0].bucket), _fold(pending)
-            pending = []
-        pending.append(row)
-    if pending:
-        yield (pending[0].grp, pending[0].bucket), _fold(pending)
 
 
 async def _rows(chunked: AsyncIterator[list[BucketFigureRow]]) -> AsyncIterator[BucketFigureRow]:
