@@ -4,8 +4,8 @@
 
 Starts its own embedded PostgreSQL in a temp dir and fills the read models with COPY, rows in the projector's
 shapes (event_log, actor_mentions, casualty_figures, incidents, the checkpoints): the projector itself catches up
-at about 700 events/s here (docs/performance.md), 25 minutes for a million. Then it runs `crisis query` as its own
-process and, with `--readers` concurrent clients, measures p50/p99 of each read, against the raw limit on the same
+at about 700 events/s here (docs/performance.md), 25 minutes for a million. Then it runs the query service as its
+own process and, with `--readers` concurrent clients, measures p50/p99 of each read, against the raw limit on the same
 machine: the same SQL statement straight through psycopg (no HTTP, no Python fold), with the same concurrency.
 The export is measured alone: rows/s and the query process's RSS, against a server-side cursor reading the same
 statement. Prints EXPLAIN (ANALYZE, BUFFERS) of each statement.
@@ -362,12 +362,20 @@ def explain(url: str) -> None:
         print("\n--- EXPLAIN CSV export {'country': 'BY'}\n" + "\n".join(row[0] for row in plan))
 
 
+QUERY_SERVICE = """
+import uvicorn
+from services.common.settings import Settings
+from services.query.app import create_app
+settings = Settings()
+uvicorn.run(create_app(settings), host="127.0.0.1", port=settings.query_port, log_config=None)
+"""
+
+
 def start_query(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "CRISIS_DATABASE_URL": url, "CRISIS_QUERY_PORT": str(port), "CRISIS_DATA_DIR": str(data_dir)}
-    env.pop("CRISIS_NATS_URL", None)
-    crisis = Path(sys.executable).parent / "crisis"
-    process = subprocess.Popen([str(crisis), "query"], env=env, stdout=subprocess.DEVNULL)
+    env.pop("CRISIS_NATS_URL", None)  # no NATS here: `crisis query` would look for one; this is what it runs
+    process = subprocess.Popen([sys.executable, "-c", QUERY_SERVICE], env=env, stdout=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

@@ -75,7 +75,7 @@ async def search_events(
 @router.get("/trends")
 async def trends(
     selection: Selected,
-    conn: HeavyConnection,
+    conn: Connection,
     interval: Annotated[Interval, Query(description="The bucket: day, week or month (UTC).")] = "week",
     group_by: Annotated[GroupBy | None, Query(description="One series per type, country or incident.")] = None,
 ) -> Trends:

@@ -78,8 +78,10 @@ class HitFigure(BaseModel):
 
 class EventHit(TimelineEntry):
     incident_id: str
-    actors: list[NamedActor] = Field(description="Every actor the event names, in any role.")
-    casualties: list[HitFigure] = Field(description="A casualty report's figures; empty for other events.")
+    actors: list[NamedActor] = Field(default_factory=list, description="Every actor the event names, in any role.")
+    casualties: list[HitFigure] = Field(
+        default_factory=list, description="A casualty report's figures; empty for other events."
+    )
     rank: float | None = Field(description="Relevance to `q` (PostgreSQL ts_rank); null without q.")
     snippet: str | None = Field(description="The event's text around the matches, matches in <b></b>; null without q.")
     distance_km: float | None = Field(description="From the `near` point; null without near.")

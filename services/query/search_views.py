@@ -21,7 +21,7 @@ from psycopg.rows import class_row, dict_row
 from services.common.database import DictConnection
 from services.domain.casualties import FigureRow, casualty_figures
 from services.query.as_of import AS_OF
-from services.query.models import EventHit, HitFigure, NamedActor, TimelineEntry
+from services.query.models import EventHit, HitFigure, NamedActor
 from services.query.selection import DISTANCE_KM, TSQUERY, Selection
 
 Sort = Literal["occurred_at", "-occurred_at", "relevance"]
@@ -43,13 +43,6 @@ ORDERS: dict[str, _Order] = {
 
 # ts_headline's defaults, but two fragments: a quote and a description each get a chance.
 SNIPPET_OPTIONS = 'MaxFragments=2, MaxWords=20, MinWords=6, FragmentDelimiter=" … "'
-
-
-class HitRow(TimelineEntry):
-    incident_id: str
-    rank: float | None
-    distance_km: float | None
-    snippet: str | None
 
 
 def hits_query(
@@ -107,16 +100,15 @@ async def hits(
 ) -> list[EventHit]:
     """Up to `limit` hits after `after` in `sort` order."""
     query, params = hits_query(selection, sort, after=after, limit=limit)
-    async with conn.cursor(row_factory=class_row(HitRow)) as cur:
+    async with conn.cursor(row_factory=class_row(EventHit)) as cur:
         await cur.execute(query, params)
-        rows = await cur.fetchall()
-    ids = [row.event_id for row in rows]
+        found = await cur.fetchall()
+    ids = [hit.event_id for hit in found]
     actors = await _named_actors(conn, ids)
     figures = await _figures(conn, ids, selection.as_of)
-    return [
-        EventHit(**row.model_dump(), actors=actors.get(row.event_id, []), casualties=figures.get(row.event_id, []))
-        for row in rows
-    ]
+    for hit in found:
+        hit.actors, hit.casualties = actors.get(hit.event_id, []), figures.get(hit.event_id, [])
+    return found
 
 
 async def _named_actors(conn: DictConnection, event_ids: Sequence[UUID]) -> dict[UUID, list[NamedActor]]:
