@@ -8,14 +8,13 @@ from datetime import UTC, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 
 from schemas.bounds import Moment
 from services.query import export_views, search_views, trend_views
 from services.query.dependencies import Connection, HeavyConnection, Position
 from services.query.domain_routes import CSV, GEOJSON
-from services.query.errors import BAD_CURSOR, after_cursor
+from services.query.errors import BAD_CURSOR, after_cursor, invalid_parameter
 from services.query.exports import feature_collection, hxl_csv, ndjson
 from services.query.heavy_reads import StreamedRows
 from services.query.models import EventHitPage, TrendPoint, Trends, TrendSeries
@@ -42,10 +41,6 @@ NDJSON: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _invalid(parameter: str, message: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("query", parameter), "msg": message, "type": "value_error"}])
-
-
 @router.get("/events", responses=BAD_CURSOR)
 async def search_events(
     selection: Selected,
@@ -61,7 +56,7 @@ async def search_events(
     report's figures; with `q`, each hit's rank and a highlighted snippet."""
     sort = sort or ("relevance" if selection.text else "occurred_at")
     if sort == "relevance" and not selection.text:
-        raise _invalid("sort", "relevance sorts by q: give q, or sort by occurred_at or -occurred_at")
+        raise invalid_parameter("sort", "relevance sorts by q: give q, or sort by occurred_at or -occurred_at")
     decoded = after_cursor(CURSORS[sort], cursor)
     after = (decoded[1], decoded[2]) if decoded is not None else None
     rows = await search_views.hits(conn, selection, sort, after=after, limit=limit + 1)
@@ -90,7 +85,7 @@ async def trends(
     if first is None or last is None or first > last:
         return Trends(interval=interval, group_by=group_by, as_of=selection.as_of, series=[])
     if (last - first).days / _BUCKET_DAYS[interval] > MAX_BUCKETS:
-        raise _invalid("interval", f"more than {MAX_BUCKETS} {interval}s: narrow occurred_from/occurred_to")
+        raise invalid_parameter("interval", f"more than {MAX_BUCKETS} {interval}s: narrow occurred_from/occurred_to")
     counts = await trend_views.counts(conn, selection, interval, group_by, first, last)
     figures = {key: found async for key, found in trend_views.figures(conn, selection, interval, group_by)}
     series: dict[str, TrendSeries] = {}

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query
-from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, WithJsonSchema
 
 from schemas.catalogue import EVENT_TYPES
 from schemas.values import CountryCode, Slug, SourceKind, VerificationStatus
+from services.query.errors import invalid_parameter
 from services.query.params import AsOf, EventTypes, Instant, PlainText, SearchText
 from services.query.selection import BBox, Near, Selection
 
@@ -119,15 +119,7 @@ class SelectionQuery:
 
     def selection(self) -> Selection:
         if self.occurred_from and self.occurred_to and self.occurred_from > self.occurred_to:
-            raise RequestValidationError(
-                [
-                    {
-                        "loc": ("query", "occurred_from"),
-                        "msg": "occurred_from is after occurred_to",
-                        "type": "value_error",
-                    }
-                ]
-            )
+            raise invalid_parameter("occurred_from", "occurred_from is after occurred_to")
         return Selection(
             incidents=self.incident or [],
             country=self.country,
