@@ -116,7 +116,7 @@ async def test_nats_server_restarts_with_max_ack_pending_full_each_catch_up_with
         try:
             await ensure_stream(nc, ours)
             async with running_projector(ours):
-                for _ in range(RESTARTS):
+                for restart in range(RESTARTS):
                     async with await psycopg.AsyncConnection.connect(database_url) as blocker:
                         await blocker.execute("SELECT * FROM projection_checkpoints FOR UPDATE")
                         await publish_all(nc, events_for(1))
@@ -133,8 +133,8 @@ async def test_nats_server_restarts_with_max_ack_pending_full_each_catch_up_with
                     await wait_until(
                         lambda: lowest_checkpoint(database_url),
                         lambda c, last=last: c >= last,  # type: ignore[misc]
-                        within=90,  # past ack_wait: a stall is measured, not cut short
-                        what="resumed",
+                        within=CATCH_UP_S,
+                        what=f"catching up after restart {restart + 1} (a stale consumer waits out ack_wait)",
                     )
                     caught_up.append(time.monotonic() - back)
         finally:
@@ -148,7 +148,6 @@ async def test_nats_server_restarts_with_max_ack_pending_full_each_catch_up_with
         f"after JetStream was back; {logged} of {published} logged, {counted} counted"
     )
     assert (logged, counted) == (published, published)
-    assert max(caught_up) < CATCH_UP_S, caught_up
 
 
 async def consumer(nc: Client) -> ConsumerInfo:
