@@ -30,6 +30,7 @@ from tests.integration.test_projector import fetch, running_projector
 from tests.waiting import wait_until
 
 OUTAGE_S = 10.0
+DURABLE = ProjectionGroup.of(PROJECTIONS.values()).durable_name  # the consumer that feeds every read model
 
 
 @pytest.fixture
@@ -42,8 +43,7 @@ async def own_postgres(tmp_path: Path) -> AsyncIterator[EmbeddedPostgres]:
 
 async def ack_floors(nc: Client) -> dict[str, int]:
     """The ack floor of the consumer that feeds every read model, by its name."""
-    durable = ProjectionGroup.of(PROJECTIONS.values()).durable_name
-    return {durable: (await nc.jetstream().consumer_info(STREAM_NAME, durable)).ack_floor.stream_seq}
+    return {DURABLE: (await nc.jetstream().consumer_info(STREAM_NAME, DURABLE)).ack_floor.stream_seq}
 
 
 @pytest.mark.slow
@@ -151,8 +151,7 @@ async def test_nats_server_restarts_with_max_ack_pending_full_each_catch_up_with
 
 
 async def consumer(nc: Client) -> ConsumerInfo:
-    durable = ProjectionGroup.of(PROJECTIONS.values()).durable_name
-    info: ConsumerInfo = await nc.jetstream().consumer_info(STREAM_NAME, durable)
+    info: ConsumerInfo = await nc.jetstream().consumer_info(STREAM_NAME, DURABLE)
     return info
 
 
@@ -171,8 +170,7 @@ async def take_and_drop(url: str, count: int) -> None:
     """Take `count` deliveries from the projector's consumer and disconnect without acknowledging them."""
     thief = await nats.connect(url)
     try:
-        durable = ProjectionGroup.of(PROJECTIONS.values()).durable_name
-        subscription = await thief.jetstream().pull_subscribe_bind(durable=durable, stream=STREAM_NAME)
+        subscription = await thief.jetstream().pull_subscribe_bind(durable=DURABLE, stream=STREAM_NAME)
         taken = 0
         while taken < count:
             taken += len(await subscription.fetch(count - taken, timeout=5))
