@@ -15,8 +15,7 @@ from services.query import export_views, search_views, trend_views
 from services.query.dependencies import Connection, HeavyConnection, Position
 from services.query.domain_routes import CSV, GEOJSON
 from services.query.errors import BAD_CURSOR, after_cursor, invalid_parameter
-from services.query.exports import feature_collection, hxl_csv, ndjson
-from services.query.heavy_reads import StreamedRows
+from services.query.exports import StreamedExport, feature_collection, hxl_csv, ndjson
 from services.query.models import EventHitPage, TrendPoint, Trends, TrendSeries
 from services.query.pagination import Cursor, next_page
 from services.query.params import DEFAULT_LIMIT, Limit, PageCursor
@@ -105,14 +104,14 @@ async def trends(
 async def selection_map(selection: Selected, conn: HeavyConnection, position: Position) -> StreamingResponse:
     """The located events under the filters, across incidents, as one GeoJSON FeatureCollection, streamed."""
     rows = export_views.events(conn, selection, located_only=True)
-    return StreamedRows(feature_collection(rows), media_type="application/geo+json", headers=position.headers)
+    return StreamedExport(feature_collection(rows), media_type="application/geo+json", headers=position.headers)
 
 
 @router.get("/export.csv", responses=CSV, response_class=StreamingResponse)
 async def selection_csv(selection: Selected, conn: HeavyConnection, position: Position) -> StreamingResponse:
     """Every event under the filters, one row each, with an HXL hashtag row under the headers, streamed."""
     rows = export_views.events(conn, selection, located_only=False)
-    return StreamedRows(
+    return StreamedExport(
         hxl_csv(rows),
         media_type="text/csv; charset=utf-8",
         headers={**position.headers, "Content-Disposition": 'attachment; filename="events.csv"'},
@@ -123,4 +122,4 @@ async def selection_csv(selection: Selected, conn: HeavyConnection, position: Po
 async def selection_ndjson(selection: Selected, conn: HeavyConnection, position: Position) -> StreamingResponse:
     """Every event under the filters, one JSON object a line, streamed."""
     rows = export_views.events(conn, selection, located_only=False)
-    return StreamedRows(ndjson(rows), media_type="application/x-ndjson", headers=position.headers)
+    return StreamedExport(ndjson(rows), media_type="application/x-ndjson", headers=position.headers)

@@ -21,11 +21,9 @@ from typing import Any, TypeVar
 
 import anyio
 from fastapi import Response
-from fastapi.responses import StreamingResponse
 from psycopg import sql
 from psycopg.rows import class_row
 from pydantic import BaseModel
-from starlette.types import Receive, Scope, Send
 
 from services.common.database import DictConnection
 from services.common.http import Unavailable
@@ -78,21 +76,6 @@ async def chunks(
     finally:
         with anyio.CancelScope(shield=True):
             await cursor.close()
-
-
-class StreamedRows(StreamingResponse):
-    """A streamed answer that closes its body however the response ends. A client gone mid-download stops the
-    stream at a `yield`, and nothing else would close the generators: their server-side cursor's transaction would
-    still be open when the request's connection goes back to the pool (whose commit then fails). The closing is
-    shielded: in a request anyio has cancelled, every await would be cancelled again, the cursor left open."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            if isinstance(self.body_iterator, AsyncGenerator):
-                with anyio.CancelScope(shield=True):
-                    await self.body_iterator.aclose()
 
 
 async def fold_rows(conn: DictConnection, query: sql.Composed, row: type[R], params: dict[str, Any]) -> list[R]:
