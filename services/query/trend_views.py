@@ -38,7 +38,8 @@ _COUNTED = """
     SELECT event_id, incident_id, date_trunc(%(interval)s, occurred_at AT TIME ZONE 'UTC') AS bucket,
            COALESCE({group}, '') AS grp
     FROM event_log
-    WHERE {where} AND type <> ALL(%(fact_changes)s) AND verification_as_of(event_id, {as_of}) <> 'retracted'
+    WHERE {where} AND type <> ALL(%(fact_changes)s)
+          AND event_id NOT IN (SELECT retracted FROM retracted_as_of({as_of}) AS retracted)
 """
 
 

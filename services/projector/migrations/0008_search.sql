@@ -21,6 +21,13 @@ CREATE FUNCTION actor_aliases_text(aliases text[]) RETURNS text LANGUAGE sql IMM
     SELECT array_to_string(aliases, ' ')
 $$;
 
+-- The events retracted as of a recorded time, by verification_as_of's rule: what trends leave out, as one set to
+-- anti-join (a function call per counted event cost a year of a country's weekly counts 160 ms of 185).
+CREATE FUNCTION retracted_as_of(as_of timestamptz) RETURNS SETOF uuid LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT target_event_id FROM fact_changes
+    WHERE kind = 'retracted' AND recorded_at <= as_of AND verification_as_of(target_event_id, as_of) = 'retracted'
+$$;
+
 -- Generated, so the projector writes nothing new and a replay rebuilds them.
 ALTER TABLE event_log
     ADD COLUMN country text GENERATED ALWAYS AS (envelope #>> '{location,country}') STORED,
