@@ -511,13 +511,17 @@ def test_the_migrate_job_alone_holds_the_database_owners_url() -> None:
     assert "CRISIS_NATS_URL" in plain_settings(container)
     sources = secret_sources(container)
     assert set(sources) == {"CRISIS_DATABASE_URL"}
-    owner = sources["CRISIS_DATABASE_URL"]
-    assert urlsplit(secret_value(owner)).username not in {role.user for role in SERVICE_ROLES.values()}
+    owner_secret, _ = sources["CRISIS_DATABASE_URL"]
+    owner = urlsplit(secret_value(sources["CRISIS_DATABASE_URL"])).username
+    assert owner not in {role.user for role in SERVICE_ROLES.values()}
     for workload in workloads():
         if (workload["kind"], workload["metadata"]["name"]) == ("Job", "migrate"):
             continue
         for other in pod_containers(workload):
-            assert owner not in secret_sources(other).values(), workload["metadata"]["name"]
+            for variable, (secret, key) in secret_sources(other).items():
+                assert secret != owner_secret, f"{workload['metadata']['name']} reads the owner's Secret"
+                if variable == "CRISIS_DATABASE_URL":
+                    assert urlsplit(secret_value((secret, key))).username != owner, workload["metadata"]["name"]
 
 
 def test_the_k8s_nats_is_a_three_node_statefulset_behind_its_services() -> None:
