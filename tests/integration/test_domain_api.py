@@ -237,6 +237,7 @@ async def test_the_map_is_geojson_and_the_csv_has_an_hxl_row(
     incident, events = seed
     response = await stack.query.get(f"/v1/incidents/{incident}/map")
     assert response.headers["content-type"] == "application/geo+json"
+    assert int(response.headers["X-Position"]) > 0  # the seed was applied before the read
     geojson = response.json()
     assert geojson["type"] == "FeatureCollection"
     located = [e for e in events if (e.get("location") or {}).get("lat") is not None]
@@ -249,6 +250,7 @@ async def test_the_map_is_geojson_and_the_csv_has_an_hxl_row(
 
     response = await stack.query.get(f"/v1/incidents/{incident}/export.csv")
     assert response.headers["content-type"].startswith("text/csv")
+    assert int(response.headers["X-Position"]) > 0  # the seed was applied before the read
     rows = list(csv.reader(io.StringIO(response.text)))
     headers, hashtags, body = rows[0], rows[1], rows[2:]
     assert all(tag.startswith("#") for tag in hashtags) and len(hashtags) == len(headers)
