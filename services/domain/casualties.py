@@ -70,11 +70,20 @@ class Figure(BaseModel):
     occurred_at: datetime
     reported_at: datetime | None
     versions: list[Version] = Field(description="The report as first recorded, then each correction, in order.")
+    corrected_away_by: UUID | None = Field(
+        default=None,
+        description="The correction that left this category out of the report: the figure no longer counts, and "
+        "`count` is the last one the report gave.",
+    )
+
+    def counts(self) -> bool:
+        """Whether the figure is still claimed: neither retracted nor corrected away."""
+        return stands(self.verification) and self.corrected_away_by is None
 
 
 class SourceFigures(BaseModel):
     source: dict[str, Any]
-    latest: Figure | None = Field(description="The source's latest figure that is not retracted.")
+    latest: Figure | None = Field(description="The source's latest figure that is neither retracted nor corrected away.")
     history: list[Figure] = Field(description="Every figure of the source for this category, oldest first.")
 
 
@@ -110,12 +119,12 @@ def _current_figures(rows: Iterable[FigureRow]) -> list[tuple[str, Figure]]:
     versions: dict[tuple[UUID, str], list[FigureRow]] = defaultdict(list)
     for row in rows:
         versions[(row.version_of, row.category)].append(row)
-    # A correction replaces the whole report: a category it leaves out is no longer claimed by the report.
+    # A correction replaces the whole report: a category it leaves out is no longer claimed by the report, but
+    # its earlier figure stays in the source's history, marked by the correction that dropped it.
     current = {report_id: row.event_id for report_id, row in latest_versions(rows).items()}
     result = []
     for (report_id, category), history in versions.items():
-        if history[-1].event_id != current[report_id]:
-            continue
+        dropped_by = None if history[-1].event_id == current[report_id] else current[report_id]
         original = next((r for r in history if r.event_id == report_id), history[0])
         result.append(
             (
@@ -137,6 +146,7 @@ def _current_figures(rows: Iterable[FigureRow]) -> list[tuple[str, Figure]]:
                         )
                         for r in history
                     ],
+                    corrected_away_by=dropped_by,
                 ),
             )
         )
@@ -154,7 +164,7 @@ def _category(category: str, figures: list[Figure]) -> CategoryFigures:
     sources = [
         SourceFigures(
             source=history[0].source,
-            latest=next((f for f in reversed(history) if stands(f.verification)), None),
+            latest=next((f for f in reversed(history) if f.counts()), None),
             history=history,
         )
         for _, history in sorted(by_source.items())
@@ -186,7 +196,7 @@ def _precision(count: Count) -> int:
 
 def best_supported(figures: list[Figure]) -> BestSupported | None:
     """The figure that ranks first by the module's rule, and why; None when no source has a standing figure."""
-    candidates = [f for f in figures if stands(f.verification)]
+    candidates = [f for f in figures if f.counts()]
     if not candidates:
         return None
 

@@ -120,6 +120,20 @@ async def test_a_correction_changes_the_current_view_but_not_the_past(
     assert (await stack.get(f"/v1/incidents/{incident}/casualties", as_of=earlier.isoformat()))["categories"] == []
 
 
+async def test_a_correction_that_drops_a_category_keeps_its_earlier_figure_in_history(
+    stack: Stack, seed: tuple[str, list[dict[str, Any]]]
+) -> None:
+    incident, events = seed
+    fix = {**correction(incident, government_report(events), 600), "event_id": str(uuid.uuid4())}
+    fix["data"]["replacement"]["figures"] = [{"category": "injured", "count": {"value": 600}}]  # "killed" dropped
+    await stack.post(fix)
+    killed = category(await stack.get(f"/v1/incidents/{incident}/casualties"), "killed")
+    government = next(s for s in killed["sources"] if s["source"]["name"] == GOVERNMENT)
+    assert government["latest"] is None and killed["best_supported"]["figure"]["source"]["name"] != GOVERNMENT
+    [dropped] = government["history"]
+    assert (dropped["count"]["value"], dropped["corrected_away_by"]) == (1, fix["event_id"])
+
+
 async def test_retraction_and_verification_change_what_counts(
     stack: Stack, seed: tuple[str, list[dict[str, Any]]]
 ) -> None:
