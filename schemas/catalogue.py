@@ -8,7 +8,7 @@ from typing import Any
 
 from schemas.envelope import Event, EventSubmission, event_class, submission_class
 from schemas.events.actors import ActorRegistered
-from schemas.events.base import EventPayload
+from schemas.events.base import NEW_SUBMISSION, EventPayload
 from schemas.events.casualties import CasualtiesReported
 from schemas.events.detentions import PersonDetained, PrisonerReleased
 from schemas.events.disasters import DisasterStruck
@@ -82,7 +82,7 @@ def parse_payload(name: object, schema_version: int, data: Mapping[str, Any]) ->
 def parse_submission(raw: Mapping[str, Any]) -> EventSubmission[Any]:
     """Validate a client's report; raises UnknownEventType or pydantic.ValidationError."""
     cls = payload_class(raw.get("type"))
-    return submission_class(cls).model_validate(raw)
+    return submission_class(cls).model_validate(raw, context=NEW_SUBMISSION)
 
 
 def parse_event(raw: Mapping[str, Any] | bytes | str) -> Event[Any]:

@@ -39,7 +39,7 @@ class ReportCorrected(EventPayload):
         if name is None:
             return replacement  # corrected_type is invalid, and already reported
         try:
-            payload_class(name).model_validate(replacement)
+            payload_class(name).model_validate(replacement, context=info.context)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(whole)'}: {e['msg']}" for e in exc.errors())
             raise ValueError(f"not a valid {name} payload: {problems}") from None

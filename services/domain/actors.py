@@ -71,7 +71,10 @@ def _actor(actor_id: str, history: list[MentionRow], with_mentions: bool) -> Act
     for r in registrations:
         for role in r.roles:
             dated.setdefault((role.title, role.start, role.end), r.event_id)
-    roles = [ActorRole(title=title, start=start, end=end, event_id=given_by) for (title, start, end), given_by in dated.items()]
+    roles = [
+        ActorRole(title=title, start=start, end=end, event_id=given_by)
+        for (title, start, end), given_by in dated.items()
+    ]
     roles += [
         ActorRole(title=r.role, start=r.occurred_at.date(), end=None, event_id=r.event_id)
         for r in history

@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from schemas import vocabulary
 from services.domain.reports import latest_versions, stands
 
 VERIFICATION_RANK = {"confirmed": 3, "corroborated": 2, "reported": 1, "disputed": 0}
@@ -49,9 +50,13 @@ class Count(BaseModel):
     value: int | None
     min: int | None
     max: int | None
-    text: str | None = Field(description="The vague word as the source said it, e.g. hundreds.")
-    lower: int | None = Field(description="The lower bound the figure implies.")
-    upper: int | None = Field(description="The upper bound the figure implies; null when open-ended.")
+    text: str | None = Field(description="The source's words, verbatim, e.g. Hundreds, more than 200.")
+    lower: int | None = Field(description="The lower bound the figure implies; null when unknown.")
+    upper: int | None = Field(description="The upper bound the figure implies; null when open-ended or unknown.")
+    bounds: Literal["known", "open", "unknown"] = Field(
+        description="open: no upper bound (more than 200); unknown: words outside the vocabulary, no min/max given."
+    )
+    approximate: bool = Field(description="The source gave the figure as an approximation (about N).")
 
 
 class Version(BaseModel):
@@ -83,7 +88,9 @@ class Figure(BaseModel):
 
 class SourceFigures(BaseModel):
     source: dict[str, Any]
-    latest: Figure | None = Field(description="The source's latest figure that is neither retracted nor corrected away.")
+    latest: Figure | None = Field(
+        description="The source's latest figure that is neither retracted nor corrected away."
+    )
     history: list[Figure] = Field(description="Every figure of the source for this category, oldest first.")
 
 
@@ -95,6 +102,10 @@ class BestSupported(BaseModel):
 class Range(BaseModel):
     lower: int | None
     upper: int | None = Field(description="Null when some source's figure is open-ended.")
+    unknown_bounds: list[UUID] = Field(
+        default_factory=list,
+        description="Reports whose figure is in words outside the vocabulary: the range leaves them out.",
+    )
 
 
 class CategoryFigures(BaseModel):
@@ -154,7 +165,23 @@ def _current_figures(rows: Iterable[FigureRow]) -> list[tuple[str, Figure]]:
 
 
 def _count(row: FigureRow) -> Count:
-    return Count(value=row.value, min=row.min, max=row.max, text=row.text, lower=row.lower_bound, upper=row.upper_bound)
+    reading = None if row.text is None else vocabulary.read(row.text)
+    return Count(
+        value=row.value,
+        min=row.min,
+        max=row.max,
+        text=row.text,
+        lower=row.lower_bound,
+        upper=row.upper_bound,
+        bounds=_bounds(row.lower_bound, row.upper_bound),
+        approximate=reading is not None and reading.approximate,
+    )
+
+
+def _bounds(lower: int | None, upper: int | None) -> Literal["known", "open", "unknown"]:
+    if lower is None and upper is None:
+        return "unknown"  # only words outside the vocabulary leave both out: a range gives one, a value both
+    return "open" if upper is None else "known"
 
 
 def _category(category: str, figures: list[Figure]) -> CategoryFigures:
@@ -180,11 +207,13 @@ def _recency(figure: Figure) -> tuple[datetime, datetime]:
 
 
 def _range(figures: list[Figure]) -> Range:
-    lowers = [f.count.lower for f in figures if f.count.lower is not None]
-    uppers = [f.count.upper for f in figures]
+    known = [f for f in figures if f.count.bounds != "unknown"]
+    lowers = [f.count.lower for f in known if f.count.lower is not None]
+    uppers = [f.count.upper for f in known]
     return Range(
         lower=min(lowers) if lowers else None,
         upper=None if not uppers or None in uppers else max(u for u in uppers if u is not None),
+        unknown_bounds=[f.report_id for f in figures if f.count.bounds == "unknown"],
     )
 
 

@@ -86,13 +86,15 @@ async def test_casualties_show_every_source_side_by_side(stack: Stack, seed: tup
     casualties = await stack.get(f"/v1/incidents/{incident}/casualties")
     injured, killed = category(casualties, "injured"), category(casualties, "killed")
     assert latest_by_source(injured)[GOVERNMENT] | {} == {
-        "value": 590, "min": None, "max": None, "text": None, "lower": 590, "upper": 590
+        "value": 590, "min": None, "max": None, "text": None, "lower": 590, "upper": 590, "bounds": "known",
+        "approximate": False,
     }  # fmt: skip
     assert latest_by_source(injured)[MEDIA] == {
-        "value": None, "min": None, "max": None, "text": "hundreds", "lower": 200, "upper": 999
+        "value": None, "min": None, "max": None, "text": "hundreds", "lower": 200, "upper": 999, "bounds": "known",
+        "approximate": False,
     }  # fmt: skip
     assert latest_by_source(killed)[GOVERNMENT]["value"] == 1
-    assert injured["range"] == {"lower": 200, "upper": 999}
+    assert injured["range"] == {"lower": 200, "upper": 999, "unknown_bounds": []}
     best = injured["best_supported"]
     assert best["figure"]["source"]["name"] == GOVERNMENT and best["figure"]["count"]["value"] == 590
     assert "government" in best["why"]
@@ -151,7 +153,7 @@ async def test_retraction_and_verification_change_what_counts(
     media_history = next(s for s in injured["sources"] if s["source"]["name"] == MEDIA)["history"]
     assert [f["verification"] for f in media_history] == ["retracted"]
     assert injured["best_supported"]["figure"]["verification"] == "confirmed"
-    assert injured["range"] == {"lower": 590, "upper": 590}
+    assert injured["range"] == {"lower": 590, "upper": 590, "unknown_bounds": []}
     timeline = await stack.get(f"/v1/incidents/{incident}/timeline", verification="retracted")
     assert [e["event_id"] for e in timeline["items"]] == [media["event_id"]]
 
@@ -294,9 +296,13 @@ async def test_a_second_different_crisis_works_through_the_same_views(stack: Sta
     best = killed["best_supported"]["figure"]
     assert (best["count"]["value"], best["verification"]) == (52, "corroborated")
     assert [v["count"]["value"] for v in best["versions"]] == [37, 52]
-    assert killed["range"] == {"lower": 24, "upper": 99}  # Red Crescent's "dozens" spans 24-99, above 52
+    assert killed["range"] == {
+        "lower": 24,
+        "upper": 99,
+        "unknown_bounds": [],
+    }  # Red Crescent's "dozens" spans 24-99, above 52
     missing = category(casualties, "missing")
-    assert missing["range"] == {"lower": 150, "upper": 999}
+    assert missing["range"] == {"lower": 150, "upper": 999, "unknown_bounds": []}
 
     [suspects] = (await stack.get(f"/v1/incidents/{incident}/detentions"))["items"]
     assert suspects["status"] == "detained" and suspects["person"]["kind"] == "group"
@@ -370,7 +376,7 @@ async def test_the_summary_gives_headline_figures_and_key_facts(
     summary = await stack.get(f"/v1/incidents/{incident}/summary")
     injured = next(h for h in summary["headline_figures"] if h["category"] == "injured")
     assert (injured["best_supported"]["value"], injured["source"], injured["sources"]) == (590, GOVERNMENT, 2)
-    assert injured["range"] == {"lower": 200, "upper": 999}
+    assert injured["range"] == {"lower": 200, "upper": 999, "unknown_bounds": []}
     facts = summary["key_facts"]
     assert facts[0].startswith("election parliamentary-2020: annulled by Central Election Commission of Kyrgyzstan")
     assert facts[1].startswith("5 released: Almazbek Atambayev")

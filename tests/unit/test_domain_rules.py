@@ -131,7 +131,9 @@ def test_a_registration_names_the_actor_and_other_names_become_aliases() -> None
 def test_registering_an_actor_again_with_the_same_dated_roles_adds_no_role() -> None:
     president = {"title": "President", "start": "2011-12-01", "end": "2017-11-24"}
     rows = [
-        mention("ActorRegistered", seq, "Almazbek Atambayev", roles=[president, {"title": "MP", "start": f"200{n}-01-01"}])
+        mention(
+            "ActorRegistered", seq, "Almazbek Atambayev", roles=[president, {"title": "MP", "start": f"200{n}-01-01"}]
+        )
         for seq, n in ((1, 5), (2, 5), (3, 7))
     ]
     [actor] = actors(rows)

@@ -131,6 +131,17 @@ async def test_an_invalid_event_is_422_naming_the_field(
     assert len(ingest.log.stored) == 0
 
 
+async def test_a_casualty_report_giving_a_category_twice_is_422_naming_it(ingest: FastIngest) -> None:
+    figures = [{"category": "killed", "count": {"value": 3}}, {"category": "killed", "count": {"text": "dozens"}}]
+    report = incident_opened(incident_id()) | {"type": "CasualtiesReported", "data": {"figures": figures}}
+    response = await ingest.http.post("/v1/events", json=report, headers=AUTH)
+
+    assert response.status_code == 422
+    [detail] = response.json()["details"]
+    assert detail["loc"] == ["body", "data", "figures"] and "category killed is given more than once" in detail["msg"]
+    assert len(ingest.log.stored) == 0
+
+
 @pytest.mark.parametrize("path", ["/v1/events", "/v1/events/batch"])
 async def test_bad_json_is_422(ingest: FastIngest, path: str) -> None:
     response = await ingest.http.post(
