@@ -11,9 +11,10 @@ from pydantic import BaseModel, Field
 
 from schemas.events.actors import ActorRegistered, Role
 from services.domain.reports import EventClass
+from services.domain.utc import GivenOffsets
 
 
-class MentionRow(BaseModel):
+class MentionRow(GivenOffsets):
     event_id: UUID
     actor_id: str
     field: str
@@ -27,6 +28,7 @@ class MentionRow(BaseModel):
     occurred_at: datetime
     recorded_at: datetime
     stream_seq: int
+    occurred_offset_min: int | None = None
 
 
 class ActorRole(BaseModel):

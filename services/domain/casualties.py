@@ -20,12 +20,13 @@ from pydantic import BaseModel, Field
 
 from schemas import vocabulary
 from services.domain.reports import latest_versions, stands
+from services.domain.utc import GivenOffsets
 
 VERIFICATION_RANK = {"confirmed": 3, "corroborated": 2, "reported": 1, "disputed": 0}
 SOURCE_RANK = {"government": 3, "state_body": 3, "international_org": 2, "ngo": 1, "media": 1}
 
 
-class FigureRow(BaseModel):
+class FigureRow(GivenOffsets):
     """One figure of one version of a report, as the read model holds it, with its verification as of the query."""
 
     event_id: UUID
@@ -44,6 +45,8 @@ class FigureRow(BaseModel):
     recorded_at: datetime
     stream_seq: int
     verification: str
+    occurred_offset_min: int | None = None
+    reported_offset_min: int | None = None
 
 
 class Count(BaseModel):

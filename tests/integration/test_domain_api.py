@@ -274,6 +274,68 @@ async def test_the_map_is_geojson_and_the_csv_has_an_hxl_row(
     assert len(body) == len(events)
 
 
+async def test_csv_rows_name_who_and_how_many_and_describe_every_event(
+    stack: Stack, seed: tuple[str, list[dict[str, Any]]]
+) -> None:
+    incident, events = seed
+    lines = (await stack.query.get(f"/v1/incidents/{incident}/export.csv")).text.splitlines()
+    hashtags = next(csv.reader(lines[1:2]))
+    assert {"#actor+name", "#affected+killed", "#affected+injured+min", "#affected+injured+text"} <= set(hashtags)
+    rows = {row["event_id"]: row for row in csv.DictReader(lines[:1] + lines[2:])}
+    detained = next(e for e in events if e["type"] == "PersonDetained")
+    assert "person: Almazbek Atambayev" in rows[detained["event_id"]]["actors"]
+    government = rows[government_report(events)["event_id"]]
+    assert (government["injured"], government["killed"], government["injured_words"]) == ("590", "1", "")
+    media = next(e for e in events if e["type"] == "CasualtiesReported" and e["source"]["name"] == MEDIA)
+    assert [rows[media["event_id"]][f"injured{part}"] for part in ("", "_lower", "_upper", "_words")] == [
+        "", "200", "999", "hundreds"
+    ]  # fmt: skip
+    assert all(row["description"] for row in rows.values())
+    registered = next(e for e in events if e["type"] == "ActorRegistered")  # a type with no description field
+    assert rows[registered["event_id"]]["description"].startswith("Actor registered: actor ")
+
+
+async def test_every_view_shows_the_source_s_day_and_offset_in_one_format(stack: Stack) -> None:
+    incident = incident_id()
+    midnight = {
+        "event_id": str(uuid.uuid4()),
+        "type": "OfficialResigned",
+        "incident_id": incident,
+        "occurred_at": "2021-03-19T00:00:00+06:00",
+        "occurred_precision": "day",
+        "source": {"name": "AKIpress", "kind": "media"},
+        "location": {"name": "Bishkek", "country": "KG", "lat": 42.87, "lon": 74.57},
+        "data": {"person": {"id": "a-minister", "name": "A minister", "kind": "person"}, "office": "Minister"},
+    }
+    # an hour later in UTC, though its text sorts first: views order by the instant
+    later = {**midnight, "event_id": str(uuid.uuid4()), "occurred_at": "2021-03-18T19:00:00Z"}
+    await stack.post(later, midnight)
+    entry, _ = (await stack.get(f"/v1/incidents/{incident}/timeline"))["items"]
+    assert (entry["occurred_at"], entry["occurred_on"]) == ("2021-03-19T00:00:00+06:00", "2021-03-19")
+    assert entry["recorded_at"].endswith("Z")
+    row, after = csv.DictReader([line for n, line in enumerate(
+        (await stack.query.get(f"/v1/incidents/{incident}/export.csv")).text.splitlines()) if n != 1])  # fmt: skip
+    assert (row["date"], row["occurred_at"]) == ("2021-03-19", "2021-03-19T00:00:00+06:00")
+    assert (after["date"], after["occurred_at"]) == ("2021-03-18", "2021-03-18T19:00:00Z")
+    assert row["recorded_at"] == entry["recorded_at"]
+    feature, _ = (await stack.query.get(f"/v1/incidents/{incident}/map")).json()["features"]
+    assert (feature["properties"]["occurred_at"], feature["properties"]["occurred_on"]) == (
+        "2021-03-19T00:00:00+06:00", "2021-03-19"
+    )  # fmt: skip
+    mentions = (await stack.get("/v1/actors/a-minister"))["mentions"]
+    assert {m["occurred_at"] for m in mentions} == {"2021-03-19T00:00:00+06:00", "2021-03-18T19:00:00Z"}
+    figures = {**midnight, "event_id": str(uuid.uuid4()), "type": "CasualtiesReported",
+               "reported_at": "2021-03-19T09:30:00+06:00",
+               "data": {"figures": [{"category": "killed", "count": {"value": 2}}]}}  # fmt: skip
+    await stack.post(figures)
+    [killed] = (await stack.get(f"/v1/incidents/{incident}/casualties"))["categories"]
+    reported = killed["sources"][0]["latest"]
+    assert (reported["occurred_at"], reported["reported_at"]) == (
+        "2021-03-19T00:00:00+06:00",
+        "2021-03-19T09:30:00+06:00",
+    )
+
+
 async def test_unknown_incidents_are_404_on_every_view(stack: Stack) -> None:
     for view in ("summary", "casualties", "elections", "detentions", "statements", "actors", "map", "export.csv"):
         response = await stack.query.get(f"/v1/incidents/{incident_id()}/{view}")
