@@ -7,7 +7,7 @@ ingest may set). Both are parametrised by a payload class: `Event[ResultsAnnulle
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Generic, Self, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 from uuid import UUID
 
 from pydantic import Field, model_validator
@@ -17,6 +17,12 @@ from schemas.events.base import EventPayload
 from schemas.values import Location, Model, Name, Slug, Source, TimePrecision
 
 P = TypeVar("P", bound=EventPayload)
+
+# What a writer may send beside a single event: the position it expects the incident at (optimistic concurrency).
+EXPECTED_POSITION_FIELD = "expected_position"
+# A position is a stream sequence: NATS holds it as uint64, PostgreSQL as bigint.
+MAX_POSITION = 2**63 - 1
+Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
 
 CorrelationId = Field(default=None, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
 
@@ -48,6 +54,15 @@ class EventSubmission(_EnvelopeFields[P], Generic[P]):
     """A report as a client submits it. The event id is optional: ingest makes one when missing."""
 
     event_id: UUID | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _current_version_when_left_out(cls, raw: Any) -> Any:
+        """A writer may leave `schema_version` out: it sends the current version of the type, the only one accepted."""
+        payload = cls.model_fields["data"].annotation
+        if isinstance(raw, dict) and "schema_version" not in raw and isinstance(payload, type):
+            return {**raw, "schema_version": getattr(payload, "schema_version", 1)}
+        return raw
 
 
 class Event(_EnvelopeFields[P], Generic[P]):

@@ -1,4 +1,4 @@
-"""Statements, new bodies, officials leaving and taking office, emergencies."""
+"""Statements, new bodies, officials leaving (of their own accord or removed) and taking office, emergencies."""
 
 from pydantic import Field
 
@@ -27,6 +27,17 @@ class OfficialResigned(EventPayload):
     acled_event_type = "Strategic developments"
     person: ActorRef
     office: Name
+    reason: Text | None = None
+
+
+class OfficialRemoved(EventPayload):
+    """Dismissed, impeached or ousted by someone else: unlike `OfficialResigned`, not the official's own act."""
+
+    acled_event_type = "Strategic developments"
+    person: ActorRef
+    office: Name
+    removed_by: ActorRef | None = Field(default=None, description="Who removed them: a parliament, a president.")
+    means: Name | None = Field(default=None, description="How, as the source says: dismissal, impeachment, ...")
     reason: Text | None = None
 
 

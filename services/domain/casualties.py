@@ -32,6 +32,7 @@ class FigureRow(GivenOffsets):
     event_id: UUID
     version_of: UUID
     category: str
+    casualty_group: str = "total"
     value: int | None
     min: int | None
     max: int | None
@@ -113,36 +114,41 @@ class Range(BaseModel):
 
 class CategoryFigures(BaseModel):
     category: str
+    group: str = Field(description="Whom the figures count: total, civilians, protesters, security_forces, unknown.")
     range: Range = Field(description="From the lowest lower bound to the highest upper bound of the sources' latest.")
     best_supported: BestSupported | None
     sources: list[SourceFigures]
 
 
+# (category, group): figures of different groups (protesters, security forces) never compete in one range.
+Kind = tuple[str, str]
+
+
 def casualty_figures(rows: Iterable[FigureRow]) -> list[CategoryFigures]:
-    """Rows of every version visible at the query's `as_of`, folded per category and source."""
+    """Rows of every version visible at the query's `as_of`, folded per category, group and source."""
     figures = _current_figures(rows)
-    by_category: dict[str, list[Figure]] = defaultdict(list)
-    for category, figure in figures:
-        by_category[category].append(figure)
-    return [_category(category, by_category[category]) for category in sorted(by_category)]
+    by_kind: dict[Kind, list[Figure]] = defaultdict(list)
+    for kind, figure in figures:
+        by_kind[kind].append(figure)
+    return [_category(kind, by_kind[kind]) for kind in sorted(by_kind)]
 
 
-def _current_figures(rows: Iterable[FigureRow]) -> list[tuple[str, Figure]]:
-    """One Figure per (report, category): the original's source and times, the latest version's count."""
+def _current_figures(rows: Iterable[FigureRow]) -> list[tuple[Kind, Figure]]:
+    """One Figure per (report, category, group): the original's source and times, the latest version's count."""
     rows = sorted(rows, key=lambda r: (r.recorded_at, r.stream_seq))
-    versions: dict[tuple[UUID, str], list[FigureRow]] = defaultdict(list)
+    versions: dict[tuple[UUID, str, str], list[FigureRow]] = defaultdict(list)
     for row in rows:
-        versions[(row.version_of, row.category)].append(row)
+        versions[(row.version_of, row.category, row.casualty_group)].append(row)
     # A correction replaces the whole report: a category it leaves out is no longer claimed by the report, but
     # its earlier figure stays in the source's history, marked by the correction that dropped it.
     current = {report_id: row.event_id for report_id, row in latest_versions(rows).items()}
     result = []
-    for (report_id, category), history in versions.items():
+    for (report_id, category, group), history in versions.items():
         dropped_by = None if history[-1].event_id == current[report_id] else current[report_id]
         original = next((r for r in history if r.event_id == report_id), history[0])
         result.append(
             (
-                category,
+                (category, group),
                 Figure(
                     report_id=report_id,
                     source=original.source,
@@ -187,7 +193,7 @@ def _bounds(lower: int | None, upper: int | None) -> Literal["known", "open", "u
     return "open" if upper is None else "known"
 
 
-def _category(category: str, figures: list[Figure]) -> CategoryFigures:
+def _category(kind: Kind, figures: list[Figure]) -> CategoryFigures:
     by_source: dict[str, list[Figure]] = defaultdict(list)
     for figure in sorted(figures, key=_recency):
         by_source[figure.source["name"]].append(figure)
@@ -200,8 +206,9 @@ def _category(category: str, figures: list[Figure]) -> CategoryFigures:
         for _, history in sorted(by_source.items())
     ]
     latest = [s.latest for s in sources if s.latest is not None]
+    category, group = kind
     return CategoryFigures(
-        category=category, range=_range(latest), best_supported=best_supported(latest), sources=sources
+        category=category, group=group, range=_range(latest), best_supported=best_supported(latest), sources=sources
     )
 
 

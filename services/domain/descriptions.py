@@ -11,7 +11,7 @@ from enum import Enum
 from pydantic import BaseModel
 
 from schemas.events.base import EventPayload
-from schemas.events.casualties import CasualtyFigure
+from schemas.events.casualties import CasualtyFigure, CasualtyGroup
 from schemas.values import ActorRef, Quantity
 from services.domain.utc import rfc3339
 
@@ -26,6 +26,15 @@ def description(payload: EventPayload) -> str:
         if isinstance(given, str):
             return given
     return f"{_type_in_words(payload)}: {_fields(payload)}"
+
+
+def quantity_words(count: Quantity) -> str:
+    """A count as the source put it: its words, else the number, else the range (`10-20`, `10-` when open)."""
+    if count.text:
+        return count.text
+    if count.value is not None:
+        return str(count.value)
+    return f"{'' if count.min is None else count.min}-{'' if count.max is None else count.max}"
 
 
 def _type_in_words(payload: EventPayload) -> str:
@@ -46,14 +55,11 @@ def _words(value: object) -> str:
             return "yes"
         case ActorRef(name=name, role=role):
             return f"{name} ({role})" if role else name
-        case CasualtyFigure(category=category, count=count):
-            return f"{_words(count)} {category.value}"
-        case Quantity(text=str(text)):
-            return text
-        case Quantity(value=int(exact)):
-            return str(exact)
-        case Quantity(min=low, max=high):
-            return f"{'' if low is None else low}-{'' if high is None else high}"
+        case CasualtyFigure(category=category, group=group, count=count):
+            counted = "" if group is CasualtyGroup.TOTAL else f" ({group.value.replace('_', ' ')})"
+            return f"{quantity_words(count)} {category.value}{counted}"
+        case Quantity():
+            return quantity_words(value)
         case Enum():
             return str(value.value)
         case datetime():

@@ -14,9 +14,9 @@ from typing import Any
 
 from schemas.catalogue import EVENT_TYPES, parse_payload
 from schemas.events.base import EventPayload
-from schemas.events.casualties import CasualtiesReported, CasualtyCategory, CasualtyFigure
+from schemas.events.casualties import CasualtiesReported, CasualtyCategory, CasualtyFigure, CasualtyGroup
 from services.domain.actor_refs import actor_refs
-from services.domain.descriptions import description
+from services.domain.descriptions import description, quantity_words
 from services.domain.utc import rfc3339
 from services.query.export_views import ExportRow
 
@@ -33,30 +33,46 @@ class Line:
         return cls(row, parse_payload(row.type, row.schema_version, row.data))
 
 
-def _figure(line: Line, category: CasualtyCategory) -> CasualtyFigure | None:
+def _figures(line: Line, category: CasualtyCategory) -> list[CasualtyFigure]:
     figures = line.payload.figures if isinstance(line.payload, CasualtiesReported) else []
-    # A report stored before one figure per category was the rule: the last given, as the casualties view reads it.
-    return next((f for f in reversed(figures) if f.category is category), None)
+    return [f for f in figures if f.category is category]
+
+
+def _headline(line: Line, category: CasualtyCategory) -> CasualtyFigure | None:
+    """The category's figure for the number columns: the total, else the only group given; a report stored before
+    one figure per category and group was the rule gives its last, as the casualties view reads it."""
+    figures = _figures(line, category)
+    totals = [f for f in figures if f.group is CasualtyGroup.TOTAL]
+    if totals:
+        return totals[-1]
+    return figures[0] if len(figures) == 1 else None
 
 
 def _figure_columns(category: CasualtyCategory) -> list[tuple[str, str, Callable[[Line], object]]]:
-    """A category's figure: the exact value, the bounds it implies (open or unknown: empty), the source's words."""
+    """A category's figure: the exact value, the bounds it implies (open or unknown: empty), the source's words,
+    and every group's figure when the report counts groups."""
 
     def value(line: Line) -> object:
-        figure = _figure(line, category)
+        figure = _headline(line, category)
         return "" if figure is None or figure.count.value is None else figure.count.value
 
     def bound(index: int) -> Callable[[Line], object]:
         def read(line: Line) -> object:
-            figure = _figure(line, category)
+            figure = _headline(line, category)
             found = None if figure is None else figure.count.bounds[index]
             return "" if found is None else found
 
         return read
 
     def words(line: Line) -> object:
-        figure = _figure(line, category)
+        figure = _headline(line, category)
         return "" if figure is None else figure.count.text or ""
+
+    def groups(line: Line) -> object:
+        figures = _figures(line, category)
+        if all(f.group is CasualtyGroup.TOTAL for f in figures):
+            return ""
+        return "; ".join(f"{f.group.value}: {quantity_words(f.count)}" for f in figures)
 
     name = category.value
     return [
@@ -64,6 +80,7 @@ def _figure_columns(category: CasualtyCategory) -> list[tuple[str, str, Callable
         (f"{name}_lower", f"#affected+{name}+min", bound(0)),
         (f"{name}_upper", f"#affected+{name}+max", bound(1)),
         (f"{name}_words", f"#affected+{name}+text", words),
+        (f"{name}_by_group", f"#affected+{name}+group", groups),
     ]
 
 

@@ -56,3 +56,24 @@ async def test_words_outside_the_vocabulary_leave_the_range_known_and_say_so(sta
     blog = next(s for s in killed["sources"] if s["source"]["name"] == "Blog")["latest"]["count"]
     assert (blog["text"], blog["bounds"], blog["lower"], blog["upper"]) == ("a great many", "unknown", None, None)
     assert killed["range"] == {"lower": 12, "upper": 12, "unknown_bounds": [unknown["event_id"]]}
+
+
+async def test_each_group_has_its_own_figures_and_a_version_1_report_counts_everyone(stack: Stack) -> None:
+    incident = incident_id()
+    by_group = report(incident, "Rights group", {"value": 40})
+    by_group["data"]["figures"] += [
+        {"category": "killed", "group": "protesters", "count": {"text": "dozens"}},
+        {"category": "killed", "group": "security_forces", "count": {"value": 3}},
+    ]
+    version_1 = report(incident, "Ministry", {"value": 45}) | {"schema_version": 1}  # labelled: brought up to v2
+    await stack.post(by_group, version_1)
+
+    killed = {c["group"]: c for c in (await stack.get(f"/v1/incidents/{incident}/casualties"))["categories"]}
+    assert {group: (c["range"]["lower"], c["range"]["upper"]) for group, c in killed.items()} == {
+        "protesters": (24, 99),
+        "security_forces": (3, 3),
+        "total": (40, 45),
+    }
+    stored = await stack.get(f"/v1/events/{version_1['event_id']}")
+    assert stored["event"]["schema_version"] == 2
+    assert stored["event"]["data"]["figures"][0]["group"] == "total"

@@ -22,6 +22,7 @@ def row(
     text: str | None = None,
     verification: str = "reported",
     category: str = "injured",
+    group: str = "total",
 ) -> FigureRow:
     """A figure: exact (`value`), a range (`low`/`high`), or a vague `text` with the bounds `low`/`high` it implies."""
     event_id = uuid.uuid4()
@@ -30,6 +31,7 @@ def row(
         event_id=event_id,
         version_of=report or event_id,
         category=category,
+        casualty_group=group,
         value=value,
         min=low if ranged else None,
         max=high if ranged else None,
@@ -113,3 +115,19 @@ def test_a_correction_that_drops_a_category_keeps_the_earlier_figure_as_correcte
     assert (by_category["killed"].range.lower, by_category["killed"].range.upper) == (None, None)
     assert by_category["injured"].sources[0].latest is not None
     assert by_category["injured"].sources[0].latest.count.value == 600
+
+
+def test_figures_for_different_groups_never_compete_in_one_range() -> None:
+    folded = casualty_figures(
+        [
+            row("Ministry", "government", value=5, category="killed", group="security_forces"),
+            row("Rights group", "ngo", value=40, category="killed", group="protesters"),
+            row("Wire", "media", value=45, category="killed"),
+        ]
+    )
+    ranges = {(c.category, c.group): (c.range.lower, c.range.upper) for c in folded}
+    assert ranges == {
+        ("killed", "protesters"): (40, 40),
+        ("killed", "security_forces"): (5, 5),
+        ("killed", "total"): (45, 45),
+    }

@@ -13,6 +13,7 @@ from schemas.events.elections import ResultsAnnulled
 from schemas.subjects import event_subject
 from schemas.values import ActorKind, ActorRef, Quantity
 from services.demo.loader import scenario_events
+from tests.factories import make_event
 
 
 def submission(**overrides: Any) -> dict[str, Any]:
@@ -140,3 +141,11 @@ def test_a_correction_carries_a_valid_payload_of_the_type_it_corrects() -> None:
     with pytest.raises(ValidationError) as caught:
         parse_submission(correction(corrected_type="AliensLanded"))
     assert [e["loc"] for e in caught.value.errors()] == [("data", "corrected_type")]
+
+
+def test_a_version_1_casualty_report_reads_as_version_2_counting_everyone() -> None:
+    v1 = make_event("kg", "CasualtiesReported").model_dump(mode="json")
+    v1 |= {"schema_version": 1, "data": {"figures": [{"category": "killed", "count": {"value": 1}}]}}
+    event = parse_event(v1)
+    assert event.schema_version == 2
+    assert [(f.category.value, f.group.value) for f in event.data.figures] == [("killed", "total")]

@@ -28,8 +28,8 @@ async def write_figures(
             INSERT INTO casualty_figures (event_id, figure_index, version_of, incident_id, type, category, value, min,
                                           max, text, lower_bound, upper_bound, source, reason, occurred_at,
                                           reported_at, recorded_at, stream_seq, occurred_offset_min,
-                                          reported_offset_min)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                          reported_offset_min, casualty_group)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (event_id, figure_index) DO NOTHING
             """,
             [
@@ -53,6 +53,7 @@ async def write_figures(
                     pos.seq,
                     offset_minutes(event.occurred_at),
                     offset_minutes(event.reported_at),
+                    figure.group.value,
                 )
                 for index, figure in enumerate(report.figures)
             ],

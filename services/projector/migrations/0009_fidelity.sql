@@ -6,3 +6,7 @@ ALTER TABLE election_events ADD COLUMN occurred_offset_min integer;
 ALTER TABLE detention_events ADD COLUMN occurred_offset_min integer;
 ALTER TABLE statements ADD COLUMN occurred_offset_min integer;
 ALTER TABLE actor_mentions ADD COLUMN occurred_offset_min integer;
+
+-- Whom a casualty figure counts (CasualtiesReported version 2): figures of different groups never compete in one
+-- range. Rows written before counted everyone the source counted.
+ALTER TABLE casualty_figures ADD COLUMN casualty_group text NOT NULL DEFAULT 'total';
