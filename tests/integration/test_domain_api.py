@@ -336,6 +336,33 @@ async def test_every_view_shows_the_source_s_day_and_offset_in_one_format(stack:
     )
 
 
+async def test_removals_deployments_and_shutdowns_show_in_the_timeline_and_the_csv(stack: Stack) -> None:
+    incident = incident_id()
+    base = {"incident_id": incident, "occurred_at": "2020-10-09T18:00:00+06:00", "occurred_precision": "hour",
+            "source": {"name": "AKIpress", "kind": "media"}}  # fmt: skip
+    parliament = {"id": "parliament-kg", "name": "Jogorku Kenesh", "kind": "state_body"}
+    reports = [
+        base | {"type": "OfficialRemoved", "event_id": str(uuid.uuid4()),
+                "data": {"person": {"id": "a-pm", "name": "A prime minister", "kind": "person"},
+                         "office": "Prime Minister", "removed_by": parliament, "means": "dismissal"}},
+        base | {"type": "SecurityForcesDeployed", "event_id": str(uuid.uuid4()),
+                "data": {"force": {"id": "army-kg", "name": "Armed Forces", "kind": "security_force"},
+                         "country_of_origin": "KG", "mandate": "enforce the state of emergency",
+                         "area": "Bishkek", "strength": {"text": "about 1,000"}}},
+        base | {"type": "CommunicationsShutdown", "event_id": str(uuid.uuid4()),
+                "data": {"kind": "throttling", "scope": "regional", "area": "Chuy", "services": ["mobile_data"],
+                         "start": "2020-10-09T12:00:00+06:00"}},
+    ]  # fmt: skip
+    await stack.post(*reports)
+    timeline = (await stack.get(f"/v1/incidents/{incident}/timeline"))["items"]
+    assert [e["type"] for e in timeline] == ["OfficialRemoved", "SecurityForcesDeployed", "CommunicationsShutdown"]
+    lines = (await stack.query.get(f"/v1/incidents/{incident}/export.csv")).text.splitlines()
+    rows = {row["event_type"]: row for row in csv.DictReader(lines[:1] + lines[2:])}
+    assert rows["OfficialRemoved"]["actors"] == "person: A prime minister; removed by: Jogorku Kenesh"
+    assert "strength about 1,000" in rows["SecurityForcesDeployed"]["description"]
+    assert rows["CommunicationsShutdown"]["description"].startswith("Communications shutdown: kind throttling")
+
+
 async def test_unknown_incidents_are_404_on_every_view(stack: Stack) -> None:
     for view in ("summary", "casualties", "elections", "detentions", "statements", "actors", "map", "export.csv"):
         response = await stack.query.get(f"/v1/incidents/{incident_id()}/{view}")
