@@ -40,6 +40,16 @@ class _EnvelopeFields(Model, Generic[P]):
     causation_id: UUID | None = Field(default=None, description="The event that caused this one.")
     data: P
 
+    @model_validator(mode="before")
+    @classmethod
+    def _current_version_when_left_out(cls, raw: Any) -> Any:
+        """Left out, `schema_version` is the type's current version: a writer sends only that one, and code builds
+        current events. (`parse_event` labels a stored event without one as version 1, then upcasts it.)"""
+        payload = cls.model_fields["data"].annotation
+        if isinstance(raw, dict) and "schema_version" not in raw and isinstance(payload, type):
+            return {**raw, "schema_version": getattr(payload, "schema_version", 1)}
+        return raw
+
     @model_validator(mode="after")
     def _type_names_the_payload(self) -> Self:
         payload_type = type(self.data).event_type()
@@ -54,15 +64,6 @@ class EventSubmission(_EnvelopeFields[P], Generic[P]):
     """A report as a client submits it. The event id is optional: ingest makes one when missing."""
 
     event_id: UUID | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _current_version_when_left_out(cls, raw: Any) -> Any:
-        """A writer may leave `schema_version` out: it sends the current version of the type, the only one accepted."""
-        payload = cls.model_fields["data"].annotation
-        if isinstance(raw, dict) and "schema_version" not in raw and isinstance(payload, type):
-            return {**raw, "schema_version": getattr(payload, "schema_version", 1)}
-        return raw
 
 
 class Event(_EnvelopeFields[P], Generic[P]):

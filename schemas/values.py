@@ -109,11 +109,14 @@ class Quantity(Model):
 
 
 class ActorKind(StrEnum):
+    """`ngo` is new in version 2 of every type that names actors (NAMES_ACTORS_SINCE_V2)."""
+
     PERSON = "person"
     PARTY = "party"
     STATE_BODY = "state_body"
     SECURITY_FORCE = "security_force"
     INTERNATIONAL_ORG = "international_org"
+    NGO = "ngo"
     MEDIA = "media"
     GROUP = "group"
 

@@ -332,7 +332,13 @@ async def test_timeline_entry_carries_the_envelope_fields(client: httpx.AsyncCli
         "source": {"name": "AKIpress", "kind": "media", "url": None, "via": "Interfax"},
         "location": {"name": "Ala-Too Square", "country": "KG", "admin_area": "Bishkek", "lat": 42.876, "lon": 74.604},
         "data": {
-            "figures": [{"category": "injured", "count": {"value": 590, "min": None, "max": None, "text": None}}],
+            "figures": [
+                {
+                    "category": "injured",
+                    "group": "total",
+                    "count": {"value": 590, "min": None, "max": None, "text": None},
+                }
+            ],
             "description": None,
         },
         "verification": "reported",

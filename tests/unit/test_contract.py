@@ -48,10 +48,10 @@ def test_drift_names_each_changed_missing_and_stale_file(tmp_path: Path) -> None
     write(tmp_path)
     assert drift(tmp_path) == []
     (tmp_path / "envelope.json").write_text("{}\n")
-    (tmp_path / schema_file("ResultsAnnulled", 1)).unlink()
+    (tmp_path / schema_file("ResultsAnnulled", 2)).unlink()
     (tmp_path / "events" / "NoSuchType.v1.json").write_text("{}\n")
     assert drift(tmp_path) == [
-        "events/ResultsAnnulled.v1.json: missing",
+        "events/ResultsAnnulled.v2.json: missing",
         "envelope.json: differs from the models",
         "events/NoSuchType.v1.json: stale (no such type or version)",
     ]
@@ -110,14 +110,14 @@ def test_a_leap_second_is_accepted_as_the_last_microsecond_before_it() -> None:
     "change",
     [
         {"type": "StatementIssued"},  # another type's shape
-        {"schema_version": 2},
+        {"schema_version": 3},
         {"data": {"election_id": "parl-2020", "annulled_by": "CEC", "reason": "tension", "extra": 1}},
         {"data": {"election_id": "parl-2020", "annulled_by": "CEC"}},
     ],
 )
 def test_the_json_schema_refuses_what_the_model_refuses(change: dict[str, Any]) -> None:
     [annulled] = [e for e in stored_demo_events() if e["type"] == "ResultsAnnulled"]
-    validator = Draft202012Validator(committed_schema(schema_file("ResultsAnnulled", 1)))
+    validator = Draft202012Validator(committed_schema(schema_file("ResultsAnnulled", 2)))
     assert validator.is_valid(annulled)
     assert not validator.is_valid({**annulled, **change})
 
