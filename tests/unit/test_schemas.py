@@ -160,7 +160,11 @@ def test_an_ngo_is_an_actor_kind_and_a_version_1_report_naming_actors_reads_as_v
 
 
 def test_a_quote_may_be_marked_as_a_translation_with_its_original_language() -> None:
-    said = {"speaker": {"id": "a", "name": "A", "kind": "person"}, "quote": "Stay calm.", "language": "en"}
+    said: dict[str, Any] = {
+        "speaker": {"id": "a", "name": "A", "kind": "person"},
+        "quote": "Stay calm.",
+        "language": "en",
+    }
     translated = make_event("kg", "StatementIssued", **said, translated_from="ky", original_quote="Тынч болгула.")
     assert (translated.data.translated_from, translated.data.original_quote) == ("ky", "Тынч болгула.")
     with pytest.raises(ValidationError, match="original_quote needs translated_from"):
