@@ -19,6 +19,7 @@ from services.domain.casualties import FigureRow, casualty_figures
 
 class TrendFigure(BaseModel):
     category: str
+    group: str = Field(description="Whom the figures count (total, civilians, ...): groups never add up.")
     best: int = Field(description="Sum over tolls (incidents) of each toll's best supported figure.")
     lower: int = Field(description="Sum over tolls of the lowest lower bound a source gives.")
     upper: int | None = Field(description="Sum over tolls of the highest upper bound; null when one is open-ended.")
@@ -26,15 +27,17 @@ class TrendFigure(BaseModel):
 
 
 def bucket_figures(tolls: Iterable[list[FigureRow]]) -> list[TrendFigure]:
-    """One bucket's figures per category; each item of `tolls` holds every version of one incident's reports."""
-    totals: dict[str, TrendFigure] = {}
+    """One bucket's figures per category and group; each item of `tolls` holds every version of one incident's
+    reports."""
+    totals: dict[tuple[str, str], TrendFigure] = {}
     for rows in tolls:
         for folded in casualty_figures(rows):
             if folded.best_supported is None:
                 continue  # every report of this toll is retracted
             best = folded.best_supported.figure.count
             total = totals.setdefault(
-                folded.category, TrendFigure(category=folded.category, best=0, lower=0, upper=0, sources=0)
+                (folded.category, folded.group),
+                TrendFigure(category=folded.category, group=folded.group, best=0, lower=0, upper=0, sources=0),
             )
             total.best += best.value if best.value is not None else best.lower or 0
             total.lower += folded.range.lower or 0
@@ -42,4 +45,4 @@ def bucket_figures(tolls: Iterable[list[FigureRow]]) -> list[TrendFigure]:
                 None if total.upper is None or folded.range.upper is None else total.upper + folded.range.upper
             )
             total.sources += sum(1 for source in folded.sources if source.latest is not None)
-    return [totals[name] for name in sorted(totals)]
+    return [totals[kind] for kind in sorted(totals)]

@@ -25,9 +25,9 @@ class ExportRow:
     event_id: UUID
     incident_id: str
     type: str
-    occurred_at: datetime
+    schema_version: int
+    occurred_at: str  # as the source gave it, offset included (RFC 3339, as ingest wrote it)
     occurred_precision: str
-    reported_at: datetime | None
     recorded_at: datetime
     source: dict[str, Any]
     location: dict[str, Any] | None
@@ -45,12 +45,14 @@ def events_query(selection: Selection, *, located_only: bool) -> sql.Composed:
         conditions.append(sql.SQL("lat IS NOT NULL"))
     return sql.SQL(
         """
-        SELECT stream_seq AS position, event_id, incident_id, type, occurred_at, envelope ->> 'occurred_precision'
-               AS occurred_precision, reported_at, recorded_at, envelope -> 'source' AS source,
+        SELECT stream_seq AS position, event_id, incident_id, type,
+               COALESCE((envelope ->> 'schema_version')::integer, 1) AS schema_version,
+               envelope ->> 'occurred_at' AS occurred_at, envelope ->> 'occurred_precision' AS occurred_precision,
+               recorded_at, envelope -> 'source' AS source,
                envelope -> 'location' AS location, envelope -> 'data' AS data,
                verification_as_of(event_id, {as_of}) AS verification
         FROM event_log
         WHERE {conditions}
-        ORDER BY occurred_at, stream_seq
+        ORDER BY event_log.occurred_at, stream_seq  -- the instant, not the output text of the same name
         """
     ).format(as_of=sql.SQL(AS_OF), conditions=sql.SQL(" AND ").join(conditions))

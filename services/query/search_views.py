@@ -130,8 +130,8 @@ async def _figures(
     """Each casualty report's current figures (its corrections recorded by `as_of` applied)."""
     query = sql.SQL(
         """
-        SELECT event_id, version_of, category, value, min, max, text, lower_bound, upper_bound, source, reason,
-               occurred_at, reported_at, recorded_at, stream_seq,
+        SELECT event_id, version_of, category, casualty_group, value, min, max, text, lower_bound, upper_bound,
+               source, reason, occurred_at, reported_at, recorded_at, stream_seq,
                verification_as_of(version_of, {as_of}) AS verification
         FROM casualty_figures
         WHERE version_of = ANY(%(ids)s) AND recorded_at <= {as_of}
@@ -145,7 +145,7 @@ async def _figures(
         by_report[row.version_of].append(row)
     return {
         report_id: [
-            HitFigure(category=c.category, count=figure.count, corrected=len(figure.versions) > 1)
+            HitFigure(category=c.category, group=c.group, count=figure.count, corrected=len(figure.versions) > 1)
             for c in casualty_figures(versions)
             for source in c.sources
             for figure in source.history[-1:]

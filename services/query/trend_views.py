@@ -138,8 +138,9 @@ async def figures(
 def figures_query(selection: Selection, group_by: GroupBy | None) -> sql.Composed:
     return sql.SQL(
         """
-        SELECT f.event_id, f.version_of, f.category, f.value, f.min, f.max, f.text, f.lower_bound, f.upper_bound,
-               f.source, f.reason, f.occurred_at, f.reported_at, f.recorded_at, f.stream_seq,
+        SELECT f.event_id, f.version_of, f.category, f.casualty_group, f.value, f.min, f.max, f.text,
+               f.lower_bound, f.upper_bound, f.source, f.reason, f.occurred_at, f.reported_at, f.recorded_at,
+               f.stream_seq,
                verification_as_of(f.version_of, {as_of}) AS verification,
                r.grp, r.bucket, r.incident_id AS report_incident
         FROM casualty_figures f JOIN ({counted}) r ON f.version_of = r.event_id

@@ -10,6 +10,7 @@ from psycopg.types.json import Jsonb
 from schemas.envelope import Event
 from schemas.events.actors import ActorRegistered
 from services.domain.actor_refs import actor_refs
+from services.domain.utc import offset_minutes
 from services.projector.projection import Position, Projection
 
 actors = Projection("actors", tables=("actor_mentions",))
@@ -30,6 +31,7 @@ def _mentions(event: Event[Any], pos: Position) -> list[tuple[Any, ...]]:
             list(registered.aliases) if registered else [],
             Jsonb([role.model_dump(mode="json") for role in registered.roles] if registered else []),
             event.occurred_at,
+            offset_minutes(event.occurred_at),
             event.recorded_at,
             pos.seq,
         )
@@ -46,8 +48,8 @@ async def record_mentions(conn: AsyncConnection[Any], events: Sequence[tuple[Eve
         await cur.executemany(
             """
             INSERT INTO actor_mentions (event_id, actor_id, field, incident_id, event_type, name, kind, role, aliases,
-                                        roles, occurred_at, recorded_at, stream_seq)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                        roles, occurred_at, occurred_offset_min, recorded_at, stream_seq)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (event_id, actor_id, field) DO NOTHING
             """,
             rows,

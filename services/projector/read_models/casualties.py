@@ -9,6 +9,7 @@ from psycopg.types.json import Jsonb
 from schemas.envelope import Event
 from schemas.events.casualties import CasualtiesReported
 from schemas.events.facts import ReportCorrected
+from services.domain.utc import offset_minutes
 from services.projector.projection import Position, Projection
 from services.projector.read_models.versions import Versions
 
@@ -26,8 +27,9 @@ async def write_figures(
             """
             INSERT INTO casualty_figures (event_id, figure_index, version_of, incident_id, type, category, value, min,
                                           max, text, lower_bound, upper_bound, source, reason, occurred_at,
-                                          reported_at, recorded_at, stream_seq)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                          reported_at, recorded_at, stream_seq, occurred_offset_min,
+                                          reported_offset_min, casualty_group)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (event_id, figure_index) DO NOTHING
             """,
             [
@@ -49,6 +51,9 @@ async def write_figures(
                     event.reported_at,
                     event.recorded_at,
                     pos.seq,
+                    offset_minutes(event.occurred_at),
+                    offset_minutes(event.reported_at),
+                    figure.group.value,
                 )
                 for index, figure in enumerate(report.figures)
             ],

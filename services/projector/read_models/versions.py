@@ -20,6 +20,7 @@ from schemas.catalogue import payload_class
 from schemas.envelope import Event
 from schemas.events.base import EventPayload
 from schemas.events.facts import ReportCorrected
+from services.domain.utc import offset_minutes
 from services.projector.projection import Position, Projection
 
 # (conn, the event that carries the values, the values, the id of the original report, its stream position)
@@ -98,8 +99,8 @@ async def insert_payload_row(
         sql.SQL(
             """
             INSERT INTO {table} (event_id, version_of, incident_id, type, schema_version, {column}, payload, source,
-                                 occurred_at, recorded_at, stream_seq)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                 occurred_at, occurred_offset_min, recorded_at, stream_seq)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (event_id) DO NOTHING
             """
         ).format(table=sql.Identifier(table), column=sql.Identifier(column)),
@@ -113,6 +114,7 @@ async def insert_payload_row(
             Jsonb(values.model_dump(mode="json")),
             Jsonb(event.source.model_dump(mode="json")),
             event.occurred_at,
+            offset_minutes(event.occurred_at),
             event.recorded_at,
             pos.seq,
         ),
