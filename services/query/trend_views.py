@@ -9,6 +9,7 @@ counts once, in the bucket of when it happened, with its corrected figures.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -123,16 +124,17 @@ async def figures(
     conn: DictConnection, selection: Selection, interval: Interval, group_by: GroupBy | None
 ) -> AsyncIterator[tuple[tuple[str, datetime], list[TrendFigure]]]:
     """Per (group, bucket) that has casualty reports, its figures; read from a server-side cursor and folded one
-    (group, bucket) at a time, so the process holds one bucket's reports, however many the selection has."""
+    (group, bucket) at a time, so the process holds one bucket's reports, however many the selection has; each
+    fold runs in a worker thread, off the event loop."""
     rows = _rows(chunks(conn, figures_query(selection, group_by), BucketFigureRow, params(selection, interval)))
     pending: list[BucketFigureRow] = []
     async for row in rows:
         if pending and (row.grp, row.bucket) != (pending[0].grp, pending[0].bucket):
-            yield (pending[0].grp, pending[0].bucket), _fold(pending)
+            yield (pending[0].grp, pending[0].bucket), await asyncio.to_thread(_fold, pending)
             pending = []
         pending.append(row)
     if pending:
-        yield (pending[0].grp, pending[0].bucket), _fold(pending)
+        yield (pending[0].grp, pending[0].bucket), await asyncio.to_thread(_fold, pending)
 
 
 def figures_query(selection: Selection, group_by: GroupBy | None) -> sql.Composed:
