@@ -148,8 +148,7 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
         batch_rate = await project.batch_ingest_rate(client, ctx.ingest.url, batch)
     figures.batch.add(batch_rate, await raw.publish_async_rate(ctx.nc, ctx.settings, _encoded(batch)))
     ingest_phase(1, 2)
-    async with ctx.http() as client:
-        ours = await project.single_ingest(client, ctx.ingest.url, singles, options.clients)
+    ours = await project.single_ingest(ctx.ingest.url, ctx.token, ctx.retries, singles, options.clients)
     theirs = await raw.publish_in_flight(ctx.nc, ctx.settings, _encoded(singles), options.clients)
     figures.single.add(ours.rate, theirs.rate)
     figures.single_p50.add(ours.p50_ms, theirs.p50_ms)
