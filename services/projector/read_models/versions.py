@@ -6,9 +6,10 @@ corrected report). Views pick the latest version recorded by `as_of`. A correcti
 model does not hold, one of another incident, or one of another type raises `UnknownTarget`: the applier
 dead-letters it with that reason and no row is written.
 
-Originals are written set-based: a writer gets every original of its types in a run of the batch, and writes
-them with one statement. A correction is a handler of its own event, so the originals before it in the stream
-are written by the time it looks its target up.
+A batch is written set-based: a writer gets every version of its types in the batch, originals and corrections,
+and writes them with one statement. The targets of the batch's corrections are read with one SELECT before the
+batch is written; a target earlier in the batch is known from the batch itself, and one later in it is not yet
+held: exactly as if the events were applied one by one.
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ class Version:
     pos: Position  # where `event` sits in the stream
 
 
+@dataclass(frozen=True)
+class _Held:
+    """What a correction needs of the version it corrects."""
+
+    incident_id: str
+    type: str  # the payload type of the version
+    version_of: UUID
+
+
 # Writes these versions, all of payload types the writer was registered for, in stream order.
 Writer = Callable[[AsyncConnection[Any], Sequence[Version]], Awaitable[None]]
 
@@ -60,8 +70,7 @@ class Versions:
     def __init__(self, projection: Projection, table: str) -> None:
         self._table = table
         self._writers: dict[type[EventPayload], Writer] = {}
-        projection.on_every_batch(self._write_originals)
-        projection.on(ReportCorrected)(self._apply_correction)
+        projection.on_every_batch(self._write_run)
 
     def writer(self, *payloads: type[EventPayload]) -> Callable[[Writer], Writer]:
         def register(write: Writer) -> Writer:
@@ -71,34 +80,50 @@ class Versions:
 
         return register
 
-    async def _write_originals(self, conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
+    async def _write_run(self, conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
+        """Every version the run holds, originals and corrections, with one statement per writer."""
+        corrections = [(e, pos) for e, pos in events if isinstance(e.data, ReportCorrected) and self._writes(e.data)]
+        held = await self._held(conn, [e.data.corrects for e, _ in corrections]) if corrections else {}
         by_writer: dict[Writer, list[Version]] = {}
         for event, pos in events:
-            write = self._writers.get(type(event.data))
-            if write is not None:
-                by_writer.setdefault(write, []).append(Version(event, event.data, event.event_id, pos))
-        for write, originals in by_writer.items():
-            await write(conn, originals)
+            version = self._version(event, pos, held)
+            if version is not None:
+                held[event.event_id] = _Held(event.incident_id, type(version.values).event_type(), version.version_of)
+                by_writer.setdefault(self._writers[type(version.values)], []).append(version)
+        for write, versions in by_writer.items():
+            await write(conn, versions)
 
-    async def _apply_correction(self, conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
-        correction: ReportCorrected = event.data
-        corrected = payload_class(correction.corrected_type)
-        write = self._writers.get(corrected)
-        if write is None:
-            return  # a correction of a type this read model does not hold
+    def _writes(self, correction: ReportCorrected) -> bool:
+        """Does this read model hold the type this correction corrects?"""
+        return payload_class(correction.corrected_type) in self._writers
+
+    def _version(self, event: Event[Any], pos: Position, held: dict[UUID, _Held]) -> Version | None:
+        """The version `event` is, given the versions held before it (stored, or earlier in the run); None when it is
+        none of this read model's."""
+        if type(event.data) in self._writers:
+            return Version(event, event.data, event.event_id, pos)
+        if not isinstance(event.data, ReportCorrected) or not self._writes(event.data):
+            return None
+        correction = event.data
+        target = held.get(correction.corrects)
+        found = None if target is None else (target.incident_id, target.type)
+        check_target(found, correction.corrects, event, correction.corrected_type)  # raises: redone one by one
+        assert target is not None
+        values = payload_class(correction.corrected_type).model_validate(correction.replacement)
+        return Version(event, values, target.version_of, pos)  # a correction of a correction: of the original
+
+    async def _held(self, conn: AsyncConnection[Any], ids: Sequence[UUID]) -> dict[UUID, _Held]:
+        """The stored versions these ids carry: one SELECT for the run's corrections, before the run is written."""
         cur = await conn.execute(
-            sql.SQL("SELECT incident_id, type, version_of FROM {} WHERE event_id = %s LIMIT 1").format(
-                sql.Identifier(self._table)
-            ),
-            (correction.corrects,),
+            sql.SQL(
+                "SELECT DISTINCT ON (event_id) event_id, incident_id, type, version_of FROM {} "
+                "WHERE event_id = ANY(%b::uuid[])"
+            ).format(sql.Identifier(self._table)),
+            (sorted(set(ids)),),
         )
-        row = await cur.fetchone()
-        found = None if row is None else (row["incident_id"], row["type"])
-        check_target(found, correction.corrects, event, correction.corrected_type)
-        assert row is not None
-        values = corrected.model_validate(correction.replacement)
-        # A correction of a correction is a version of the original.
-        await write(conn, [Version(event, values, row["version_of"], pos)])
+        return {
+            row["event_id"]: _Held(row["incident_id"], row["type"], row["version_of"]) for row in await cur.fetchall()
+        }
 
 
 async def insert_payload_rows(
