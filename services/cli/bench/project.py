@@ -17,6 +17,7 @@ from services.cli.bench.errors import BenchFailed
 from services.cli.bench.http import Retries
 from services.cli.bench.lean_http import LeanConnection
 from services.cli.bench.load import Load, closed_loop
+from services.common.eventstream import EventStream
 from services.common.settings import Settings
 from services.projector.read_models import PROJECTIONS
 from services.projector.replay import plan, replay, resolve_origin
@@ -90,7 +91,7 @@ async def catch_up_rate(
 
 async def replay_all_rate(settings: Settings, js: JetStreamContext, events: int, on_progress: Progress) -> float:
     """Events/s of what `crisis replay all` runs: each read model rebuilt beside the live one, then swapped in."""
-    origin = await resolve_origin(js, None, None)
+    origin = await resolve_origin(js, None, None, EventStream.of(settings))
     started = time.perf_counter()
     projections = await plan(settings, "all", list(PROJECTIONS.values()), origin)
     for done, projection in enumerate(projections):
