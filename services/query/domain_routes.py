@@ -25,7 +25,7 @@ from services.domain.summary import Summary, summarise
 from services.query import export_views, incident_views, mention_views, report_views
 from services.query.dependencies import Connection, HeavyConnection, Position
 from services.query.errors import BAD_CURSOR, NOT_FOUND, after_cursor, not_found
-from services.query.exports import feature_collection, hxl_csv
+from services.query.exports import StreamedExport, feature_collection, hxl_csv
 from services.query.freshness import Freshness
 from services.query.heavy_reads import json_off_loop
 from services.query.models import ActorPage, Casualties, DetentionPage, ElectionPage, SpeakerPage
@@ -174,7 +174,7 @@ async def incident_map(
     """The incident's located events as a GeoJSON FeatureCollection (coordinates [longitude, latitude]), streamed."""
     await _known_incident(conn, incident_id, position)
     rows = export_views.events(conn, incident_id, as_of, located_only=True)
-    return StreamingResponse(feature_collection(rows), media_type="application/geo+json")
+    return StreamedExport(feature_collection(rows), media_type="application/geo+json")
 
 
 @router.get("/incidents/{incident_id}/export.csv", responses={**NOT_FOUND, **CSV}, response_class=StreamingResponse)
@@ -184,7 +184,7 @@ async def incident_csv(
     """Every event of the incident, one row each, with an HXL hashtag row under the headers, streamed."""
     await _known_incident(conn, incident_id, position)
     rows = export_views.events(conn, incident_id, as_of, located_only=False)
-    return StreamingResponse(
+    return StreamedExport(
         hxl_csv(rows),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{incident_id}.csv"'},

@@ -1,15 +1,23 @@
 """The incident's events as a GeoJSON FeatureCollection (RFC 7946: [longitude, latitude]) and as CSV with an HXL
 hashtag row under the headers (https://hxlstandard.org), for humanitarian tools.
 
-Both are written chunk by chunk as the rows arrive, so a streamed answer holds one chunk, never the incident."""
+Both are written chunk by chunk as the rows arrive, so a streamed answer holds one chunk, never the incident.
+The rows come from a server-side cursor in a transaction on a pooled connection: however the answer ends (a client
+that leaves mid-stream too), its generators are closed before the connection goes back to the pool. Left suspended,
+they kept the transaction open, and psycopg refused to hand the connection back: an error in the log for each
+client that left.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
+
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from schemas.catalogue import EVENT_TYPES
 from services.query.export_views import ExportRow
@@ -70,23 +78,44 @@ def _feature(row: ExportRow, location: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class StreamedExport(StreamingResponse):
+    """A streamed export that closes its pieces' generator when it ends, however it ends."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await _close(self.body_iterator)
+
+
+async def _close(pieces: object) -> None:
+    if isinstance(pieces, AsyncGenerator):
+        await pieces.aclose()
+
+
 async def feature_collection(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIterator[str]:
     """The located rows as one GeoJSON FeatureCollection, in pieces."""
-    separator = ""
-    yield '{"type": "FeatureCollection", "features": ['
-    async for rows in chunks:
-        features = [json.dumps(_feature(row, row.location), ensure_ascii=False) for row in rows if row.location]
-        if features:
-            yield separator + ", ".join(features)
-            separator = ", "
-    yield "]}"
+    try:
+        separator = ""
+        yield '{"type": "FeatureCollection", "features": ['
+        async for rows in chunks:
+            features = [json.dumps(_feature(row, row.location), ensure_ascii=False) for row in rows if row.location]
+            if features:
+                yield separator + ", ".join(features)
+                separator = ", "
+        yield "]}"
+    finally:
+        await _close(chunks)
 
 
 async def hxl_csv(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIterator[str]:
     """The header row, the HXL hashtag row, then one row per event, in pieces."""
-    yield _csv_lines([[header for header, _, _ in COLUMNS], [tag for _, tag, _ in COLUMNS]])
-    async for rows in chunks:
-        yield _csv_lines([[value(row) for _, _, value in COLUMNS] for row in rows])
+    try:
+        yield _csv_lines([[header for header, _, _ in COLUMNS], [tag for _, tag, _ in COLUMNS]])
+        async for rows in chunks:
+            yield _csv_lines([[value(row) for _, _, value in COLUMNS] for row in rows])
+    finally:
+        await _close(chunks)
 
 
 def _csv_lines(lines: list[list[Any]]) -> str:

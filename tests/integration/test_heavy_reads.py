@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -51,21 +52,19 @@ async def heavy_database(postgres_server: EmbeddedPostgres) -> AsyncIterator[str
         yield url
 
 
-@pytest.fixture
-async def query_service(
-    heavy_database: str, nats_url: str, tmp_path: Path
-) -> AsyncIterator[tuple[str, psutil.Process]]:
+@asynccontextmanager
+async def running_query(database_url: str, nats_url: str, log: Path) -> AsyncIterator[tuple[str, psutil.Process]]:
     """`crisis query` in its own process, as in production (the test's own work does not share its event loop),
-    fresh for each test (its memory figures are its own)."""
+    ready and warm: its URL and process."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CRISIS_")} | {
-        "CRISIS_DATABASE_URL": heavy_database,
+        "CRISIS_DATABASE_URL": database_url,
         "CRISIS_NATS_URL": nats_url,
         "CRISIS_QUERY_PORT": str(port),
-        "CRISIS_DATABASE_TIMEOUT_S": "120",  # every heavy request waits its turn here: none may be refused
+        # Every heavy request waits its turn here however slow the shared machine is: none may be refused.
+        "CRISIS_DATABASE_TIMEOUT_S": "900",
         "CRISIS_LOG_LEVEL": "WARNING",
     }
-    log = tmp_path / "query.log"
     process = start_query_process(environment, log)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -88,6 +87,22 @@ async def query_service(
         process.wait(timeout=30)
 
 
+@pytest.fixture
+async def query_service(
+    heavy_database: str, nats_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[str, psutil.Process]]:
+    """The service under test, fresh for each test (its memory figures are its own)."""
+    async with running_query(heavy_database, nats_url, tmp_path / "query.log") as service:
+        yield service
+
+
+@pytest.fixture
+async def idle_query_service(heavy_database: str, nats_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A second query service that serves nothing heavy: what the shared machine's load alone does to /healthz."""
+    async with running_query(heavy_database, nats_url, tmp_path / "idle-query.log") as (url, _):
+        yield url
+
+
 def start_query_process(environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:  # the child keeps its own copy
         return subprocess.Popen(
@@ -105,36 +120,43 @@ async def download(client: httpx.AsyncClient, route: str, into: Path) -> int:
 
 
 async def test_healthz_answers_within_100ms_while_ten_heavy_reads_run(
-    query_service: tuple[str, psutil.Process], tmp_path: Path
+    query_service: tuple[str, psutil.Process], idle_query_service: str, tmp_path: Path
 ) -> None:
     url, process = query_service
-    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
-        await client.get("/healthz")  # the connection the samples reuse
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=900) as client,
+        httpx.AsyncClient(base_url=idle_query_service, timeout=60) as idle,
+    ):
+        await asyncio.gather(client.get("/healthz"), idle.get("/healthz"))  # the connections the samples reuse
         bodies = [tmp_path / f"{i}-{route}" for i, route in enumerate(HEAVY)]
         started = time.monotonic()
         heavy = [asyncio.create_task(download(client, route, body)) for route, body in zip(HEAVY, bodies, strict=True)]
-        latencies = []
+        latencies: list[float] = []
+        idle_latencies: list[float] = []
         rss = []
         while not all(task.done() for task in heavy):
-            sent = time.monotonic()
-            assert (await client.get("/healthz")).status_code == 200
-            latencies.append(time.monotonic() - sent)
+            busy, calm = await asyncio.gather(healthz_latency(client), healthz_latency(idle))
+            latencies.append(busy)
+            idle_latencies.append(calm)
             rss.append(process.memory_info().rss)
             await asyncio.wait(heavy, timeout=0.05)  # the pace of the samples, until every heavy read is done
         took = time.monotonic() - started
 
     statuses = [task.result() for task in heavy]
-    latencies.sort()
+    busy_p99, busy_max = percentile(latencies, 0.99), max(latencies)
+    idle_p99, idle_max = percentile(idle_latencies, 0.99), max(idle_latencies)
     print(
         f"\n{len(HEAVY)} heavy reads of a {EVENTS}-event incident at once: all done in {took:.1f} s; /healthz "
-        f"sampled {len(latencies)}x, median {latencies[len(latencies) // 2] * 1000:.1f} ms, 99th percentile "
-        f"{latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms, max "
-        f"{latencies[-1] * 1000:.1f} ms; query RSS max {max(rss) / MIB:.0f} MiB"
+        f"sampled {len(latencies)}x: median {percentile(latencies, 0.5) * 1000:.1f} ms, 99th percentile "
+        f"{busy_p99 * 1000:.1f} ms, max {busy_max * 1000:.1f} ms; an idle query service at the same moments: "
+        f"99th percentile {idle_p99 * 1000:.1f} ms, max {idle_max * 1000:.1f} ms; "
+        f"query RSS max {max(rss) / MIB:.0f} MiB"
     )
-    # Under 100 ms throughout, but for the odd sample when the shared machine does not run the process (at a load
-    # average of 10 on 2 cores, up to about 130 ms were seen); before the fix the loop stalled for seconds.
-    assert latencies[int(len(latencies) * 0.99)] < 0.1
-    assert latencies[-1] < 0.5
+    # Under 100 ms, beyond what the shared machine's load does at the same moments to a service that serves nothing
+    # heavy (on a quiet machine, a few ms), but for the odd sample when the machine does not run the busy process;
+    # never a stall: before the fix the loop stalled for seconds.
+    assert busy_p99 < 0.1 + idle_p99
+    assert busy_max < 0.5 + idle_max
     # The exports stream every event; the folds would read 20,000 casualty figures, more than one request may.
     assert statuses == [{"export.csv": 200, "map": 200}.get(route, 413) for route in HEAVY]
     csv_lines = bodies[0].read_bytes().count(b"\n")
@@ -144,13 +166,23 @@ async def test_healthz_answers_within_100ms_while_ten_heavy_reads_run(
     assert refused.startswith(f"this answer folds more than {MAX_FOLD_ROWS} rows")
 
 
+async def healthz_latency(client: httpx.AsyncClient) -> float:
+    sent = time.monotonic()
+    assert (await client.get("/healthz")).status_code == 200
+    return time.monotonic() - sent
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    return sorted(samples)[int(len(samples) * fraction)]
+
+
 async def test_a_streamed_export_holds_a_chunk_never_the_incident(
     query_service: tuple[str, psutil.Process], tmp_path: Path
 ) -> None:
     url, process = query_service
     before = process.memory_info().rss
     peak = before
-    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=900) as client:
         export = asyncio.create_task(download(client, "export.csv", tmp_path / "export.csv"))
         while not export.done():
             peak = max(peak, process.memory_info().rss)

@@ -212,6 +212,34 @@ async def test_a_subscriber_may_not_delete_consumers_or_declare_the_stream(secur
         await assert_refused(conn, js.update_stream(name=STREAM_NAME, subjects=["crisis.>"]), "$JS.API.STREAM.UPDATE")
 
 
+async def test_a_subscriber_may_not_take_or_acknowledge_the_projectors_deliveries(secure_nats: SecureNats) -> None:
+    """Deliveries taken from the projector's consumer wait ack_wait before anyone gets them again, and an ack
+    (AckPolicy.ALL) skips everything before it: either would stall a projection. Listing consumers would name the
+    replay's temporary ones."""
+    async with connect(secure_nats, "projector") as projector:
+        await ensure_stream(projector.client, secure_nats.settings("projector", stream_protected=True))
+        await projector.client.jetstream().add_consumer(STREAM_NAME, ConsumerConfig(durable_name="projector-all"))
+    async with connect(secure_nats, "subscriber") as conn:
+        js = conn.client.jetstream(timeout=REFUSAL_TIMEOUT_S)
+        stolen = await js.pull_subscribe_bind("projector-all", STREAM_NAME)
+        await assert_refused(conn, stolen.fetch(1, timeout=REFUSAL_TIMEOUT_S), "$JS.API.CONSUMER.MSG.NEXT")
+        forged_ack = conn.client.publish(f"$JS.ACK.{STREAM_NAME}.projector-all.1.100.100.0.0", b"+ACK")
+        await assert_refused(conn, flushed(conn.client, forged_ack), "$JS.ACK")
+        await assert_refused(conn, js.consumers_info(STREAM_NAME), "$JS.API.CONSUMER.LIST")
+        await assert_refused(
+            conn, js.add_consumer(STREAM_NAME, ConsumerConfig(durable_name="projector-all")), "$JS.API.CONSUMER"
+        )
+        await js.add_consumer(STREAM_NAME, ConsumerConfig(durable_name="its-own"))  # its job
+
+
+async def flushed(client: Client, publish: Awaitable[None]) -> None:
+    """Publish, then fail as the server's error arrives (a publish alone never reports one)."""
+    await publish
+    await client.flush()
+    await wait_until(lambda: asyncio.sleep(0, client.last_error), bool, within=5, what="the server's refusal")
+    raise nats.errors.Error(str(client.last_error))
+
+
 async def test_an_anonymous_client_is_refused(secure_nats: SecureNats) -> None:
     """Issue 10: any local user published a forged event; now nobody gets in without a password."""
     anonymous = Client()

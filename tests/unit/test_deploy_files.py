@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from services.common.nats_users import USERS, authorization_block, password_variable
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
@@ -39,6 +41,8 @@ K8S_FILES = {
     "kustomization.yaml",
 }
 CLUSTER_CONFIGS = [NATS / f"cluster-node{n}.conf" for n in (1, 2, 3)]
+SECURE_CONF = NATS / "secure.conf"
+NATS_PASSWORDS = {password_variable(user): f"test-password-of-{user}" for user in USERS}
 NATS_CONFIGS = [NATS / "single.conf", *CLUSTER_CONFIGS]
 
 YAML_FILES = sorted([*DEPLOY.rglob("*.yaml"), *DEPLOY.rglob("*.yml")])
@@ -221,7 +225,7 @@ def test_compose_dependencies_exist_and_wait_for_health() -> None:
         assert services[name]["depends_on"]["nats"]["condition"] == "service_healthy"
 
 
-def test_compose_nats_runs_the_single_node_config_on_a_named_volume() -> None:
+def test_compose_nats_runs_the_secure_config_on_a_named_volume() -> None:
     compose = load_one(COMPOSE)
     nats = compose["services"]["nats"]
     image, _, tag = nats["image"].partition(":")
@@ -229,10 +233,31 @@ def test_compose_nats_runs_the_single_node_config_on_a_named_volume() -> None:
     assert tuple(int(part) for part in re.findall(r"\d+", tag)[:2]) >= (2, 11)
     assert nats["command"] == ["-c", "/etc/nats/nats.conf"]
     mounts = {target.partition(":")[0]: source for source, _, target in (v.partition(":") for v in nats["volumes"])}
-    assert (DEPLOY / mounts["/etc/nats/nats.conf"]).resolve() == NATS / "single.conf"
-    store = nats_setting((NATS / "single.conf").read_text(), "store_dir")
+    assert (DEPLOY / mounts["/etc/nats/nats.conf"]).resolve() == SECURE_CONF
+    store = nats_setting(SECURE_CONF.read_text(), "store_dir")
     assert store == ["/data"]
     assert mounts["/data"] in compose["volumes"]
+
+
+def compose_variable(value: str) -> str:
+    """The variable a compose value is interpolated from (`${NAME:?message}` -> NAME), or "" for a literal."""
+    match = re.fullmatch(r"\$\{(\w+)(?::?[?-][^}]*)?\}", value)
+    return match.group(1) if match else ""
+
+
+def test_compose_nats_gets_every_users_password_from_the_environment() -> None:
+    env = environment(compose_services()["nats"])
+    assert {key: compose_variable(value) for key, value in env.items()} == {v: v for v in NATS_PASSWORDS}
+    assert all(":?" in value for value in env.values()), "a missing password stops `docker compose up`"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_compose_services_connect_to_nats_as_their_own_user(name: str) -> None:
+    env = environment(compose_services()[name])
+    assert env.get("CRISIS_NATS_USER") == name
+    nats_env = environment(compose_services()["nats"])
+    # The service's password and the server's password for that user are the same variable.
+    assert compose_variable(env["CRISIS_NATS_PASSWORD"]) == compose_variable(nats_env[password_variable(name)])
 
 
 def test_compose_postgres_is_17_with_pg_isready_and_a_volume() -> None:
@@ -389,8 +414,34 @@ def test_nats_server_accepts_the_config(config: Path) -> None:
 def test_nats_server_accepts_the_k8s_config(tmp_path: Path) -> None:
     config = tmp_path / "nats.conf"
     config.write_text(k8s_nats_conf())
-    result = run_config_test(config, {"POD_NAME": "nats-0"})
+    result = run_config_test(config, {"POD_NAME": "nats-0", **NATS_PASSWORDS})
     assert result.returncode == 0, result.stderr
+
+
+def test_the_secure_config_is_accepted_with_every_password_and_refused_without_one() -> None:
+    assert run_config_test(SECURE_CONF, NATS_PASSWORDS).returncode == 0
+    result = run_config_test(
+        SECURE_CONF, {k: v for k, v in NATS_PASSWORDS.items() if k != "CRISIS_NATS_QUERY_PASSWORD"}
+    )
+    assert result.returncode != 0 and "CRISIS_NATS_QUERY_PASSWORD" in result.stderr
+
+
+def test_the_k8s_nats_runs_the_generated_users_with_passwords_from_their_secret() -> None:
+    assert authorization_block() in k8s_nats_conf(), "regenerate its block from services/common/nats_users.py"
+    (container,) = named("StatefulSet", "nats")["spec"]["template"]["spec"]["containers"]
+    [secret_name] = [source["secretRef"]["name"] for source in container["envFrom"]]
+    assert set(named("Secret", secret_name)["stringData"]) == set(NATS_PASSWORDS)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_k8s_services_connect_to_nats_as_their_own_user(name: str) -> None:
+    (container,) = containers(named("Deployment", name))
+    env = {item["name"]: item for item in container["env"]}
+    assert env["CRISIS_NATS_USER"]["value"] == name
+    secret_key = env["CRISIS_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert secret_key["key"] == password_variable(name)
+    (nats,) = named("StatefulSet", "nats")["spec"]["template"]["spec"]["containers"]
+    assert {"secretRef": {"name": secret_key["name"]}} in nats["envFrom"], "the server reads the same Secret"
 
 
 @pytest.mark.parametrize(
