@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.catalogue import EVENT_TYPES
+from schemas.headers import CORRELATION, HEADERS
 from schemas.jsonschemas import schema_file, shared_schemas
 from schemas.subjects import ALL_EVENTS, STREAM_NAME, SUBJECT_PREFIX
 
@@ -23,23 +24,6 @@ every event (no age or size limit): create a durable consumer and start from the
 Each message is one JSON event envelope; pick its schema by `type` and `schema_version` (the JSON Schemas are
 published beside this document as `events/<EventType>.v<schema_version>.json`). A type's shape never changes in
 place: a changed shape is a new `schema_version`, and events already in the stream keep their old version."""
-
-HEADERS: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "Nats-Msg-Id": {
-            "type": "string",
-            "format": "uuid",
-            "description": "The event id; JetStream drops a second message with the same id (deduplication).",
-        },
-        "X-Correlation-ID": {
-            "type": "string",
-            "description": "The correlation id of the request that reported the event, when it had one.",
-        },
-        "content-type": {"type": "string", "const": "application/json"},
-    },
-    "required": ["Nats-Msg-Id"],
-}
 
 
 def asyncapi_document() -> dict[str, Any]:
@@ -75,10 +59,16 @@ def asyncapi_document() -> dict[str, Any]:
         "info": {"title": "crisis events", "version": CONTRACT_VERSION, "description": DESCRIPTION},
         "defaultContentType": "application/json",
         "servers": {
-            "local": {
-                "host": "127.0.0.1:4222",
+            "nats": {
+                "host": "{host}:{port}",
                 "protocol": "nats",
-                "description": "A local NATS with JetStream; `crisis up` prints the URL of its embedded server.",
+                "description": "A NATS server with JetStream holding the stream: `crisis up` starts an embedded one on "
+                "a free loopback port and prints its URL (and `crisis status` shows it); production uses "
+                "`CRISIS_NATS_URL`.",
+                "variables": {
+                    "host": {"default": "127.0.0.1", "description": "The NATS server's host."},
+                    "port": {"default": "4222", "description": "Its client port, as `crisis up` prints it."},
+                },
             }
         },
         "channels": channels,
@@ -92,7 +82,7 @@ def asyncapi_document() -> dict[str, Any]:
             "correlationIds": {
                 "event": {
                     "description": "The correlation id carried from the reporting request.",
-                    "location": "$message.header#/X-Correlation-ID",
+                    "location": f"$message.header#/{CORRELATION}",
                 }
             },
         },

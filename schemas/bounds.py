@@ -8,10 +8,11 @@ and publishes the bounds in its JSON Schema.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, Field, WithJsonSchema
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, WithJsonSchema
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 END = datetime(2100, 1, 1, tzinfo=UTC)  # exclusive
@@ -25,6 +26,15 @@ WINDOW = f"from {EARLIEST.isoformat()} (inclusive) to {END.isoformat()} (exclusi
 # window), so that every accepted value passes it; the exact window is in the description and formatMinimum.
 _YEARS = r"(1899|19[0-9]{2}|20[0-9]{2}|2100)"
 _OFFSET = r"(Z|z|[+-](0[0-9]|1[0-4]):[0-5][0-9])"
+
+
+# RFC 3339 allows a leap second (`23:59:60Z`); Python, PostgreSQL and JSON readers cannot hold one.
+_LEAP_SECOND = re.compile(r"^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}):60(?:\.\d+)?(?=([Zz]|[+-]\d{2}:\d{2})$)")
+LEAP_SECOND_RULE = "A leap second (23:59:60) is accepted and read as the last microsecond before it (23:59:59.999999)."
+
+
+def _leap_second(value: object) -> object:
+    return _LEAP_SECOND.sub(r"\1:59.999999", value) if isinstance(value, str) else value
 
 
 def _within_window(value: datetime) -> datetime:
@@ -44,6 +54,7 @@ def _within_years(value: date) -> date:
 
 Moment = Annotated[
     AwareDatetime,
+    BeforeValidator(_leap_second),
     AfterValidator(_within_window),
     WithJsonSchema(
         {
@@ -52,7 +63,7 @@ Moment = Annotated[
             "pattern": rf"^{_YEARS}-.*{_OFFSET}$",
             "formatMinimum": EARLIEST.isoformat(),
             "formatExclusiveMaximum": END.isoformat(),
-            "description": f"ISO 8601 with a UTC offset (at most ±14:00), {WINDOW}.",
+            "description": f"ISO 8601 with a UTC offset (at most ±14:00), {WINDOW}. {LEAP_SECOND_RULE}",
         }
     ),
 ]

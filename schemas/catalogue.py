@@ -9,7 +9,7 @@ import orjson
 
 from schemas.envelope import Event, EventSubmission, event_class, submission_class
 from schemas.events.actors import ActorRegistered
-from schemas.events.base import EventPayload
+from schemas.events.base import NEW_SUBMISSION, EventPayload
 from schemas.events.casualties import CasualtiesReported
 from schemas.events.detentions import PersonDetained, PrisonerReleased
 from schemas.events.disasters import DisasterStruck
@@ -20,10 +20,12 @@ from schemas.events.observers import ObserverFindingsPublished
 from schemas.events.political import (
     BodyFormed,
     OfficialAppointed,
+    OfficialRemoved,
     OfficialResigned,
     StatementIssued,
     StateOfEmergencyDeclared,
 )
+from schemas.events.security import CommunicationsShutdown, SecurityForcesDeployed
 from schemas.events.unrest import BuildingStormed, CrowdDispersed, PropertyDestroyed, ProtestReported
 from schemas.upcasting import upcast
 
@@ -49,8 +51,11 @@ EVENT_TYPES: Mapping[str, type[EventPayload]] = {
         StatementIssued,
         BodyFormed,
         OfficialResigned,
+        OfficialRemoved,
         OfficialAppointed,
         StateOfEmergencyDeclared,
+        SecurityForcesDeployed,
+        CommunicationsShutdown,
         ObserverFindingsPublished,
         ReportCorrected,
         ReportRetracted,
@@ -81,9 +86,11 @@ def parse_payload(name: object, schema_version: int, data: Mapping[str, Any]) ->
 
 
 def parse_submission(raw: Mapping[str, Any]) -> EventSubmission[Any]:
-    """Validate a client's report; raises UnknownEventType or pydantic.ValidationError."""
+    """Validate a client's report; raises UnknownEventType, CannotUpcast or pydantic.ValidationError. A report of
+    an older version of its type, labelled with that `schema_version`, is brought to the current one."""
     cls = payload_class(raw.get("type"))
-    return submission_class(cls).model_validate(raw)
+    current = upcast(raw, cls.schema_version) if "schema_version" in raw else raw
+    return submission_class(cls).model_validate(current, context=NEW_SUBMISSION)
 
 
 def parse_event(raw: Mapping[str, Any] | bytes | str) -> Event[Any]:

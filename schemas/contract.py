@@ -14,7 +14,7 @@ from typing import Any
 
 from schemas.asyncapi import asyncapi_document
 from schemas.catalogue import EVENT_TYPES
-from schemas.jsonschemas import envelope_schema, event_schema, schema_file
+from schemas.jsonschemas import envelope_schema, event_schema, schema_file, submission_file, submission_schema
 
 GENERATED_DIR = Path(__file__).parent / "generated"
 _VERSIONED_FILE = re.compile(r"^events/(?P<type>\w+)\.v(?P<version>\d+)\.json$")
@@ -29,6 +29,7 @@ def generate() -> dict[str, str]:
     files = {"asyncapi.json": _text(asyncapi_document()), "envelope.json": _text(envelope_schema())}
     for event_type, cls in EVENT_TYPES.items():
         files[schema_file(event_type, cls.schema_version)] = _text(event_schema(cls))
+        files[submission_file(event_type, cls.schema_version)] = _text(submission_schema(cls))
     return files
 
 

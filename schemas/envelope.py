@@ -7,7 +7,7 @@ ingest may set). Both are parametrised by a payload class: `Event[ResultsAnnulle
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Generic, Self, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 from uuid import UUID
 
 from pydantic import Field, model_validator
@@ -17,6 +17,12 @@ from schemas.events.base import EventPayload
 from schemas.values import Location, Model, Name, Slug, Source, TimePrecision
 
 P = TypeVar("P", bound=EventPayload)
+
+# What a writer may send beside a single event: the position it expects the incident at (optimistic concurrency).
+EXPECTED_POSITION_FIELD = "expected_position"
+# A position is a stream sequence: NATS holds it as uint64, PostgreSQL as bigint.
+MAX_POSITION = 2**63 - 1
+Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
 
 CorrelationId = Field(default=None, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
 
@@ -33,6 +39,16 @@ class _EnvelopeFields(Model, Generic[P]):
     correlation_id: str | None = CorrelationId
     causation_id: UUID | None = Field(default=None, description="The event that caused this one.")
     data: P
+
+    @model_validator(mode="before")
+    @classmethod
+    def _current_version_when_left_out(cls, raw: Any) -> Any:
+        """Left out, `schema_version` is the type's current version: a writer sends only that one, and code builds
+        current events. (`parse_event` labels a stored event without one as version 1, then upcasts it.)"""
+        payload = cls.model_fields["data"].annotation
+        if isinstance(raw, dict) and "schema_version" not in raw and isinstance(payload, type):
+            return {**raw, "schema_version": getattr(payload, "schema_version", 1)}
+        return raw
 
     @model_validator(mode="after")
     def _type_names_the_payload(self) -> Self:

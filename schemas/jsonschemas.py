@@ -1,18 +1,22 @@
-"""JSON Schema (draft 2020-12) of the events as the stream holds them, generated from the pydantic models.
+"""JSON Schema (draft 2020-12) of the events as the stream holds them, and of the reports a writer submits,
+generated from the pydantic models.
 
 Each event type gets the schema of its whole envelope with `type` and `schema_version` pinned to constants, so a
 subscriber picks the schema by those two fields and validates the message with it. The envelope schema alone
-checks what every event shares, leaving `data` open.
+checks what every event shares, leaving `data` open. A submission schema is what `POST /v1/events` takes (one
+per batch item of `POST /v1/events/batch`): no `recorded_at` or `recorded_by` (ingest sets them), an optional
+`event_id`, and the optional expected position.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from schemas.catalogue import EVENT_TYPES
-from schemas.envelope import Event
+from schemas.envelope import EXPECTED_POSITION_FIELD, Event, EventSubmission, Position
 from schemas.events.base import EventPayload
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -22,6 +26,11 @@ JsonSchema = dict[str, Any]
 def schema_file(event_type: str, version: int) -> str:
     """Where the schema of one version of one type is published, relative to the generated folder."""
     return f"events/{event_type}.v{version}.json"
+
+
+def submission_file(event_type: str, version: int) -> str:
+    """Where the schema of a report of one version of one type, as a writer sends it, is published."""
+    return f"submissions/{event_type}.v{version}.json"
 
 
 def pin_type(schema: JsonSchema, cls: type[EventPayload]) -> JsonSchema:
@@ -36,6 +45,23 @@ def pin_type(schema: JsonSchema, cls: type[EventPayload]) -> JsonSchema:
 def event_schema(cls: type[EventPayload]) -> JsonSchema:
     schema = pin_type(Event[cls].model_json_schema(mode="serialization"), cls)  # type: ignore[valid-type]
     return {"$schema": DIALECT, "$id": schema_file(cls.event_type(), cls.schema_version), **schema}
+
+
+def submission_schema(cls: type[EventPayload]) -> JsonSchema:
+    """What a writer sends for one report of `cls` (ingest accepts only the current version of a type)."""
+    schema = pin_type(EventSubmission[cls].model_json_schema(mode="validation"), cls)  # type: ignore[valid-type]
+    schema["required"].remove("schema_version")  # a writer may leave it out: it is the type's current version
+    schema["properties"][EXPECTED_POSITION_FIELD] = {
+        **TypeAdapter(Position).json_schema(),
+        "description": "POST /v1/events only (a batch gives it once, beside `events`): the incident's position the "
+        "writer last saw; 409 if the incident has moved on.",
+    }
+    schema["description"] = (
+        f"A {cls.event_type()} report as a writer submits it to ingest. Rules beyond the schema: "
+        "`occurred_at` and `reported_at` no later than now (plus the allowed clock skew); "
+        "every string normalised to Unicode NFC, control characters refused."
+    )
+    return {"$schema": DIALECT, "$id": submission_file(cls.event_type(), cls.schema_version), **schema}
 
 
 def envelope_schema() -> JsonSchema:

@@ -39,6 +39,13 @@ def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaste
     return register
 
 
+def widened(*event_types: str, from_version: int) -> None:
+    """Register, for each type, a step that keeps the data as it is: the next version only accepts more (a new
+    enum member, a new optional field), so every payload of `from_version` is a valid one of the next."""
+    for event_type in event_types:
+        upcaster(event_type, from_version)(dict)
+
+
 def upcast(raw: Mapping[str, Any], current_version: int) -> dict[str, Any]:
     """The envelope `raw` with its payload brought up to `current_version`, one registered step at a time."""
     event_type, version = raw.get("type"), raw.get("schema_version", 1)

@@ -7,6 +7,7 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
+from schemas import vocabulary
 from schemas.bounds import Count
 
 # A lowercase slug: safe as a single NATS subject token (no dots, spaces or wildcards).
@@ -68,25 +69,20 @@ class Location(Model):
         return self
 
 
-# Bounds implied by the vague words reports use; kept beside the verbatim word, never instead of it.
-VAGUE_BOUNDS: dict[str, tuple[int, int | None]] = {
-    "a few": (2, 9),
-    "several": (3, 9),
-    "dozens": (24, 99),
-    "scores": (40, 99),
-    "hundreds": (200, 999),
-    "thousands": (2000, 9999),
-    "tens of thousands": (20000, 99999),
-}
-
-
 class Quantity(Model):
-    """A count as reported: exact (`value`), a range (`min`/`max`), or a vague word (`text`) with its bounds."""
+    """A count as reported: exact (`value`), a range (`min`/`max`), or words (`text`) read through the vocabulary."""
 
     value: Count | None = None
     min: Count | None = None
     max: Count | None = None
-    text: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=100)] | None = None
+    text: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = Field(
+        default=None,
+        description='The source\'s words, kept verbatim ("Hundreds", "more than 200", "около 1 200"). Without '
+        "min/max, the bounds are read from them, case- and spacing-insensitively, through the vocabulary in "
+        "`x-vocabulary`; words outside it are kept and read as unknown bounds (never as an open range): give min "
+        'and/or max with them. "about N" marks the figure approximate.',
+        json_schema_extra={"x-vocabulary": vocabulary.published()},
+    )
 
     @model_validator(mode="after")
     def _is_exact_range_or_vague(self) -> Self:
@@ -102,20 +98,25 @@ class Quantity(Model):
 
     @property
     def bounds(self) -> tuple[int | None, int | None]:
-        """(lower, upper) implied by the figure; a vague word without explicit bounds uses VAGUE_BOUNDS."""
+        """(lower, upper) implied by the figure: exact, the explicit min/max, else the words' reading; (None,
+        None) when the words are not in the vocabulary (unknown), an upper of None when open-ended."""
         if self.value is not None:
             return self.value, self.value
-        if self.min is None and self.max is None and self.text in VAGUE_BOUNDS:
-            return VAGUE_BOUNDS[self.text]
+        if self.min is None and self.max is None and self.text is not None:
+            reading = vocabulary.read(self.text)
+            return (None, None) if reading is None else (reading.lower, reading.upper)
         return self.min, self.max
 
 
 class ActorKind(StrEnum):
+    """`ngo` is new in version 2 of every type that names actors (NAMES_ACTORS_SINCE_V2)."""
+
     PERSON = "person"
     PARTY = "party"
     STATE_BODY = "state_body"
     SECURITY_FORCE = "security_force"
     INTERNATIONAL_ORG = "international_org"
+    NGO = "ngo"
     MEDIA = "media"
     GROUP = "group"
 

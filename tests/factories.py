@@ -35,6 +35,7 @@ def make_event(incident_id: str, event_type: str = "StatementIssued", minute: in
         {
             "event_id": str(uuid.uuid4()),
             "type": event_type,
+            "schema_version": cls.schema_version,
             "incident_id": incident_id,
             "occurred_at": (BASE_TIME + timedelta(minutes=minute)).isoformat(),
             "recorded_at": datetime.now(UTC).isoformat(),

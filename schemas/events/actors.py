@@ -8,6 +8,7 @@ from pydantic import Field
 
 from schemas.bounds import Day
 from schemas.events.base import EventPayload
+from schemas.upcasting import widened
 from schemas.values import ActorRef, Model, Name
 
 
@@ -18,6 +19,10 @@ class Role(Model):
 
 
 class ActorRegistered(EventPayload):
+    schema_version = 2  # version 2: actors may be of kind `ngo`
     actor: ActorRef
     aliases: list[Name] = Field(default_factory=list, max_length=50)
     roles: list[Role] = Field(default_factory=list, max_length=50)
+
+
+widened("ActorRegistered", from_version=1)  # actors of kind `ngo`

@@ -2,7 +2,18 @@
 
 from typing import ClassVar
 
+from pydantic import ValidationInfo
+
 from schemas.values import Model
+
+# The validation context of a report being submitted (not of one read back from the stream).
+NEW_SUBMISSION = {"new_submission": True}
+
+
+def is_new_submission(info: ValidationInfo) -> bool:
+    """Whether a report is being submitted. A rule added after events were stored checks new reports only, so
+    that the stream's events stay readable as they were accepted (a replay must not dead-letter them)."""
+    return bool(info.context and info.context.get("new_submission"))
 
 
 class EventPayload(Model):

@@ -3,6 +3,7 @@
 from enum import StrEnum
 
 from schemas.events.base import EventPayload
+from schemas.upcasting import widened
 from schemas.values import ActorRef, Name, Text
 
 
@@ -14,6 +15,7 @@ class ReleasedBy(StrEnum):
 
 
 class PersonDetained(EventPayload):
+    schema_version = 2  # version 2: actors may be of kind `ngo`
     acled_event_type = "Strategic developments"  # ACLED sub-type "Arrests"
     person: ActorRef
     detained_by: ActorRef | None = None
@@ -22,9 +24,13 @@ class PersonDetained(EventPayload):
 
 
 class PrisonerReleased(EventPayload):
+    schema_version = 2  # version 2: actors may be of kind `ngo`
     acled_event_type = "Strategic developments"
     person: ActorRef
     former_role: Name | None = None
     released_by: ReleasedBy
     lawful: bool | None = None
     description: Text | None = None
+
+
+widened("PersonDetained", "PrisonerReleased", from_version=1)  # actors of kind `ngo`

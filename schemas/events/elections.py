@@ -6,6 +6,7 @@ from pydantic import Field
 
 from schemas.bounds import Count
 from schemas.events.base import EventPayload
+from schemas.upcasting import widened
 from schemas.values import ActorRef, Model, Name, Slug, Text
 
 
@@ -35,6 +36,7 @@ class ElectionHeld(EventPayload):
 
 
 class ResultsAnnounced(EventPayload):
+    schema_version = 2  # version 2: actors may be of kind `ngo`
     acled_event_type = "Strategic developments"
     election_id: Slug
     stage: ResultStage
@@ -44,6 +46,7 @@ class ResultsAnnounced(EventPayload):
 
 
 class ResultsAnnulled(EventPayload):
+    schema_version = 2  # version 2: actors may be of kind `ngo`
     acled_event_type = "Strategic developments"
     election_id: Slug
     annulled_by: ActorRef
@@ -51,7 +54,11 @@ class ResultsAnnulled(EventPayload):
 
 
 class ResultsCertified(EventPayload):
+    schema_version = 2  # version 2: actors may be of kind `ngo`
     acled_event_type = "Strategic developments"
     election_id: Slug
     certified_by: ActorRef
     summary: Text | None = None
+
+
+widened("ResultsAnnounced", "ResultsAnnulled", "ResultsCertified", from_version=1)  # actors of kind `ngo`

@@ -20,7 +20,12 @@ class ReportCorrected(EventPayload):
 
     corrects: UUID = Field(description="The event_id of the event this corrects.")
     corrected_type: str = Field(description="The type of the corrected event, e.g. CasualtiesReported.")
-    replacement: dict[str, Any] = Field(description="The corrected payload: a valid `data` of `corrected_type`.")
+    replacement: dict[str, Any] = Field(
+        description="The corrected payload, whole: a valid `data` of `corrected_type`, checked by ingest. A subscriber "
+        "validates it by `corrected_type`: with the `data` property of events/<corrected_type>.v<n>.json, where n is "
+        "that type's schema_version when the correction was recorded (the current one, in the AsyncAPI message's "
+        "`x-schema-version`)."
+    )
     reason: Text
 
     @field_validator("corrected_type")
@@ -39,7 +44,7 @@ class ReportCorrected(EventPayload):
         if name is None:
             return replacement  # corrected_type is invalid, and already reported
         try:
-            payload_class(name).model_validate(replacement)
+            payload_class(name).model_validate(replacement, context=info.context)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(whole)'}: {e['msg']}" for e in exc.errors())
             raise ValueError(f"not a valid {name} payload: {problems}") from None

@@ -12,7 +12,9 @@ from typing import Literal
 
 import structlog
 
-CORRELATION_HEADER = "X-Correlation-ID"
+from schemas.headers import CORRELATION
+
+CORRELATION_HEADER = CORRELATION  # on HTTP requests and answers, as on the stream's messages
 
 
 def configure_logging(level: str = "INFO", fmt: Literal["auto", "json", "console"] = "auto") -> None:

@@ -11,9 +11,10 @@ from pydantic import BaseModel, Field
 
 from schemas.events.actors import ActorRegistered, Role
 from services.domain.reports import EventClass
+from services.domain.utc import GivenOffsets
 
 
-class MentionRow(BaseModel):
+class MentionRow(GivenOffsets):
     event_id: UUID
     actor_id: str
     field: str
@@ -27,6 +28,7 @@ class MentionRow(BaseModel):
     occurred_at: datetime
     recorded_at: datetime
     stream_seq: int
+    occurred_offset_min: int | None = None
 
 
 class ActorRole(BaseModel):
@@ -66,10 +68,14 @@ def _actor(actor_id: str, history: list[MentionRow], with_mentions: bool) -> Act
     registrations = [r for r in history if r.event_type is ActorRegistered]
     named = (registrations or history)[-1]
     aliases = dict.fromkeys(a for r in history for a in (*r.aliases, r.name) if a != named.name)
+    # A dated role is (title, start, end): registering the actor again with it adds nothing; the first gave it.
+    dated: dict[tuple[str, date | None, date | None], UUID] = {}
+    for r in registrations:
+        for role in r.roles:
+            dated.setdefault((role.title, role.start, role.end), r.event_id)
     roles = [
-        ActorRole(title=role.title, start=role.start, end=role.end, event_id=r.event_id)
-        for r in registrations
-        for role in r.roles
+        ActorRole(title=title, start=start, end=end, event_id=given_by)
+        for (title, start, end), given_by in dated.items()
     ]
     roles += [
         ActorRole(title=r.role, start=r.occurred_at.date(), end=None, event_id=r.event_id)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from schemas.catalogue import parse_payload, payload_class
 from schemas.events.base import EventPayload
 from schemas.values import VerificationStatus
+from services.domain.utc import GivenOffsets
 
 P = TypeVar("P", bound=EventPayload)
 
@@ -24,7 +25,7 @@ P = TypeVar("P", bound=EventPayload)
 EventClass = Annotated[type[EventPayload], BeforeValidator(payload_class)]
 
 
-class ReportRow(BaseModel, Generic[P]):
+class ReportRow(GivenOffsets, Generic[P]):
     """One version of one report, with its verification status as of the query. Built from a row's columns:
     `type`, `schema_version` and the JSON `payload` become the typed payload."""
 
@@ -36,6 +37,7 @@ class ReportRow(BaseModel, Generic[P]):
     recorded_at: datetime
     stream_seq: int
     verification: str
+    occurred_offset_min: int | None = None
 
     @model_validator(mode="before")
     @classmethod

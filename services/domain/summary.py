@@ -11,6 +11,7 @@ from services.domain.elections import Election
 
 class Headline(BaseModel):
     category: str
+    group: str
     best_supported: Count | None
     source: str | None = Field(description="Who gave the best supported figure.")
     range: Range
@@ -26,6 +27,7 @@ def summarise(figures: list[CategoryFigures], elections: list[Election], people:
     headlines = [
         Headline(
             category=c.category,
+            group=c.group,
             best_supported=c.best_supported.figure.count if c.best_supported else None,
             source=c.best_supported.figure.source["name"] if c.best_supported else None,
             range=c.range,

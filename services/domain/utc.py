@@ -1,11 +1,16 @@
-"""Times in answers are UTC, whatever offset a reporter gave or the database session's TimeZone is."""
+"""Times in answers, one format everywhere: RFC 3339, UTC written `Z`, fractions of a second only when there are.
+
+A time the system set (recorded_at, as_of, updated_at) is given in UTC, whatever the database session's TimeZone.
+A time the source gave (occurred_at, reported_at) keeps the source's UTC offset, so that a day-precision event at
+local midnight (`2021-03-19T00:00:00+06:00`) reads as the day the source meant, not the evening before in UTC.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Annotated, Self
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BaseModel, model_validator
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -13,3 +18,32 @@ def _as_utc(moment: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+# Read from the stored envelope's text, not from a timestamptz column (which keeps the instant, not the offset).
+SourceTime = AwareDatetime
+
+
+def rfc3339(moment: datetime) -> str:
+    """The format of every time in an answer, for the answers pydantic does not write (CSV, GeoJSON)."""
+    text = moment.isoformat()
+    return f"{text[:-6]}Z" if text.endswith("+00:00") else text
+
+
+def offset_minutes(moment: datetime | None) -> int | None:
+    """The UTC offset a time was given with, in minutes, for a column beside its timestamptz."""
+    offset = None if moment is None else moment.utcoffset()
+    return None if offset is None else int(offset.total_seconds()) // 60
+
+
+class GivenOffsets(BaseModel):
+    """A read-model row whose source times (`<name>_at`) come with the offsets they were given in
+    (`<name>_offset_min`, null for rows written before offsets were kept): read back at that offset."""
+
+    @model_validator(mode="after")
+    def _at_the_given_offsets(self) -> Self:
+        for name, minutes in self:
+            if name.endswith("_offset_min") and isinstance(minutes, int):
+                field = f"{name.removesuffix('_offset_min')}_at"
+                moment = getattr(self, field)
+                if moment is not None:
+                    object.__setattr__(self, field, moment.astimezone(timezone(timedelta(minutes=minutes))))
+        return self

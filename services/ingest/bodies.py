@@ -19,7 +19,8 @@ from fastapi import HTTPException, Request
 from pydantic import Field, TypeAdapter, ValidationError
 
 from schemas.catalogue import UnknownEventType, parse_submission
-from schemas.envelope import CorrelationId, EventSubmission
+from schemas.envelope import EXPECTED_POSITION_FIELD, CorrelationId, EventSubmission, Position
+from schemas.upcasting import CannotUpcast
 from schemas.values import Model
 from services.common.http import error_body, validation_details
 from services.common.logging import CORRELATION_HEADER
@@ -31,10 +32,6 @@ from services.ingest.identity import MAX_KEY_LENGTH
 Loc = list[str | int]
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-EXPECTED_POSITION_FIELD = "expected_position"
-# A position is a stream sequence: NATS holds it as uint64, PostgreSQL as bigint.
-MAX_POSITION = 2**63 - 1
-Position = Annotated[int, Field(ge=0, le=MAX_POSITION)]
 
 
 class Batch(Model):
@@ -142,6 +139,8 @@ def submission_errors(raw: Any, loc: Loc, latest: datetime) -> tuple[EventSubmis
         submission = parse_submission(event)
     except UnknownEventType as exc:
         return None, [{"loc": [*loc, "type"], "msg": str(exc), "type": "unknown_event_type"}]
+    except CannotUpcast as exc:
+        return None, [{"loc": [*loc, "schema_version"], "msg": str(exc), "type": "unknown_schema_version"}]
     except ValidationError as exc:
         return None, validation_details(exc.errors(), prefix=loc)
     errors = future_timestamp_errors(submission, latest, loc)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request
 
+from schemas.envelope import MAX_POSITION
 from services.common.http import error_body
-from services.ingest.bodies import MAX_POSITION, invalid
+from services.ingest.bodies import invalid
 from services.ingest.errors import IncidentMoved
 
 IF_MATCH = "If-Match"

@@ -36,11 +36,21 @@ from services.ingest.unavailable import NATS_UNAVAILABLE, unavailable
 log = structlog.get_logger(__name__)
 
 
+def _no_correlation_id() -> str:
+    """faststream adds a `correlation_id` header to every message, generated when none is given (an empty one is
+    left out): the event's X-Correlation-ID header, declared in the contract, already carries the real one."""
+    return ""
+
+
 class NatsEventLog:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._stream = EventStream.of(settings)
-        self._broker = NatsBroker(**broker_options(settings, "crisis-ingest"), error_cb=self._connection_error)
+        self._broker = NatsBroker(
+            **broker_options(settings, "crisis-ingest"),
+            error_cb=self._connection_error,
+            id_generator=_no_correlation_id,
+        )
         self._connecting: asyncio.Task[Client] | None = None
         self._attempt_failed = asyncio.Event()
         self._declare_lock = asyncio.Lock()

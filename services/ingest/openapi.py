@@ -9,9 +9,9 @@ from typing import Any, Union
 from pydantic import TypeAdapter
 
 from schemas.catalogue import EVENT_TYPES
-from schemas.envelope import EventSubmission
+from schemas.envelope import EXPECTED_POSITION_FIELD, EventSubmission
 from services.common.openapi import error_response
-from services.ingest.bodies import EXPECTED_POSITION_FIELD, IDEMPOTENCY_HEADER
+from services.ingest.bodies import IDEMPOTENCY_HEADER
 from services.ingest.concurrency import IF_MATCH
 from services.ingest.identity import MAX_KEY_LENGTH
 

@@ -13,9 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from schemas.envelope import Event
-
-WRITER_HEADER = "Crisis-Recorded-By"
-BODY_HEADER = "Crisis-Body-Sha256"
+from schemas.headers import BODY_SHA256, RECORDED_BY
 
 # Stamped by ingest per request, not sent by the writer (or, for the correlation id, not part of the report).
 _STAMPED = {"event_id", "recorded_at", "recorded_by", "correlation_id"}
@@ -27,12 +25,12 @@ def body_sha256(event: Event[Any]) -> str:
 
 
 def ownership_headers(event: Event[Any]) -> dict[str, str]:
-    return {WRITER_HEADER: event.recorded_by or "", BODY_HEADER: body_sha256(event)}
+    return {RECORDED_BY: event.recorded_by or "", BODY_SHA256: body_sha256(event)}
 
 
 def taken_because(event: Event[Any], stored_headers: Mapping[str, str]) -> str | None:
     """Why the stored message with `event`'s id is another event; None when it is this one (a true retry)."""
-    writer, body = stored_headers.get(WRITER_HEADER), stored_headers.get(BODY_HEADER)
+    writer, body = stored_headers.get(RECORDED_BY), stored_headers.get(BODY_SHA256)
     if writer is not None and writer != (event.recorded_by or ""):
         return "this event id was taken by another writer: choose another Idempotency-Key or event_id"
     if body is not None and body != body_sha256(event):

@@ -15,8 +15,14 @@ import nats.js.errors
 from faststream.nats import NatsBroker
 
 from schemas.envelope import Event
+from schemas.headers import (
+    CONTENT_TYPE,
+    CORRELATION,
+    EXPECTED_LAST_SEQUENCE,
+    EXPECTED_LAST_SEQUENCE_SUBJECT,
+    MESSAGE_ID,
+)
 from services.common.eventstream import DEFAULT_STREAM, EventStream
-from services.common.logging import CORRELATION_HEADER
 from services.ingest.eventlog import Published
 from services.ingest.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, PUBLISH_FAILURES
 from services.ingest.ownership import ownership_headers
@@ -42,18 +48,19 @@ class PositionMoved(Exception):
 def message_headers(
     event: Event[Any], expected_position: int | None = None, stream: EventStream = DEFAULT_STREAM
 ) -> dict[str, str]:
+    """Every header is declared in the AsyncAPI document (schemas/headers.py)."""
     headers = {
         # JetStream drops a second message with the same id inside the stream's duplicate window.
-        "Nats-Msg-Id": str(event.event_id),
+        MESSAGE_ID: str(event.event_id),
         # Lower case on purpose: faststream sets an empty `content-type` for bytes; this replaces it.
-        "content-type": "application/json",
+        CONTENT_TYPE: "application/json",
     } | ownership_headers(event)
     if event.correlation_id:
-        headers[CORRELATION_HEADER] = event.correlation_id
+        headers[CORRELATION] = event.correlation_id
     if expected_position is not None:
         # The last sequence over every subject of the incident (a wildcard: needs nats-server >= 2.11).
-        headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_position)
-        headers["Nats-Expected-Last-Subject-Sequence-Subject"] = stream.incident_subjects(event.incident_id)
+        headers[EXPECTED_LAST_SEQUENCE] = str(expected_position)
+        headers[EXPECTED_LAST_SEQUENCE_SUBJECT] = stream.incident_subjects(event.incident_id)
     return headers
 
 
@@ -71,7 +78,6 @@ async def publish_event(
                 event.model_dump_json().encode(),
                 subject,
                 headers=message_headers(event, expected_position, stream),
-                correlation_id=event.correlation_id,
                 stream=stream.name,
                 timeout=ack_timeout_s,
             )

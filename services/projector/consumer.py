@@ -81,7 +81,7 @@ class GroupWorker:
                 await msg.nak(delay=self.settings.projector_retry_delay_s)
             return
         maybe_crash_after_commit()
-        await _acknowledge(batch, result.checkpoint)  # only now, after COMMIT
+        await acknowledge(batch, result.checkpoint)  # only now, after COMMIT
         self._count(result)
         log.info(
             "batch committed",
@@ -147,14 +147,18 @@ class GroupWorker:
                 log.debug("closing a broken connection failed", error=repr(exc))
 
 
-async def _acknowledge(batch: Sequence[Msg], checkpoint: int) -> None:
-    """One ack for everything at or below the checkpoint (AckPolicy.ALL); a NAK for each deferred message."""
-    done = [m for m in batch if m.metadata.sequence.stream <= checkpoint]
-    if done:
-        await max(done, key=lambda m: m.metadata.sequence.stream).ack()
+async def acknowledge(batch: Sequence[Msg], checkpoint: int) -> None:
+    """One ack for everything at or below the checkpoint (AckPolicy.ALL); a NAK for each deferred message.
+
+    The NAKs go first: a redelivered batch is not in stream order (a NAKed earlier event comes back after later
+    ones), and once an ack has moved the consumer's delivery floor past a deferred message, the server ignores
+    that message's NAK; it would then come back only after ACK_WAIT_S."""
     for msg in batch:
         if msg.metadata.sequence.stream > checkpoint:
             await msg.nak(delay=DEFER_DELAY_S)
+    done = [m for m in batch if m.metadata.sequence.stream <= checkpoint]
+    if done:
+        await max(done, key=lambda m: m.metadata.sequence.stream).ack()
 
 
 async def next_in_stream(js: JetStreamContext, seq: int, stream: EventStream = DEFAULT_STREAM) -> int | None:

@@ -174,7 +174,7 @@ async def incident_map(
     """The incident's located events as a GeoJSON FeatureCollection (coordinates [longitude, latitude]), streamed."""
     await _known_incident(conn, incident_id, position)
     rows = export_views.events(conn, incident_id, as_of, located_only=True)
-    return StreamedExport(feature_collection(rows), media_type="application/geo+json")
+    return StreamedExport(feature_collection(rows), media_type="application/geo+json", headers=position.headers)
 
 
 @router.get("/incidents/{incident_id}/export.csv", responses={**NOT_FOUND, **CSV}, response_class=StreamingResponse)
@@ -187,5 +187,5 @@ async def incident_csv(
     return StreamedExport(
         hxl_csv(rows),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{incident_id}.csv"'},
+        headers={**position.headers, "Content-Disposition": f'attachment; filename="{incident_id}.csv"'},
     )

@@ -19,10 +19,11 @@ from services.common.database import DictConnection
 from services.query.as_of import AS_OF
 from services.query.models import StoredEvent, TimelineEntry
 
-# Verification as of %(as_of)s (NULL: now).
+# Verification as of %(as_of)s (NULL: now); the source's times as it gave them, offset included.
 _TIMELINE_ENTRY_COLUMNS = f"""
-    stream_seq AS position, event_id, type, occurred_at, envelope ->> 'occurred_precision' AS occurred_precision,
-    reported_at, recorded_at, envelope -> 'source' AS source, envelope -> 'location' AS location,
+    stream_seq AS position, event_id, type, envelope ->> 'occurred_at' AS occurred_at,
+    envelope ->> 'occurred_precision' AS occurred_precision, envelope ->> 'reported_at' AS reported_at,
+    recorded_at, envelope -> 'source' AS source, envelope -> 'location' AS location,
     envelope -> 'data' AS data, verification_as_of(event_id, {AS_OF}) AS verification
 """
 
@@ -72,7 +73,7 @@ async def timeline(
         SELECT {columns}
         FROM event_log
         WHERE {conditions}
-        ORDER BY occurred_at, stream_seq
+        ORDER BY event_log.occurred_at, stream_seq  -- the instant, not the output text of the same name
         LIMIT %(limit)s
         """
     ).format(columns=sql.SQL(_TIMELINE_ENTRY_COLUMNS), conditions=sql.SQL(" AND ").join(conditions))

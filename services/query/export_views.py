@@ -23,9 +23,9 @@ class ExportRow:
     position: int
     event_id: UUID
     type: str
-    occurred_at: datetime
+    schema_version: int
+    occurred_at: str  # as the source gave it, offset included (RFC 3339, as ingest wrote it)
     occurred_precision: str
-    reported_at: datetime | None
     recorded_at: datetime
     source: dict[str, Any]
     location: dict[str, Any] | None
@@ -38,13 +38,15 @@ def events(
 ) -> AsyncIterator[list[ExportRow]]:
     query = sql.SQL(
         """
-        SELECT stream_seq AS position, event_id, type, occurred_at, envelope ->> 'occurred_precision'
-               AS occurred_precision, reported_at, recorded_at, envelope -> 'source' AS source,
+        SELECT stream_seq AS position, event_id, type,
+               COALESCE((envelope ->> 'schema_version')::integer, 1) AS schema_version,
+               envelope ->> 'occurred_at' AS occurred_at, envelope ->> 'occurred_precision' AS occurred_precision,
+               recorded_at, envelope -> 'source' AS source,
                envelope -> 'location' AS location, envelope -> 'data' AS data,
                verification_as_of(event_id, {as_of}) AS verification
         FROM event_log
         WHERE incident_id = %(incident_id)s AND recorded_at <= {as_of} {located}
-        ORDER BY occurred_at, stream_seq
+        ORDER BY event_log.occurred_at, stream_seq  -- the instant, not the output text of the same name
         """
     ).format(
         as_of=sql.SQL(AS_OF),

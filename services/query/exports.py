@@ -13,33 +13,112 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from schemas.catalogue import EVENT_TYPES
+from schemas.catalogue import EVENT_TYPES, parse_payload
+from schemas.events.base import EventPayload
+from schemas.events.casualties import CasualtiesReported, CasualtyCategory, CasualtyFigure, CasualtyGroup
+from services.domain.actor_refs import actor_refs
+from services.domain.descriptions import description, quantity_words
+from services.domain.utc import rfc3339
 from services.query.export_views import ExportRow
 
-# (header, HXL hashtag, value of a row)
-COLUMNS: list[tuple[str, str, Any]] = [
-    ("event_id", "#event+id", lambda r: r.event_id),
-    ("date", "#date+occurred", lambda r: r.occurred_at.isoformat()),
-    ("date_precision", "#date+precision", lambda r: r.occurred_precision),
-    ("event_type", "#event+type", lambda r: r.type),
-    ("acled_event_type", "#event+type+acled", lambda r: _acled(r.type)),
-    ("sub_type", "#event+type+sub", lambda r: r.data.get("sub_type", "")),
-    ("location", "#loc+name", lambda r: (r.location or {}).get("name", "")),
-    ("admin_area", "#adm1+name", lambda r: (r.location or {}).get("admin_area") or ""),
-    ("country", "#country+code", lambda r: (r.location or {}).get("country", "")),
-    ("latitude", "#geo+lat", lambda r: _coordinate(r, "lat")),
-    ("longitude", "#geo+lon", lambda r: _coordinate(r, "lon")),
-    ("source", "#meta+source", lambda r: r.source["name"]),
-    ("source_kind", "#meta+source+type", lambda r: r.source["kind"]),
-    ("verification", "#status+verification", lambda r: r.verification),
-    ("recorded_at", "#date+recorded", lambda r: r.recorded_at.isoformat()),
-    ("description", "#description", lambda r: _description(r.data)),
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A row with its payload read as its contract class (through the upcasters, as the stream's readers do)."""
+
+    row: ExportRow
+    payload: EventPayload
+
+    @classmethod
+    def of(cls, row: ExportRow) -> Line:
+        return cls(row, parse_payload(row.type, row.schema_version, row.data))
+
+
+def _figures(line: Line, category: CasualtyCategory) -> list[CasualtyFigure]:
+    figures = line.payload.figures if isinstance(line.payload, CasualtiesReported) else []
+    return [f for f in figures if f.category is category]
+
+
+def _headline(line: Line, category: CasualtyCategory) -> CasualtyFigure | None:
+    """The category's figure for the number columns: the total, else the only group given; a report stored before
+    one figure per category and group was the rule gives its last, as the casualties view reads it."""
+    figures = _figures(line, category)
+    totals = [f for f in figures if f.group is CasualtyGroup.TOTAL]
+    if totals:
+        return totals[-1]
+    return figures[0] if len(figures) == 1 else None
+
+
+def _figure_columns(category: CasualtyCategory) -> list[tuple[str, str, Callable[[Line], object]]]:
+    """A category's figure: the exact value, the bounds it implies (open or unknown: empty), the source's words,
+    and every group's figure when the report counts groups."""
+
+    def value(line: Line) -> object:
+        figure = _headline(line, category)
+        return "" if figure is None or figure.count.value is None else figure.count.value
+
+    def bound(index: int) -> Callable[[Line], object]:
+        def read(line: Line) -> object:
+            figure = _headline(line, category)
+            found = None if figure is None else figure.count.bounds[index]
+            return "" if found is None else found
+
+        return read
+
+    def words(line: Line) -> object:
+        figure = _headline(line, category)
+        return "" if figure is None else figure.count.text or ""
+
+    def groups(line: Line) -> object:
+        figures = _figures(line, category)
+        if all(f.group is CasualtyGroup.TOTAL for f in figures):
+            return ""
+        return "; ".join(f"{f.group.value}: {quantity_words(f.count)}" for f in figures)
+
+    name = category.value
+    return [
+        (name, f"#affected+{name}", value),
+        (f"{name}_lower", f"#affected+{name}+min", bound(0)),
+        (f"{name}_upper", f"#affected+{name}+max", bound(1)),
+        (f"{name}_words", f"#affected+{name}+text", words),
+        (f"{name}_by_group", f"#affected+{name}+group", groups),
+    ]
+
+
+def _actors(line: Line) -> str:
+    """Everyone the report names, with where it names them: "person: Almazbek Atambayev; detained by: ..."."""
+    return "; ".join(f"{path.split('.')[0].replace('_', ' ')}: {ref.name}" for path, ref in actor_refs(line.payload))
+
+
+# (header, HXL hashtag, value of a line)
+COLUMNS: list[tuple[str, str, Callable[[Line], object]]] = [
+    ("event_id", "#event+id", lambda line: line.row.event_id),
+    ("date", "#date+occurred", lambda line: line.row.occurred_at[:10]),  # the source's day, at its offset
+    ("date_precision", "#date+precision", lambda line: line.row.occurred_precision),
+    ("occurred_at", "#date+occurred+time", lambda line: line.row.occurred_at),
+    ("event_type", "#event+type", lambda line: line.row.type),
+    ("acled_event_type", "#event+type+acled", lambda line: _acled(line.row.type)),
+    ("sub_type", "#event+type+sub", lambda line: line.row.data.get("sub_type", "")),
+    ("actors", "#actor+name", _actors),
+    ("actor_ids", "#actor+code", lambda line: "; ".join(dict.fromkeys(ref.id for _, ref in actor_refs(line.payload)))),
+    *(column for category in CasualtyCategory for column in _figure_columns(category)),
+    ("location", "#loc+name", lambda line: (line.row.location or {}).get("name", "")),
+    ("admin_area", "#adm1+name", lambda line: (line.row.location or {}).get("admin_area") or ""),
+    ("country", "#country+code", lambda line: (line.row.location or {}).get("country", "")),
+    ("latitude", "#geo+lat", lambda line: _coordinate(line.row, "lat")),
+    ("longitude", "#geo+lon", lambda line: _coordinate(line.row, "lon")),
+    ("source", "#meta+source", lambda line: line.row.source["name"]),
+    ("source_kind", "#meta+source+type", lambda line: line.row.source["kind"]),
+    ("verification", "#status+verification", lambda line: line.row.verification),
+    ("recorded_at", "#date+recorded", lambda line: rfc3339(line.row.recorded_at)),
+    ("description", "#description", lambda line: description(line.payload)),
 ]
 
 
@@ -53,13 +132,6 @@ def _coordinate(row: ExportRow, axis: str) -> object:
     return "" if value is None else value
 
 
-def _description(data: dict[str, Any]) -> str:
-    for key in ("description", "quote", "reason", "summary", "purpose"):
-        if isinstance(data.get(key), str):
-            return str(data[key])
-    return ""
-
-
 def _feature(row: ExportRow, location: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "Feature",
@@ -68,7 +140,8 @@ def _feature(row: ExportRow, location: dict[str, Any]) -> dict[str, Any]:
         "properties": {
             "event_id": str(row.event_id),
             "type": row.type,
-            "occurred_at": row.occurred_at.isoformat(),
+            "occurred_at": row.occurred_at,
+            "occurred_on": row.occurred_at[:10],
             "occurred_precision": row.occurred_precision,
             "location": location,
             "source": row.source,
@@ -113,7 +186,7 @@ async def hxl_csv(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIterator[str]:
     try:
         yield _csv_lines([[header for header, _, _ in COLUMNS], [tag for _, tag, _ in COLUMNS]])
         async for rows in chunks:
-            yield _csv_lines([[value(row) for _, _, value in COLUMNS] for row in rows])
+            yield _csv_lines([[value(line) for _, _, value in COLUMNS] for line in map(Line.of, rows)])
     finally:
         await _close(chunks)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from schemas.values import Location, Source, TimePrecision, VerificationStatus
 from services.domain.actors import Actor
@@ -14,7 +15,7 @@ from services.domain.detentions import Person
 from services.domain.elections import Election
 from services.domain.incidents import Incident
 from services.domain.statements import Speaker
-from services.domain.utc import UtcDatetime
+from services.domain.utc import SourceTime, UtcDatetime
 
 T = TypeVar("T")
 
@@ -28,14 +29,18 @@ class TimelineEntry(BaseModel):
     position: int = Field(description="The event's stream sequence.")
     event_id: UUID
     type: str
-    occurred_at: UtcDatetime
+    occurred_at: SourceTime = Field(description="As the source gave it, with its UTC offset.")
     occurred_precision: TimePrecision
-    reported_at: UtcDatetime | None
+    reported_at: SourceTime | None = Field(description="As the source gave it, with its UTC offset.")
     recorded_at: UtcDatetime
     source: Source
     location: Location | None
     data: dict[str, Any] = Field(description="The type-specific payload, as in the event contract.")
     verification: VerificationStatus = Field(description="As of the query's as_of (reported until changed).")
+
+    @computed_field(description="The day it happened where the source said it did (at occurred_at's offset).")
+    def occurred_on(self) -> date:
+        return self.occurred_at.date()
 
 
 class StoredEvent(BaseModel):

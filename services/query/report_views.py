@@ -35,8 +35,9 @@ async def casualty_figures(conn: DictConnection, incident_id: str, as_of: dateti
     """Every version of every figure recorded by `as_of` (the history), with its report's verification then."""
     query = sql.SQL(
         """
-        SELECT event_id, version_of, category, value, min, max, text, lower_bound, upper_bound, source, reason,
-               occurred_at, reported_at, recorded_at, stream_seq,
+        SELECT event_id, version_of, category, casualty_group, value, min, max, text, lower_bound, upper_bound,
+               source, reason, occurred_at, reported_at, recorded_at, stream_seq, occurred_offset_min,
+               reported_offset_min,
                verification_as_of(version_of, {as_of}) AS verification
         FROM casualty_figures
         WHERE incident_id = %(incident_id)s AND recorded_at <= {as_of}

@@ -107,8 +107,8 @@ def test_demo_end_to_end_then_restart_keeps_data_without_duplicates(data_dir: Pa
             if e["source"]["kind"] == "government"
         ]
         assert government == [
-            [{"category": "injured", "count": {"value": 590, "min": None, "max": None, "text": None}},
-             {"category": "killed", "count": {"value": 1, "min": None, "max": None, "text": None}}]
+            [{"category": "injured", "group": "total", "count": {"value": 590, "min": None, "max": None, "text": None}},
+             {"category": "killed", "group": "total", "count": {"value": 1, "min": None, "max": None, "text": None}}]
         ]  # fmt: skip
         released = {
             e["data"]["person"]["name"]: e["data"]["released_by"] for e in timeline(running, type="PrisonerReleased")

@@ -86,13 +86,15 @@ async def test_casualties_show_every_source_side_by_side(stack: Stack, seed: tup
     casualties = await stack.get(f"/v1/incidents/{incident}/casualties")
     injured, killed = category(casualties, "injured"), category(casualties, "killed")
     assert latest_by_source(injured)[GOVERNMENT] | {} == {
-        "value": 590, "min": None, "max": None, "text": None, "lower": 590, "upper": 590
+        "value": 590, "min": None, "max": None, "text": None, "lower": 590, "upper": 590, "bounds": "known",
+        "approximate": False,
     }  # fmt: skip
     assert latest_by_source(injured)[MEDIA] == {
-        "value": None, "min": None, "max": None, "text": "hundreds", "lower": 200, "upper": 999
+        "value": None, "min": None, "max": None, "text": "hundreds", "lower": 200, "upper": 999, "bounds": "known",
+        "approximate": False,
     }  # fmt: skip
     assert latest_by_source(killed)[GOVERNMENT]["value"] == 1
-    assert injured["range"] == {"lower": 200, "upper": 999}
+    assert injured["range"] == {"lower": 200, "upper": 999, "unknown_bounds": []}
     best = injured["best_supported"]
     assert best["figure"]["source"]["name"] == GOVERNMENT and best["figure"]["count"]["value"] == 590
     assert "government" in best["why"]
@@ -120,6 +122,20 @@ async def test_a_correction_changes_the_current_view_but_not_the_past(
     assert (await stack.get(f"/v1/incidents/{incident}/casualties", as_of=earlier.isoformat()))["categories"] == []
 
 
+async def test_a_correction_that_drops_a_category_keeps_its_earlier_figure_in_history(
+    stack: Stack, seed: tuple[str, list[dict[str, Any]]]
+) -> None:
+    incident, events = seed
+    fix = {**correction(incident, government_report(events), 600), "event_id": str(uuid.uuid4())}
+    fix["data"]["replacement"]["figures"] = [{"category": "injured", "count": {"value": 600}}]  # "killed" dropped
+    await stack.post(fix)
+    killed = category(await stack.get(f"/v1/incidents/{incident}/casualties"), "killed")
+    government = next(s for s in killed["sources"] if s["source"]["name"] == GOVERNMENT)
+    assert government["latest"] is None and killed["best_supported"]["figure"]["source"]["name"] != GOVERNMENT
+    [dropped] = government["history"]
+    assert (dropped["count"]["value"], dropped["corrected_away_by"]) == (1, fix["event_id"])
+
+
 async def test_retraction_and_verification_change_what_counts(
     stack: Stack, seed: tuple[str, list[dict[str, Any]]]
 ) -> None:
@@ -137,7 +153,7 @@ async def test_retraction_and_verification_change_what_counts(
     media_history = next(s for s in injured["sources"] if s["source"]["name"] == MEDIA)["history"]
     assert [f["verification"] for f in media_history] == ["retracted"]
     assert injured["best_supported"]["figure"]["verification"] == "confirmed"
-    assert injured["range"] == {"lower": 590, "upper": 590}
+    assert injured["range"] == {"lower": 590, "upper": 590, "unknown_bounds": []}
     timeline = await stack.get(f"/v1/incidents/{incident}/timeline", verification="retracted")
     assert [e["event_id"] for e in timeline["items"]] == [media["event_id"]]
 
@@ -237,6 +253,7 @@ async def test_the_map_is_geojson_and_the_csv_has_an_hxl_row(
     incident, events = seed
     response = await stack.query.get(f"/v1/incidents/{incident}/map")
     assert response.headers["content-type"] == "application/geo+json"
+    assert int(response.headers["X-Position"]) > 0  # the seed was applied before the read
     geojson = response.json()
     assert geojson["type"] == "FeatureCollection"
     located = [e for e in events if (e.get("location") or {}).get("lat") is not None]
@@ -249,11 +266,101 @@ async def test_the_map_is_geojson_and_the_csv_has_an_hxl_row(
 
     response = await stack.query.get(f"/v1/incidents/{incident}/export.csv")
     assert response.headers["content-type"].startswith("text/csv")
+    assert int(response.headers["X-Position"]) > 0  # the seed was applied before the read
     rows = list(csv.reader(io.StringIO(response.text)))
     headers, hashtags, body = rows[0], rows[1], rows[2:]
     assert all(tag.startswith("#") for tag in hashtags) and len(hashtags) == len(headers)
     assert {"#date+occurred", "#geo+lat", "#geo+lon", "#meta+source"} <= set(hashtags)
     assert len(body) == len(events)
+
+
+async def test_csv_rows_name_who_and_how_many_and_describe_every_event(
+    stack: Stack, seed: tuple[str, list[dict[str, Any]]]
+) -> None:
+    incident, events = seed
+    lines = (await stack.query.get(f"/v1/incidents/{incident}/export.csv")).text.splitlines()
+    hashtags = next(csv.reader(lines[1:2]))
+    assert {"#actor+name", "#affected+killed", "#affected+injured+min", "#affected+injured+text"} <= set(hashtags)
+    rows = {row["event_id"]: row for row in csv.DictReader(lines[:1] + lines[2:])}
+    detained = next(e for e in events if e["type"] == "PersonDetained")
+    assert "person: Almazbek Atambayev" in rows[detained["event_id"]]["actors"]
+    government = rows[government_report(events)["event_id"]]
+    assert (government["injured"], government["killed"], government["injured_words"]) == ("590", "1", "")
+    media = next(e for e in events if e["type"] == "CasualtiesReported" and e["source"]["name"] == MEDIA)
+    assert [rows[media["event_id"]][f"injured{part}"] for part in ("", "_lower", "_upper", "_words")] == [
+        "", "200", "999", "hundreds"
+    ]  # fmt: skip
+    assert all(row["description"] for row in rows.values())
+    registered = next(e for e in events if e["type"] == "ActorRegistered")  # a type with no description field
+    assert rows[registered["event_id"]]["description"].startswith("Actor registered: actor ")
+
+
+async def test_every_view_shows_the_source_s_day_and_offset_in_one_format(stack: Stack) -> None:
+    incident = incident_id()
+    midnight = {
+        "event_id": str(uuid.uuid4()),
+        "type": "OfficialResigned",
+        "incident_id": incident,
+        "occurred_at": "2021-03-19T00:00:00+06:00",
+        "occurred_precision": "day",
+        "source": {"name": "AKIpress", "kind": "media"},
+        "location": {"name": "Bishkek", "country": "KG", "lat": 42.87, "lon": 74.57},
+        "data": {"person": {"id": "a-minister", "name": "A minister", "kind": "person"}, "office": "Minister"},
+    }
+    # an hour later in UTC, though its text sorts first: views order by the instant
+    later = {**midnight, "event_id": str(uuid.uuid4()), "occurred_at": "2021-03-18T19:00:00Z"}
+    await stack.post(later, midnight)
+    entry, _ = (await stack.get(f"/v1/incidents/{incident}/timeline"))["items"]
+    assert (entry["occurred_at"], entry["occurred_on"]) == ("2021-03-19T00:00:00+06:00", "2021-03-19")
+    assert entry["recorded_at"].endswith("Z")
+    row, after = csv.DictReader([line for n, line in enumerate(
+        (await stack.query.get(f"/v1/incidents/{incident}/export.csv")).text.splitlines()) if n != 1])  # fmt: skip
+    assert (row["date"], row["occurred_at"]) == ("2021-03-19", "2021-03-19T00:00:00+06:00")
+    assert (after["date"], after["occurred_at"]) == ("2021-03-18", "2021-03-18T19:00:00Z")
+    assert row["recorded_at"] == entry["recorded_at"]
+    feature, _ = (await stack.query.get(f"/v1/incidents/{incident}/map")).json()["features"]
+    assert (feature["properties"]["occurred_at"], feature["properties"]["occurred_on"]) == (
+        "2021-03-19T00:00:00+06:00", "2021-03-19"
+    )  # fmt: skip
+    mentions = (await stack.get("/v1/actors/a-minister"))["mentions"]
+    assert {m["occurred_at"] for m in mentions} == {"2021-03-19T00:00:00+06:00", "2021-03-18T19:00:00Z"}
+    figures = {**midnight, "event_id": str(uuid.uuid4()), "type": "CasualtiesReported",
+               "reported_at": "2021-03-19T09:30:00+06:00",
+               "data": {"figures": [{"category": "killed", "count": {"value": 2}}]}}  # fmt: skip
+    await stack.post(figures)
+    [killed] = (await stack.get(f"/v1/incidents/{incident}/casualties"))["categories"]
+    reported = killed["sources"][0]["latest"]
+    assert (reported["occurred_at"], reported["reported_at"]) == (
+        "2021-03-19T00:00:00+06:00",
+        "2021-03-19T09:30:00+06:00",
+    )
+
+
+async def test_removals_deployments_and_shutdowns_show_in_the_timeline_and_the_csv(stack: Stack) -> None:
+    incident = incident_id()
+    base = {"incident_id": incident, "occurred_at": "2020-10-09T18:00:00+06:00", "occurred_precision": "hour",
+            "source": {"name": "AKIpress", "kind": "media"}}  # fmt: skip
+    parliament = {"id": "parliament-kg", "name": "Jogorku Kenesh", "kind": "state_body"}
+    reports = [
+        base | {"type": "OfficialRemoved", "event_id": str(uuid.uuid4()),
+                "data": {"person": {"id": "a-pm", "name": "A prime minister", "kind": "person"},
+                         "office": "Prime Minister", "removed_by": parliament, "means": "dismissal"}},
+        base | {"type": "SecurityForcesDeployed", "event_id": str(uuid.uuid4()),
+                "data": {"force": {"id": "army-kg", "name": "Armed Forces", "kind": "security_force"},
+                         "country_of_origin": "KG", "mandate": "enforce the state of emergency",
+                         "area": "Bishkek", "strength": {"text": "about 1,000"}}},
+        base | {"type": "CommunicationsShutdown", "event_id": str(uuid.uuid4()),
+                "data": {"kind": "throttling", "scope": "regional", "area": "Chuy", "services": ["mobile_data"],
+                         "start": "2020-10-09T12:00:00+06:00"}},
+    ]  # fmt: skip
+    await stack.post(*reports)
+    timeline = (await stack.get(f"/v1/incidents/{incident}/timeline"))["items"]
+    assert [e["type"] for e in timeline] == ["OfficialRemoved", "SecurityForcesDeployed", "CommunicationsShutdown"]
+    lines = (await stack.query.get(f"/v1/incidents/{incident}/export.csv")).text.splitlines()
+    rows = {row["event_type"]: row for row in csv.DictReader(lines[:1] + lines[2:])}
+    assert rows["OfficialRemoved"]["actors"] == "person: A prime minister; removed by: Jogorku Kenesh"
+    assert "strength about 1,000" in rows["SecurityForcesDeployed"]["description"]
+    assert rows["CommunicationsShutdown"]["description"].startswith("Communications shutdown: kind throttling")
 
 
 async def test_unknown_incidents_are_404_on_every_view(stack: Stack) -> None:
@@ -278,9 +385,13 @@ async def test_a_second_different_crisis_works_through_the_same_views(stack: Sta
     best = killed["best_supported"]["figure"]
     assert (best["count"]["value"], best["verification"]) == (52, "corroborated")
     assert [v["count"]["value"] for v in best["versions"]] == [37, 52]
-    assert killed["range"] == {"lower": 24, "upper": 99}  # Red Crescent's "dozens" spans 24-99, above 52
+    assert killed["range"] == {
+        "lower": 24,
+        "upper": 99,
+        "unknown_bounds": [],
+    }  # Red Crescent's "dozens" spans 24-99, above 52
     missing = category(casualties, "missing")
-    assert missing["range"] == {"lower": 150, "upper": 999}
+    assert missing["range"] == {"lower": 150, "upper": 999, "unknown_bounds": []}
 
     [suspects] = (await stack.get(f"/v1/incidents/{incident}/detentions"))["items"]
     assert suspects["status"] == "detained" and suspects["person"]["kind"] == "group"
@@ -354,7 +465,7 @@ async def test_the_summary_gives_headline_figures_and_key_facts(
     summary = await stack.get(f"/v1/incidents/{incident}/summary")
     injured = next(h for h in summary["headline_figures"] if h["category"] == "injured")
     assert (injured["best_supported"]["value"], injured["source"], injured["sources"]) == (590, GOVERNMENT, 2)
-    assert injured["range"] == {"lower": 200, "upper": 999}
+    assert injured["range"] == {"lower": 200, "upper": 999, "unknown_bounds": []}
     facts = summary["key_facts"]
     assert facts[0].startswith("election parliamentary-2020: annulled by Central Election Commission of Kyrgyzstan")
     assert facts[1].startswith("5 released: Almazbek Atambayev")

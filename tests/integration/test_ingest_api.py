@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import nats
 import pytest
 from asgi_lifespan import LifespanManager
@@ -19,6 +20,7 @@ from nats.aio.client import Client
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
+from schemas.asyncapi import asyncapi_document
 from schemas.catalogue import parse_event
 from schemas.subjects import STREAM_NAME, event_subject
 from services.common.embedded_nats import EmbeddedNats
@@ -100,6 +102,21 @@ async def test_one_event_is_stored_with_its_headers_and_recording_fields(client:
     assert before <= event.recorded_at <= after
     assert event.correlation_id == "req-42"
     assert event.data.title == "Protests after the parliamentary election"
+
+
+async def test_every_header_on_the_wire_is_declared_in_the_asyncapi_document(
+    client: httpx.AsyncClient, nc: Client
+) -> None:
+    incident = incident_id()
+    conditional = incident_opened(incident) | {"expected_position": 0}
+    response = await client.post("/v1/events", json=conditional, headers=AUTH | {"X-Correlation-ID": "req-44"})
+    assert response.status_code == 202, response.text
+
+    msg = await nc.jetstream().get_msg(STREAM_NAME, response.json()["seq"])
+    declared = asyncapi_document()["components"]["schemas"]["EventHeaders"]
+    assert msg.headers is not None and "correlation_id" not in msg.headers  # X-Correlation-ID carries it
+    assert set(msg.headers) == set(declared["properties"])  # this message has every optional header too
+    jsonschema.validate(msg.headers, declared)
 
 
 async def test_a_correlation_id_in_the_body_wins_over_the_request_header(client: httpx.AsyncClient, nc: Client) -> None:

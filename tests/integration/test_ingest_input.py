@@ -16,10 +16,10 @@ import pytest
 import structlog
 from nats.aio.client import Client
 
+from schemas.envelope import MAX_POSITION
 from services.common.embedded_nats import EmbeddedNats
 from services.common.settings import Settings
 from services.ingest.app import create_app
-from services.ingest.bodies import MAX_POSITION
 from tests.conftest import incident_id
 from tests.factories import incident_opened
 from tests.integration.test_ingest_api import AUTH, ingest, stream_messages, with_token

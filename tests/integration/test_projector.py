@@ -12,6 +12,7 @@ import pytest
 import structlog
 from asgi_lifespan import LifespanManager
 from nats.aio.client import Client
+from nats.js.api import AckPolicy, ConsumerConfig
 from psycopg import AsyncConnection
 
 from schemas.envelope import Event
@@ -19,7 +20,7 @@ from schemas.subjects import STREAM_NAME
 from services.common.settings import Settings
 from services.projector.app import create_app
 from services.projector.applier import apply_batch
-from services.projector.consumer import next_in_stream
+from services.projector.consumer import ACK_WAIT_S, acknowledge, next_in_stream
 from services.projector.messages import StreamMessage
 from services.projector.projection import Position, Projection
 from services.projector.read_models import PROJECTIONS
@@ -241,3 +242,24 @@ async def test_the_correlation_id_reaches_the_projector_log(nc: Client, settings
             await wait_until(lambda: checkpoints(settings.database_url or ""), lambda c: c.get("event_log") == seq)
     committed = [entry for entry in logs if entry["event"] == "batch committed"]
     assert any(f"test-{event.event_id}" in entry["correlation_ids"] for entry in committed)
+
+
+async def test_a_deferred_event_redelivered_before_the_retried_one_comes_back_soon(nc: Client) -> None:
+    """A retried batch comes back out of stream order: the later event (deferred) is delivered before the
+    earlier one it waits for. Acknowledging the earlier one must not void the later one's NAK: it comes back
+    within a fraction of the ack wait, not after it."""
+    first, second = await publish(nc, [make_event(incident_id(), minute=i) for i in range(2)])
+    js = nc.jetstream()
+    config = ConsumerConfig(durable_name="out-of-order", ack_policy=AckPolicy.ALL, ack_wait=ACK_WAIT_S)
+    await js.add_consumer(STREAM_NAME, config)
+    subscription = await js.pull_subscribe_bind(durable="out-of-order", stream=STREAM_NAME)
+    [failed] = await subscription.fetch(1)
+    await failed.nak(delay=0.5)  # its batch failed: retried after a pause
+    [later] = await subscription.fetch(1)
+    [retried] = await subscription.fetch(1, timeout=10)
+    assert [later.metadata.sequence.stream, retried.metadata.sequence.stream] == [second, first]
+
+    await acknowledge([later, retried], checkpoint=first)
+
+    [again] = await subscription.fetch(1, timeout=ACK_WAIT_S / 4)
+    assert again.metadata.sequence.stream == second

@@ -324,14 +324,21 @@ async def test_timeline_entry_carries_the_envelope_fields(client: httpx.AsyncCli
         "position": 5,
         "event_id": str(event.event_id),
         "type": "CasualtiesReported",
-        "occurred_at": "2020-10-05T18:30:00Z",
+        "occurred_at": "2020-10-06T00:30:00+06:00",  # the source's offset kept
+        "occurred_on": "2020-10-06",  # the source's day
         "occurred_precision": "hour",
-        "reported_at": "2020-10-06T03:00:00Z",
+        "reported_at": "2020-10-06T09:00:00+06:00",
         "recorded_at": "2020-10-07T09:30:15.123456Z",
         "source": {"name": "AKIpress", "kind": "media", "url": None, "via": "Interfax"},
         "location": {"name": "Ala-Too Square", "country": "KG", "admin_area": "Bishkek", "lat": 42.876, "lon": 74.604},
         "data": {
-            "figures": [{"category": "injured", "count": {"value": 590, "min": None, "max": None, "text": None}}],
+            "figures": [
+                {
+                    "category": "injured",
+                    "group": "total",
+                    "count": {"value": 590, "min": None, "max": None, "text": None},
+                }
+            ],
             "description": None,
         },
         "verification": "reported",

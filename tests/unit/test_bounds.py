@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.bounds import MAX_COUNT
-from schemas.catalogue import parse_submission
+from schemas.catalogue import EVENT_TYPES, parse_submission
 from tests.unit.test_schemas import submission
 
 GENERATED = Path(__file__).parents[2] / "schemas" / "generated"
@@ -82,7 +82,8 @@ def test_infinite_numbers_given_as_strings_are_refused(number: str) -> None:
 
 
 def schema_of(event_type: str) -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads((GENERATED / "events" / f"{event_type}.v1.json").read_text())
+    version = EVENT_TYPES[event_type].schema_version  # the current version's schema
+    schema: dict[str, Any] = json.loads((GENERATED / "events" / f"{event_type}.v{version}.json").read_text())
     return schema
 
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from schemas.catalogue import EVENT_TYPES, parse_submission
 from schemas.contract import GENERATED_DIR, drift, write
-from schemas.jsonschemas import schema_file
+from schemas.jsonschemas import schema_file, submission_file
 from schemas.subjects import SUBJECT_PREFIX
 from services.cli import app
 from services.demo.loader import scenario_events
@@ -48,10 +48,10 @@ def test_drift_names_each_changed_missing_and_stale_file(tmp_path: Path) -> None
     write(tmp_path)
     assert drift(tmp_path) == []
     (tmp_path / "envelope.json").write_text("{}\n")
-    (tmp_path / schema_file("ResultsAnnulled", 1)).unlink()
+    (tmp_path / schema_file("ResultsAnnulled", 2)).unlink()
     (tmp_path / "events" / "NoSuchType.v1.json").write_text("{}\n")
     assert drift(tmp_path) == [
-        "events/ResultsAnnulled.v1.json: missing",
+        "events/ResultsAnnulled.v2.json: missing",
         "envelope.json: differs from the models",
         "events/NoSuchType.v1.json: stale (no such type or version)",
     ]
@@ -87,18 +87,37 @@ def test_the_json_schemas_validate_every_demo_event() -> None:
     assert {e["type"] for e in events} >= {"IncidentOpened", "ResultsAnnulled", "CasualtiesReported"}
 
 
+def test_the_submission_schemas_take_what_a_writer_sends_and_refuse_what_ingest_sets() -> None:
+    for raw in scenario_events("kg-2020-election"):
+        schema = committed_schema(submission_file(raw["type"], EVENT_TYPES[raw["type"]].schema_version))
+        Draft202012Validator(schema).validate({**raw, "expected_position": 3})
+    opened = scenario_events("kg-2020-election")[0]
+    validator = Draft202012Validator(committed_schema(submission_file(opened["type"], 1)))
+    without_id = {key: value for key, value in opened.items() if key not in ("event_id", "schema_version")}
+    assert validator.is_valid(without_id)
+    assert not validator.is_valid({**opened, "recorded_at": "2020-10-05T18:00:00Z"})
+    assert not validator.is_valid({**opened, "recorded_by": "someone"})
+
+
+def test_a_leap_second_is_accepted_as_the_last_microsecond_before_it() -> None:
+    opened = scenario_events("kg-2020-election")[0] | {"occurred_at": "2016-12-31T23:59:60Z"}
+    assert parse_submission(opened).occurred_at == datetime(2016, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    described = committed_schema(submission_file(opened["type"], 1))["properties"]["occurred_at"]["description"]
+    assert "leap second" in described
+
+
 @pytest.mark.parametrize(
     "change",
     [
         {"type": "StatementIssued"},  # another type's shape
-        {"schema_version": 2},
+        {"schema_version": 3},
         {"data": {"election_id": "parl-2020", "annulled_by": "CEC", "reason": "tension", "extra": 1}},
         {"data": {"election_id": "parl-2020", "annulled_by": "CEC"}},
     ],
 )
 def test_the_json_schema_refuses_what_the_model_refuses(change: dict[str, Any]) -> None:
     [annulled] = [e for e in stored_demo_events() if e["type"] == "ResultsAnnulled"]
-    validator = Draft202012Validator(committed_schema(schema_file("ResultsAnnulled", 1)))
+    validator = Draft202012Validator(committed_schema(schema_file("ResultsAnnulled", 2)))
     assert validator.is_valid(annulled)
     assert not validator.is_valid({**annulled, **change})
 
@@ -119,6 +138,8 @@ def test_the_asyncapi_document_has_a_channel_and_message_per_event_type() -> Non
         assert document["operations"][f"receive{event_type}"]["action"] == "receive"
     headers = schemas["EventHeaders"]["properties"]
     assert {"Nats-Msg-Id", "X-Correlation-ID"} <= headers.keys()
+    [server] = document["servers"].values()
+    assert server["host"] == "{host}:{port}" and {"host", "port"} <= server["variables"].keys()
 
 
 def asyncapi_parser(path: Path) -> subprocess.CompletedProcess[str]:

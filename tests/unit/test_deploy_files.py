@@ -7,17 +7,23 @@ starts the NATS configs for real.
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from pydantic import TypeAdapter
 
 from services.common.nats_users import USERS, authorization_block, password_variable
+from services.common.service_roles import SERVICE_ROLES
+from services.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -29,11 +35,16 @@ NATS_SERVER = Path(sys.executable).parent / "nats-server"
 
 SERVICES = ("ingest", "projector", "query")
 SERVICE_PORTS = {"ingest": 8001, "query": 8002, "projector": 8003}
-REQUIRED_ENV = ("CRISIS_NATS_URL", "CRISIS_DATABASE_URL")
+ENTRY_MODULES = {"ingest": "services.ingest.app", "projector": "services.projector.app", "query": "services.query.app"}
+# The settings that hold a credential: the SecretStr fields, and the database URL (it carries the role's password).
+SECRET_SETTINGS = {
+    f"CRISIS_{name.upper()}" for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)
+} | {"CRISIS_DATABASE_URL"}
 K8S_FILES = {
     "namespace.yaml",
     "configmap.yaml",
     "secret.yaml",
+    "migrate.yaml",
     "ingest.yaml",
     "projector.yaml",
     "query.yaml",
@@ -120,6 +131,97 @@ def k8s_nats_conf() -> str:
     return conf
 
 
+# --- What a service reads, from its code: the manifests are held to it -----------------------------------------
+
+
+def module_source(module: str) -> Path | None:
+    base = ROOT.joinpath(*module.split("."))
+    return next((path for path in (base.with_suffix(".py"), base / "__init__.py") if path.is_file()), None)
+
+
+def imported_modules(module: str) -> set[str]:
+    """The project's modules that `module` imports (at its top or inside a function), with their packages."""
+    source = module_source(module)
+    assert source is not None, module
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from package import module` names a module too; names that are not modules are dropped below.
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    packages = {".".join(name.split(".")[:depth]) for name in names for depth in range(1, name.count(".") + 2)}
+    return {name for name in packages if name.partition(".")[0] == "services" and module_source(name)}
+
+
+@functools.cache
+def settings_read_by(entry: str) -> frozenset[str]:
+    """The CRISIS_ settings that `entry`, or a module it imports however indirectly, reads (`settings.<field>`)."""
+    seen: set[str] = set()
+    todo = [entry]
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(imported_modules(module))
+    code = "\n".join(path.read_text() for path in map(module_source, seen) if path is not None)
+    fields = set(re.findall(r"settings\.(\w+)", code))
+    return frozenset(f"CRISIS_{field.upper()}" for field in fields & set(Settings.model_fields))
+
+
+def pod_containers(workload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every container of a workload's pods, init containers included."""
+    pod = workload["spec"]["template"]["spec"]
+    found: list[dict[str, Any]] = [*pod.get("initContainers", []), *pod["containers"]]
+    return found
+
+
+def workloads() -> list[dict[str, Any]]:
+    return [doc for _, doc in k8s_documents() if doc["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job")]
+
+
+def secret_sources(container: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Every environment variable a container takes from a Secret: variable -> (Secret, key)."""
+    found: dict[str, tuple[str, str]] = {}
+    for source in container.get("envFrom", []):
+        if "secretRef" in source:
+            secret = source["secretRef"]["name"]
+            found |= {key: (secret, key) for key in named("Secret", secret)["stringData"]}
+    for item in container.get("env", []):
+        reference = item.get("valueFrom", {}).get("secretKeyRef")
+        if reference:
+            found[item["name"]] = (reference["name"], reference["key"])
+    return found
+
+
+def plain_settings(container: dict[str, Any]) -> dict[str, str]:
+    """The variables a container takes from ConfigMaps and literal values."""
+    found: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            found |= named("ConfigMap", source["configMapRef"]["name"])["data"]
+    found |= {item["name"]: item["value"] for item in container.get("env", []) if "value" in item}
+    return found
+
+
+def secret_value(source: tuple[str, str]) -> str:
+    secret, key = source
+    value: str = named("Secret", secret)["stringData"][key]
+    return value
+
+
+def credentials_needed(name: str, container: dict[str, Any]) -> set[str]:
+    """The credentials the service's code reads, less the alternatives its container does not take."""
+    needed = set(settings_read_by(ENTRY_MODULES[name]) & SECRET_SETTINGS)
+    plain = plain_settings(container)
+    if "CRISIS_NATS_USER" in plain:
+        needed.discard("CRISIS_NATS_TOKEN")  # services/common/nats_auth.py: a user and password, or a token
+    query_public = plain.get("CRISIS_QUERY_PUBLIC", Settings.model_fields["query_public"].default)
+    if name == "query" and TypeAdapter(bool).validate_python(query_public):
+        needed.discard("CRISIS_API_TOKENS")  # services/query/access.py: a public query service loads no tokens
+    return needed
+
+
 # --- YAML: everything parses; every Kubernetes document says what it is -------------------------------------
 
 
@@ -177,13 +279,22 @@ def test_compose_has_every_service() -> None:
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_compose_services_get_both_server_urls(name: str) -> None:
+def test_compose_services_get_the_server_urls_they_read(name: str) -> None:
     env = environment(compose_services()[name])
-    for key in REQUIRED_ENV:
-        assert env.get(key), f"{name} does not set {key}"
     assert env["CRISIS_NATS_URL"].startswith("nats://nats:")
-    assert "@postgres:" in env["CRISIS_DATABASE_URL"]
     assert env.get("CRISIS_HOST") == "0.0.0.0", "in a container the services must listen on every interface"
+    if "CRISIS_DATABASE_URL" in settings_read_by(ENTRY_MODULES[name]):
+        url = urlsplit(env["CRISIS_DATABASE_URL"])
+        assert (url.hostname, url.username) == ("postgres", SERVICE_ROLES[name].user)
+    else:
+        assert "CRISIS_DATABASE_URL" not in env, f"{name} never reads the database: it gets no URL"
+
+
+def test_compose_migrate_alone_logs_in_as_the_database_owner() -> None:
+    service_users = {role.user for role in SERVICE_ROLES.values()}
+    urls = {name: environment(service).get("CRISIS_DATABASE_URL") for name, service in compose_services().items()}
+    owners = [name for name, url in urls.items() if url and urlsplit(url).username not in service_users]
+    assert owners == ["migrate"]
 
 
 def test_compose_ingest_needs_api_tokens_and_the_event_id_secret() -> None:
@@ -355,26 +466,62 @@ def test_the_projector_runs_a_standby() -> None:
     assert "standby" in (K8S / "projector.yaml").read_text()
 
 
-def test_deployments_get_every_setting_from_the_configmap_and_the_secret() -> None:
+def test_settings_come_from_the_configmap_and_secrets_hold_only_placeholders() -> None:
     config = named("ConfigMap", "crisis-config")["data"]
-    secret = named("Secret", "crisis-secrets")["stringData"]
-    assert not set(config) & set(secret)
-    assert {"CRISIS_API_TOKENS", "CRISIS_DATABASE_URL", "CRISIS_EVENT_ID_SECRET"} <= set(secret)
-    assert all("REPLACE_ME" in value for value in secret.values()), "the Secret holds only placeholders"
+    for secret in of_kind("Secret"):
+        values = secret["stringData"]
+        assert not set(config) & set(values), secret["metadata"]["name"]
+        assert all("REPLACE_ME" in value for value in values.values()), "the Secrets hold only placeholders"
     assert config["CRISIS_HOST"] == "0.0.0.0"
     assert config["CRISIS_NATS_URL"] == "nats://nats:4222"
     assert int(config["CRISIS_STREAM_REPLICAS"]) == named("StatefulSet", "nats")["spec"]["replicas"]
     for deployment in of_kind("Deployment"):
-        for container in containers(deployment):
-            keys: set[str] = set()
-            for source in container["envFrom"]:
-                if "configMapRef" in source:
-                    keys |= set(named("ConfigMap", source["configMapRef"]["name"])["data"])
-                else:
-                    keys |= set(named("Secret", source["secretRef"]["name"])["stringData"])
-            assert set(REQUIRED_ENV) <= keys, deployment["metadata"]["name"]
-            name = deployment["metadata"]["name"]
-            assert int(config[f"CRISIS_{name.upper()}_PORT"]) == SERVICE_PORTS[name]
+        name = deployment["metadata"]["name"]
+        (container,) = containers(deployment)
+        assert plain_settings(container)["CRISIS_NATS_URL"] == config["CRISIS_NATS_URL"], name
+        assert int(config[f"CRISIS_{name.upper()}_PORT"]) == SERVICE_PORTS[name]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_k8s_services_can_read_exactly_the_credentials_their_code_reads(name: str) -> None:
+    deployment = named("Deployment", name)
+    (container,) = containers(deployment)
+    assert set(secret_sources(container)) == credentials_needed(name, container)
+    # What a pod can read is its environment: a Secret mounted as files would escape the comparison above.
+    for volume in deployment["spec"]["template"]["spec"].get("volumes", []):
+        assert not {"secret", "projected"} & set(volume), volume["name"]
+
+
+@pytest.mark.parametrize("name", sorted(SERVICE_ROLES))
+def test_k8s_services_log_in_to_postgresql_as_their_own_role(name: str) -> None:
+    (container,) = containers(named("Deployment", name))
+    assert "CRISIS_DATABASE_URL" not in plain_settings(container), "the URL carries a password: from a Secret"
+    url = urlsplit(secret_value(secret_sources(container)["CRISIS_DATABASE_URL"]))
+    assert url.username == SERVICE_ROLES[name].user
+    assert url.password, "the role's password is in the Secret"
+
+
+def test_the_migrate_job_alone_holds_the_database_owners_url() -> None:
+    job = named("Job", "migrate")
+    (container,) = pod_containers(job)
+    assert container["command"] == ["crisis", "migrate"]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] in ("OnFailure", "Never")
+    assert job["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    # `crisis migrate` wants both URLs before it looks for a running `crisis up`.
+    assert "CRISIS_NATS_URL" in plain_settings(container)
+    sources = secret_sources(container)
+    assert set(sources) == {"CRISIS_DATABASE_URL"}
+    owner_secret, _ = sources["CRISIS_DATABASE_URL"]
+    owner = urlsplit(secret_value(sources["CRISIS_DATABASE_URL"])).username
+    assert owner not in {role.user for role in SERVICE_ROLES.values()}
+    for workload in workloads():
+        if (workload["kind"], workload["metadata"]["name"]) == ("Job", "migrate"):
+            continue
+        for other in pod_containers(workload):
+            for variable, (secret, key) in secret_sources(other).items():
+                assert secret != owner_secret, f"{workload['metadata']['name']} reads the owner's Secret"
+                if variable == "CRISIS_DATABASE_URL":
+                    assert urlsplit(secret_value((secret, key))).username != owner, workload["metadata"]["name"]
 
 
 def test_the_k8s_nats_is_a_three_node_statefulset_behind_its_services() -> None:

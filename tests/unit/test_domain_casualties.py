@@ -21,6 +21,8 @@ def row(
     high: int | None = None,
     text: str | None = None,
     verification: str = "reported",
+    category: str = "injured",
+    group: str = "total",
 ) -> FigureRow:
     """A figure: exact (`value`), a range (`low`/`high`), or a vague `text` with the bounds `low`/`high` it implies."""
     event_id = uuid.uuid4()
@@ -28,7 +30,8 @@ def row(
     return FigureRow(
         event_id=event_id,
         version_of=report or event_id,
-        category="injured",
+        category=category,
+        casualty_group=group,
         value=value,
         min=low if ranged else None,
         max=high if ranged else None,
@@ -97,3 +100,34 @@ def test_a_retracted_figure_stays_in_the_history_but_counts_for_nothing() -> Non
     [blog] = injured.sources
     assert blog.latest is None and [f.verification for f in blog.history] == ["retracted"]
     assert injured.best_supported is None and (injured.range.lower, injured.range.upper) == (None, None)
+
+
+def test_a_correction_that_drops_a_category_keeps_the_earlier_figure_as_corrected_away() -> None:
+    killed = row("Ministry", "government", value=1, category="killed")
+    injured = row("Ministry", "government", value=590)
+    injured = injured.model_copy(update={"event_id": killed.event_id, "version_of": killed.event_id})
+    fix = row("Ministry", "government", report=killed.event_id, minute=10, value=600)
+    by_category = {c.category: c for c in casualty_figures([killed, injured, fix])}
+    [ministry] = by_category["killed"].sources
+    assert ministry.latest is None and by_category["killed"].best_supported is None
+    [dropped] = ministry.history
+    assert (dropped.count.value, dropped.corrected_away_by) == (1, fix.event_id)
+    assert (by_category["killed"].range.lower, by_category["killed"].range.upper) == (None, None)
+    assert by_category["injured"].sources[0].latest is not None
+    assert by_category["injured"].sources[0].latest.count.value == 600
+
+
+def test_figures_for_different_groups_never_compete_in_one_range() -> None:
+    folded = casualty_figures(
+        [
+            row("Ministry", "government", value=5, category="killed", group="security_forces"),
+            row("Rights group", "ngo", value=40, category="killed", group="protesters"),
+            row("Wire", "media", value=45, category="killed"),
+        ]
+    )
+    ranges = {(c.category, c.group): (c.range.lower, c.range.upper) for c in folded}
+    assert ranges == {
+        ("killed", "protesters"): (40, 40),
+        ("killed", "security_forces"): (5, 5),
+        ("killed", "total"): (45, 45),
+    }

@@ -128,6 +128,23 @@ def test_a_registration_names_the_actor_and_other_names_become_aliases() -> None
     assert actor.mention_count == 2 and actor.mentions is None
 
 
+def test_registering_an_actor_again_with_the_same_dated_roles_adds_no_role() -> None:
+    president = {"title": "President", "start": "2011-12-01", "end": "2017-11-24"}
+    rows = [
+        mention(
+            "ActorRegistered", seq, "Almazbek Atambayev", roles=[president, {"title": "MP", "start": f"200{n}-01-01"}]
+        )
+        for seq, n in ((1, 5), (2, 5), (3, 7))
+    ]
+    [actor] = actors(rows)
+    assert [(r.title, str(r.start), str(r.end)) for r in actor.roles] == [
+        ("President", "2011-12-01", "2017-11-24"),
+        ("MP", "2005-01-01", "None"),
+        ("MP", "2007-01-01", "None"),
+    ]
+    assert actor.roles[0].event_id == rows[0].event_id
+
+
 def test_actor_references_are_found_wherever_a_payload_holds_them() -> None:
     council = ActorRef(id="council", name="Coordination council", kind=ActorKind.GROUP)
     member = ActorRef(id="ex-pm", name="A former prime minister", kind=ActorKind.PERSON)

@@ -131,6 +131,27 @@ async def test_an_invalid_event_is_422_naming_the_field(
     assert len(ingest.log.stored) == 0
 
 
+async def test_a_leap_second_is_accepted(ingest: FastIngest) -> None:
+    report = incident_opened(incident_id()) | {"occurred_at": "2016-12-31T23:59:60Z"}
+    response = await ingest.http.post("/v1/events", json=report, headers=AUTH)
+
+    assert response.status_code == 202, response.text
+    [stored] = ingest.log.stored
+    assert stored.event.occurred_at.isoformat() == "2016-12-31T23:59:59.999999+00:00"
+
+
+async def test_a_casualty_report_giving_a_category_twice_is_422_naming_it(ingest: FastIngest) -> None:
+    figures = [{"category": "killed", "count": {"value": 3}}, {"category": "killed", "count": {"text": "dozens"}}]
+    report = incident_opened(incident_id()) | {"type": "CasualtiesReported", "data": {"figures": figures}}
+    response = await ingest.http.post("/v1/events", json=report, headers=AUTH)
+
+    assert response.status_code == 422
+    [detail] = response.json()["details"]
+    assert detail["loc"] == ["body", "data", "figures"]
+    assert "category killed (total) is given more than once" in detail["msg"]
+    assert len(ingest.log.stored) == 0
+
+
 @pytest.mark.parametrize("path", ["/v1/events", "/v1/events/batch"])
 async def test_bad_json_is_422(ingest: FastIngest, path: str) -> None:
     response = await ingest.http.post(

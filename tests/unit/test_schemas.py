@@ -13,6 +13,7 @@ from schemas.events.elections import ResultsAnnulled
 from schemas.subjects import event_subject
 from schemas.values import ActorKind, ActorRef, Quantity
 from services.demo.loader import scenario_events
+from tests.factories import make_event
 
 
 def submission(**overrides: Any) -> dict[str, Any]:
@@ -140,3 +141,31 @@ def test_a_correction_carries_a_valid_payload_of_the_type_it_corrects() -> None:
     with pytest.raises(ValidationError) as caught:
         parse_submission(correction(corrected_type="AliensLanded"))
     assert [e["loc"] for e in caught.value.errors()] == [("data", "corrected_type")]
+
+
+def test_a_version_1_casualty_report_reads_as_version_2_counting_everyone() -> None:
+    v1 = make_event("kg", "CasualtiesReported").model_dump(mode="json")
+    v1 |= {"schema_version": 1, "data": {"figures": [{"category": "killed", "count": {"value": 1}}]}}
+    event = parse_event(v1)
+    assert event.schema_version == 2
+    assert [(f.category.value, f.group.value) for f in event.data.figures] == [("killed", "total")]
+
+
+def test_an_ngo_is_an_actor_kind_and_a_version_1_report_naming_actors_reads_as_version_2() -> None:
+    assert ActorRef(id="hrw", name="Human Rights Watch", kind=ActorKind.NGO).kind == "ngo"
+    v1 = make_event("kg", "StatementIssued").model_dump(mode="json") | {"schema_version": 1}
+    for field in ("translated_from", "original_quote"):
+        del v1["data"][field]
+    assert parse_event(v1).schema_version == 2
+
+
+def test_a_quote_may_be_marked_as_a_translation_with_its_original_language() -> None:
+    said: dict[str, Any] = {
+        "speaker": {"id": "a", "name": "A", "kind": "person"},
+        "quote": "Stay calm.",
+        "language": "en",
+    }
+    translated = make_event("kg", "StatementIssued", **said, translated_from="ky", original_quote="Тынч болгула.")
+    assert (translated.data.translated_from, translated.data.original_quote) == ("ky", "Тынч болгула.")
+    with pytest.raises(ValidationError, match="original_quote needs translated_from"):
+        make_event("kg", "StatementIssued", **said, original_quote="Тынч болгула.")

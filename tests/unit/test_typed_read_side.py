@@ -74,20 +74,20 @@ def test_a_renamed_payload_field_fails_the_domain_tests(monkeypatch: pytest.Monk
         custody([DetentionRow.model_validate(row)])
 
 
-class StatementIssuedV2(StatementIssued):
-    """StatementIssued, version 2: the language is required; version 1's statements without one are "und"."""
+class StatementIssuedV3(StatementIssued):
+    """StatementIssued, version 3: the language is required; version 2's statements without one are "und"."""
 
-    schema_version = 2
+    schema_version = 3
     language: str = Field(pattern=r"^[a-z]{2,3}$")
 
 
 def test_a_row_stored_at_an_old_schema_version_is_read_through_the_upcasters(monkeypatch: pytest.MonkeyPatch) -> None:
     speaker = {"id": "someone", "name": "Someone", "kind": "person", "role": None}
-    old = stored_row("StatementIssued", 1, {"speaker": speaker, "quote": "Stay calm."}, speaker_id="someone")
-    monkeypatch.setitem(event_types(), "StatementIssued", StatementIssuedV2)
-    with pytest.raises(ValidationError, match="no upcaster from version 1 of StatementIssued"):
+    old = stored_row("StatementIssued", 2, {"speaker": speaker, "quote": "Stay calm."}, speaker_id="someone")
+    monkeypatch.setitem(event_types(), "StatementIssued", StatementIssuedV3)
+    with pytest.raises(ValidationError, match="no upcaster from version 2 of StatementIssued"):
         StatementRow.model_validate(old)
-    monkeypatch.setitem(upcasting.UPCASTERS, ("StatementIssued", 1), lambda data: {"language": "und", **data})
+    monkeypatch.setitem(upcasting.UPCASTERS, ("StatementIssued", 2), lambda data: {"language": "und", **data})
     [said] = by_speaker([StatementRow.model_validate(old)])
     assert said.statements[0].details["language"] == "und"
     assert said.statements[0].details["quote"] == "Stay calm."

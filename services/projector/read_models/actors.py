@@ -10,6 +10,7 @@ from psycopg import AsyncConnection
 from schemas.envelope import Event
 from schemas.events.actors import ActorRegistered
 from services.domain.actor_refs import actor_refs
+from services.domain.utc import offset_minutes
 from services.projector.projection import Position, Projection, columns
 
 actors = Projection("actors", tables=("actor_mentions",))
@@ -33,6 +34,7 @@ def _mentions(event: Event[Any], pos: Position) -> list[tuple[Any, ...]]:
             aliases,
             roles,
             event.occurred_at,
+            offset_minutes(event.occurred_at),
             event.recorded_at,
             pos.seq,
         )
@@ -50,13 +52,15 @@ async def record_mentions(conn: AsyncConnection[Any], events: Sequence[tuple[Eve
     await conn.execute(
         """
         INSERT INTO actor_mentions (event_id, actor_id, field, incident_id, event_type, name, kind, role, aliases,
-                                    roles, occurred_at, recorded_at, stream_seq)
+                                    roles, occurred_at, occurred_offset_min, recorded_at, stream_seq)
         SELECT event_id, actor_id, field, incident_id, event_type, name, kind, role,
-               ARRAY(SELECT jsonb_array_elements_text(aliases)), roles, occurred_at, recorded_at, stream_seq
+               ARRAY(SELECT jsonb_array_elements_text(aliases)), roles, occurred_at, occurred_offset_min,
+               recorded_at, stream_seq
         FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
-                    %b::text[]::jsonb[], %b::text[]::jsonb[], %b::timestamptz[], %b::timestamptz[], %b::bigint[])
+                    %b::text[]::jsonb[], %b::text[]::jsonb[], %b::timestamptz[], %b::int[], %b::timestamptz[],
+                    %b::bigint[])
              AS m(event_id, actor_id, field, incident_id, event_type, name, kind, role, aliases, roles, occurred_at,
-                  recorded_at, stream_seq)
+                  occurred_offset_min, recorded_at, stream_seq)
         ON CONFLICT (event_id, actor_id, field) DO NOTHING
         """,
         columns(rows),

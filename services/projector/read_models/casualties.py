@@ -7,6 +7,7 @@ from psycopg import AsyncConnection
 
 from schemas.events.casualties import CasualtiesReported
 from schemas.events.facts import ReportCorrected
+from services.domain.utc import offset_minutes
 from services.projector.projection import Projection, columns
 from services.projector.read_models.versions import Version, Versions
 
@@ -37,6 +38,9 @@ def _figure_rows(version: Version) -> list[tuple[Any, ...]]:
             event.reported_at,
             event.recorded_at,
             version.pos.seq,
+            offset_minutes(event.occurred_at),
+            offset_minutes(event.reported_at),
+            figure.group.value,
         )
         for index, figure in enumerate(report.figures)
     ]
@@ -50,10 +54,12 @@ async def write_figures(conn: AsyncConnection[Any], written: Sequence[Version]) 
         """
         INSERT INTO casualty_figures (event_id, figure_index, version_of, incident_id, type, category, value, min,
                                       max, text, lower_bound, upper_bound, source, reason, occurred_at,
-                                      reported_at, recorded_at, stream_seq)
+                                      reported_at, recorded_at, stream_seq, occurred_offset_min,
+                                      reported_offset_min, casualty_group)
         SELECT * FROM unnest(%b::uuid[], %b::int[], %b::uuid[], %b::text[], %b::text[], %b::text[], %b::int[],
                              %b::int[], %b::int[], %b::text[], %b::int[], %b::int[], %b::text[]::jsonb[],
-                             %b::text[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[], %b::bigint[])
+                             %b::text[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[], %b::bigint[],
+                             %b::int[], %b::int[], %b::text[])
         ON CONFLICT (event_id, figure_index) DO NOTHING
         """,
         columns(rows),

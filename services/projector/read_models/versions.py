@@ -25,6 +25,7 @@ from schemas.catalogue import payload_class
 from schemas.envelope import Event
 from schemas.events.base import EventPayload
 from schemas.events.facts import ReportCorrected
+from services.domain.utc import offset_minutes
 from services.projector.projection import Position, Projection, columns
 
 
@@ -143,6 +144,7 @@ async def insert_payload_rows(
             v.values.model_dump_json(),
             v.event.source.model_dump_json(),
             v.event.occurred_at,
+            offset_minutes(v.event.occurred_at),
             v.event.recorded_at,
             v.pos.seq,
         )
@@ -152,10 +154,10 @@ async def insert_payload_rows(
         sql.SQL(
             """
             INSERT INTO {table} (event_id, version_of, incident_id, type, schema_version, {column}, payload, source,
-                                 occurred_at, recorded_at, stream_seq)
+                                 occurred_at, occurred_offset_min, recorded_at, stream_seq)
             SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::text[], %b::text[], %b::int[], %b::text[],
-                                 %b::text[]::jsonb[], %b::text[]::jsonb[], %b::timestamptz[], %b::timestamptz[],
-                                 %b::bigint[])
+                                 %b::text[]::jsonb[], %b::text[]::jsonb[], %b::timestamptz[], %b::int[],
+                                 %b::timestamptz[], %b::bigint[])
             ON CONFLICT (event_id) DO NOTHING
             """
         ).format(table=sql.Identifier(table), column=sql.Identifier(key_column)),

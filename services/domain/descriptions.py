@@ -1,0 +1,73 @@
+"""A readable line for a report whose source gave no description: the type in words, then each field the payload
+fills, actors by name, counts by the source's words. Derived from the payload's fields, so every type (and every
+type added later) gets one."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from enum import Enum
+
+from pydantic import BaseModel
+
+from schemas.events.base import EventPayload
+from schemas.events.casualties import CasualtyFigure, CasualtyGroup
+from schemas.values import ActorRef, Quantity
+from services.domain.utc import rfc3339
+
+# Payload fields that are the source's own account of the event, in order of preference.
+ACCOUNT_FIELDS = ("description", "quote", "reason", "summary", "purpose")
+
+
+def description(payload: EventPayload) -> str:
+    """The source's own account when the payload has one, else a line derived from its fields."""
+    for name in ACCOUNT_FIELDS:
+        given = getattr(payload, name, None)
+        if isinstance(given, str):
+            return given
+    return f"{_type_in_words(payload)}: {_fields(payload)}"
+
+
+def quantity_words(count: Quantity) -> str:
+    """A count as the source put it: its words, else the number, else the range (`10-20`, `10-` when open)."""
+    if count.text:
+        return count.text
+    if count.value is not None:
+        return str(count.value)
+    return f"{'' if count.min is None else count.min}-{'' if count.max is None else count.max}"
+
+
+def _type_in_words(payload: EventPayload) -> str:
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", payload.event_type()).lower()
+    return words[0].upper() + words[1:]
+
+
+def _fields(model: BaseModel) -> str:
+    parts = [(name.replace("_", " "), _words(value)) for name, value in model]
+    return "; ".join(f"{name} {words}" for name, words in parts if words)
+
+
+def _words(value: object) -> str:
+    match value:
+        case None | [] | False:
+            return ""
+        case True:
+            return "yes"
+        case ActorRef(name=name, role=role):
+            return f"{name} ({role})" if role else name
+        case CasualtyFigure(category=category, group=group, count=count):
+            counted = "" if group is CasualtyGroup.TOTAL else f" ({group.value.replace('_', ' ')})"
+            return f"{quantity_words(count)} {category.value}{counted}"
+        case Quantity():
+            return quantity_words(value)
+        case Enum():
+            return str(value.value)
+        case datetime():
+            return rfc3339(value)
+        case date():
+            return value.isoformat()
+        case list():
+            return ", ".join(filter(None, map(_words, value)))
+        case BaseModel():
+            return _fields(value)
+    return str(value)
