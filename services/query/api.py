@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from services.common.openapi import ErrorBody
-from services.query import domain_routes, routes
+from services.query import analyst_routes, domain_routes, routes
 from services.query.dependencies import read_position
 
 # Every read takes min_position (read_position): every one may answer 400 for a position beyond the stream's end.
@@ -19,3 +19,4 @@ READ_RESPONSES: dict[int | str, dict[str, Any]] = {
 api_router = APIRouter(prefix="/v1", tags=["query"], dependencies=[Depends(read_position)], responses=READ_RESPONSES)
 api_router.include_router(routes.router)
 api_router.include_router(domain_routes.router)
+api_router.include_router(analyst_routes.router)

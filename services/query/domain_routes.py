@@ -31,6 +31,7 @@ from services.query.heavy_reads import json_off_loop
 from services.query.models import ActorPage, Casualties, DetentionPage, ElectionPage, SpeakerPage
 from services.query.pagination import Cursor, next_page
 from services.query.params import DEFAULT_LIMIT, AsOf, IncidentId, Limit, PageCursor
+from services.query.selection import Selection
 
 T = TypeVar("T")
 
@@ -160,10 +161,10 @@ async def get_actor(actor_id: Slug, conn: Connection, position: Position, as_of:
 
 
 GEOJSON: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/geo+json": {}}, "description": "A GeoJSON FeatureCollection."}
+    200: {"content": {"application/geo+json": {}}, "description": "A GeoJSON FeatureCollection, streamed."}
 }
 CSV: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {}}, "description": "CSV, an HXL hashtag row under the headers."}
+    200: {"content": {"text/csv": {}}, "description": "CSV, an HXL hashtag row under the headers, streamed."}
 }
 
 
@@ -173,7 +174,7 @@ async def incident_map(
 ) -> StreamingResponse:
     """The incident's located events as a GeoJSON FeatureCollection (coordinates [longitude, latitude]), streamed."""
     await _known_incident(conn, incident_id, position)
-    rows = export_views.events(conn, incident_id, as_of, located_only=True)
+    rows = export_views.events(conn, Selection(incidents=[incident_id], as_of=as_of), located_only=True)
     return StreamedExport(feature_collection(rows), media_type="application/geo+json", headers=position.headers)
 
 
@@ -183,7 +184,7 @@ async def incident_csv(
 ) -> StreamingResponse:
     """Every event of the incident, one row each, with an HXL hashtag row under the headers, streamed."""
     await _known_incident(conn, incident_id, position)
-    rows = export_views.events(conn, incident_id, as_of, located_only=False)
+    rows = export_views.events(conn, Selection(incidents=[incident_id], as_of=as_of), located_only=False)
     return StreamedExport(
         hxl_csv(rows),
         media_type="text/csv; charset=utf-8",

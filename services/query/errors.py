@@ -1,10 +1,12 @@
-"""The 4xx answers the read routes share, documented once: unknown ids (404) and malformed cursors (400)."""
+"""The 4xx answers the read routes share, documented once: unknown ids (404), malformed cursors (400), and a
+parameter refused by a rule across parameters (422, in the same shape as FastAPI's own validation errors)."""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
 from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
 
 from services.common.http import error_body
 from services.common.openapi import ErrorBody
@@ -32,3 +34,8 @@ def after_cursor(cursor: Cursor[K], value: str | None) -> K | None:
 
 def not_found(what: str, freshness: Freshness) -> HTTPException:
     return HTTPException(404, detail=error_body(f"{what} not found"), headers=freshness.headers)
+
+
+def invalid_parameter(name: str, message: str) -> RequestValidationError:
+    """A 422 naming the query parameter `name` and what is allowed."""
+    return RequestValidationError([{"loc": ("query", name), "msg": message, "type": "value_error"}])

@@ -1,14 +1,12 @@
 """Plain SQL over `event_log`: an incident's timeline (filtered, paged), its live entries, single events.
 
 The timeline uses keyset pagination: `after` is the sort key of the last row already served, and it asks for
-`limit` rows (the caller asks for one more than it serves, to know whether a next page exists). Only the
-conditions in use go into a statement, so the planner walks the index straight to the cursor on every page.
+`limit` rows (the caller asks for one more than it serves, to know whether a next page exists). Its filters are a
+`Selection` of one incident, so the planner walks the incident's index straight to the cursor on every page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -18,6 +16,7 @@ from psycopg.rows import class_row
 from services.common.database import DictConnection
 from services.query.as_of import AS_OF
 from services.query.models import StoredEvent, TimelineEntry
+from services.query.selection import Selection
 
 # Verification as of %(as_of)s (NULL: now); the source's times as it gave them, offset included.
 _TIMELINE_ENTRY_COLUMNS = f"""
@@ -28,44 +27,11 @@ _TIMELINE_ENTRY_COLUMNS = f"""
 """
 
 
-@dataclass(frozen=True)
-class TimelineFilter:
-    """What a timeline is narrowed to; every field is optional and they combine with AND."""
-
-    types: Sequence[str] = ()
-    actor: str | None = None  # an actor id the event names
-    source: str | None = None  # the source's name, exactly
-    verification: Sequence[str] = ()
-    occurred_from: datetime | None = None
-    occurred_to: datetime | None = None
-    text: str | None = None  # PostgreSQL web-search syntax over every string of the event
-    as_of: datetime | None = None  # recorded time
-
-
-_TIMELINE_CONDITIONS: dict[str, str] = {
-    "types": "type = ANY(%(types)s)",
-    "actor": "EXISTS (SELECT 1 FROM actor_mentions m WHERE m.event_id = event_log.event_id AND m.actor_id = %(actor)s)",
-    "source": "source_name = %(source)s",
-    "verification": f"verification_as_of(event_id, {AS_OF}) = ANY(%(verification)s)",
-    "occurred_from": "occurred_at >= %(occurred_from)s",
-    "occurred_to": "occurred_at < %(occurred_to)s",
-    "text": "jsonb_to_tsvector('simple', envelope, '[\"string\"]') @@ websearch_to_tsquery('simple', %(text)s)",
-    "as_of": "recorded_at <= %(as_of)s",
-}
-
-
 async def timeline(
-    conn: DictConnection,
-    incident_id: str,
-    *,
-    where: TimelineFilter,
-    after: tuple[datetime, int] | None,
-    limit: int,
+    conn: DictConnection, where: Selection, *, after: tuple[datetime, int] | None, limit: int
 ) -> list[TimelineEntry]:
     """Events in the order they happened; events given the same moment in stream order."""
-    filters = {name: getattr(where, name) for name in _TIMELINE_CONDITIONS}
-    conditions = [sql.SQL("incident_id = %(incident_id)s")]
-    conditions += [sql.SQL(_TIMELINE_CONDITIONS[name]) for name, value in filters.items() if value]
+    conditions = [where.where()]
     if after is not None:
         conditions.append(sql.SQL("(occurred_at, stream_seq) > (%(after_at)s, %(after_seq)s)"))
     query = sql.SQL(
@@ -78,16 +44,9 @@ async def timeline(
         """
     ).format(columns=sql.SQL(_TIMELINE_ENTRY_COLUMNS), conditions=sql.SQL(" AND ").join(conditions))
     after_at, after_seq = after if after is not None else (None, None)
-    params = {
-        **filters,
-        "types": list(where.types),
-        "verification": list(where.verification),
-        "incident_id": incident_id,
-        "after_at": after_at,
-        "after_seq": after_seq,
-    }
+    params = {**where.params(), "after_at": after_at, "after_seq": after_seq, "limit": limit}
     async with conn.cursor(row_factory=class_row(TimelineEntry)) as cur:
-        await cur.execute(query, {**params, "limit": limit})
+        await cur.execute(query, params)
         return await cur.fetchall()
 
 

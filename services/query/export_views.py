@@ -1,9 +1,9 @@
-"""The incident's events for the map and the CSV export, as recorded by `as_of`, in the order they happened: a
-chunk of rows at a time, however many the incident has."""
+"""The events of a selection (one incident's, or any across incidents) for the maps and the exports, as recorded
+by `as_of`, in the order they happened: a chunk of rows at a time, however many there are."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +14,7 @@ from psycopg import sql
 from services.common.database import DictConnection
 from services.query.as_of import AS_OF
 from services.query.heavy_reads import chunks
+from services.query.selection import Selection
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,7 @@ class ExportRow:
 
     position: int
     event_id: UUID
+    incident_id: str
     type: str
     schema_version: int
     occurred_at: str  # as the source gave it, offset included (RFC 3339, as ingest wrote it)
@@ -33,23 +35,24 @@ class ExportRow:
     verification: str
 
 
-def events(
-    conn: DictConnection, incident_id: str, as_of: datetime | None, *, located_only: bool
-) -> AsyncIterator[list[ExportRow]]:
-    query = sql.SQL(
+def events(conn: DictConnection, selection: Selection, *, located_only: bool) -> AsyncGenerator[list[ExportRow]]:
+    return chunks(conn, events_query(selection, located_only=located_only), ExportRow, selection.params())
+
+
+def events_query(selection: Selection, *, located_only: bool) -> sql.Composed:
+    conditions = [selection.where(), sql.SQL("recorded_at <= {as_of}").format(as_of=sql.SQL(AS_OF))]
+    if located_only:
+        conditions.append(sql.SQL("lat IS NOT NULL"))
+    return sql.SQL(
         """
-        SELECT stream_seq AS position, event_id, type,
+        SELECT stream_seq AS position, event_id, incident_id, type,
                COALESCE((envelope ->> 'schema_version')::integer, 1) AS schema_version,
                envelope ->> 'occurred_at' AS occurred_at, envelope ->> 'occurred_precision' AS occurred_precision,
                recorded_at, envelope -> 'source' AS source,
                envelope -> 'location' AS location, envelope -> 'data' AS data,
                verification_as_of(event_id, {as_of}) AS verification
         FROM event_log
-        WHERE incident_id = %(incident_id)s AND recorded_at <= {as_of} {located}
+        WHERE {conditions}
         ORDER BY event_log.occurred_at, stream_seq  -- the instant, not the output text of the same name
         """
-    ).format(
-        as_of=sql.SQL(AS_OF),
-        located=sql.SQL("AND envelope -> 'location' ->> 'lat' IS NOT NULL" if located_only else ""),
-    )
-    return chunks(conn, query, ExportRow, {"incident_id": incident_id, "as_of": as_of})
+    ).format(as_of=sql.SQL(AS_OF), conditions=sql.SQL(" AND ").join(conditions))

@@ -1,7 +1,8 @@
-"""The incident's events as a GeoJSON FeatureCollection (RFC 7946: [longitude, latitude]) and as CSV with an HXL
-hashtag row under the headers (https://hxlstandard.org), for humanitarian tools.
+"""A selection's events (one incident's, or any across incidents) as a GeoJSON FeatureCollection (RFC 7946:
+[longitude, latitude]), as CSV with an HXL hashtag row under the headers (https://hxlstandard.org), for
+humanitarian tools, and as NDJSON (one JSON object a line), for scripts.
 
-Both are written chunk by chunk as the rows arrive, so a streamed answer holds one chunk, never the incident.
+All are written chunk by chunk as the rows arrive, so a streamed answer holds one chunk, never the selection.
 The rows come from a server-side cursor in a transaction on a pooled connection: however the answer ends (a client
 that leaves mid-stream too), its generators are closed before the connection goes back to the pool. Left suspended,
 they kept the transaction open, and psycopg refused to hand the connection back: an error in the log for each
@@ -100,6 +101,7 @@ def _actors(line: Line) -> str:
 # (header, HXL hashtag, value of a line)
 COLUMNS: list[tuple[str, str, Callable[[Line], object]]] = [
     ("event_id", "#event+id", lambda line: line.row.event_id),
+    ("incident_id", "#crisis+id", lambda line: line.row.incident_id),
     ("date", "#date+occurred", lambda line: line.row.occurred_at[:10]),  # the source's day, at its offset
     ("date_precision", "#date+precision", lambda line: line.row.occurred_precision),
     ("occurred_at", "#date+occurred+time", lambda line: line.row.occurred_at),
@@ -139,6 +141,7 @@ def _feature(row: ExportRow, location: dict[str, Any]) -> dict[str, Any]:
         "geometry": {"type": "Point", "coordinates": [location["lon"], location["lat"]]},
         "properties": {
             "event_id": str(row.event_id),
+            "incident_id": row.incident_id,
             "type": row.type,
             "occurred_at": row.occurred_at,
             "occurred_on": row.occurred_at[:10],
@@ -195,3 +198,31 @@ def _csv_lines(lines: list[list[Any]]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(lines)
     return out.getvalue()
+
+
+def _ndjson_line(row: ExportRow) -> str:
+    return json.dumps(
+        {
+            "position": row.position,
+            "event_id": str(row.event_id),
+            "incident_id": row.incident_id,
+            "type": row.type,
+            "occurred_at": row.occurred_at,
+            "occurred_precision": row.occurred_precision,
+            "recorded_at": rfc3339(row.recorded_at),
+            "source": row.source,
+            "location": row.location,
+            "verification": row.verification,
+            "data": row.data,
+        },
+        ensure_ascii=False,
+    )
+
+
+async def ndjson(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIterator[str]:
+    """One event a line, in pieces."""
+    try:
+        async for rows in chunks:
+            yield "".join(_ndjson_line(row) + "\n" for row in rows)
+    finally:
+        await _close(chunks)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import anyio
 from fastapi import Response
 from psycopg import sql
 from psycopg.rows import class_row
@@ -62,15 +63,19 @@ class HeavyReadSlots:
 
 async def chunks(
     conn: DictConnection, query: sql.Composed, row: type[R], params: dict[str, Any]
-) -> AsyncIterator[list[R]]:
-    """The rows of `query`, CHUNK_ROWS at a time, from a server-side cursor (in a transaction of its own)."""
-    async with (
-        conn.transaction(),
-        conn.cursor(name=f"heavy_{uuid.uuid4().hex}", row_factory=class_row(row)) as cur,
-    ):
-        await cur.execute(query, params)
-        while rows := await cur.fetchmany(CHUNK_ROWS):
-            yield rows
+) -> AsyncGenerator[list[R]]:
+    """The rows of `query`, CHUNK_ROWS at a time, from a server-side cursor (in a transaction of its own). The
+    cursor is closed however the reading ends: a client gone mid-download cancels it in the middle of a fetch, and
+    in a request anyio has cancelled every unshielded await is cancelled again."""
+    cursor = conn.cursor(name=f"heavy_{uuid.uuid4().hex}", row_factory=class_row(row))
+    try:
+        async with conn.transaction():
+            await cursor.execute(query, params)
+            while rows := await cursor.fetchmany(CHUNK_ROWS):
+                yield rows
+    finally:
+        with anyio.CancelScope(shield=True):
+            await cursor.close()
 
 
 async def fold_rows(conn: DictConnection, query: sql.Composed, row: type[R], params: dict[str, Any]) -> list[R]:

@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field, computed_field
 
 from schemas.values import Location, Source, TimePrecision, VerificationStatus
 from services.domain.actors import Actor
-from services.domain.casualties import CategoryFigures
+from services.domain.casualties import CategoryFigures, Count
+from services.domain.casualty_trends import TrendFigure
 from services.domain.detentions import Person
 from services.domain.elections import Election
 from services.domain.incidents import Incident
@@ -64,3 +65,50 @@ ElectionPage = Page[Election]
 DetentionPage = Page[Person]
 SpeakerPage = Page[Speaker]
 ActorPage = Page[Actor]
+
+
+class NamedActor(BaseModel):
+    id: str
+    name: str
+    kind: str
+    role: str | None
+    field: str = Field(description="Where the event names the actor, e.g. speaker, members.0.")
+
+
+class HitFigure(BaseModel):
+    category: str
+    group: str = Field(description="Whom the figure counts: total, civilians, protesters, ...")
+    count: Count = Field(description="The report's current figure (corrections applied, as of as_of).")
+    corrected: bool
+
+
+class EventHit(TimelineEntry):
+    incident_id: str
+    actors: list[NamedActor] = Field(default_factory=list, description="Every actor the event names, in any role.")
+    casualties: list[HitFigure] = Field(
+        default_factory=list, description="A casualty report's figures; empty for other events."
+    )
+    rank: float | None = Field(description="Relevance to `q` (PostgreSQL ts_rank); null without q.")
+    snippet: str | None = Field(description="The event's text around the matches, matches in <b></b>; null without q.")
+    distance_km: float | None = Field(description="From the `near` point; null without near.")
+
+
+EventHitPage = Page[EventHit]
+
+
+class TrendPoint(BaseModel):
+    start: UtcDatetime = Field(description="The bucket's first instant (UTC).")
+    events: int
+    casualties: list[TrendFigure]
+
+
+class TrendSeries(BaseModel):
+    group: str | None = Field(description="The type, country or incident; null when ungrouped (or no country).")
+    points: list[TrendPoint]
+
+
+class Trends(BaseModel):
+    interval: str
+    group_by: str | None
+    as_of: UtcDatetime | None
+    series: list[TrendSeries]

@@ -34,6 +34,7 @@ from services.query.params import (
     SearchText,
     SourceName,
 )
+from services.query.selection import Selection
 
 INCIDENT_CURSOR: Cursor[tuple[str]] = Cursor(tuple[Slug])
 TIMELINE_CURSOR: Cursor[tuple[datetime, int]] = Cursor(tuple[Moment, int])
@@ -81,7 +82,8 @@ async def incident_timeline(
     """The incident's events in the order they happened (ties: stream order), optionally filtered by type, actor,
     source, verification status (as of `as_of`), time window, and full-text search over every string."""
     after = after_cursor(TIMELINE_CURSOR, cursor)
-    where = event_log_views.TimelineFilter(
+    where = Selection(
+        incidents=[incident_id],
         types=types or [],
         actor=actor,
         source=source,
@@ -91,7 +93,7 @@ async def incident_timeline(
         text=q,
         as_of=as_of,
     )
-    rows = await event_log_views.timeline(conn, incident_id, where=where, after=after, limit=limit + 1)
+    rows = await event_log_views.timeline(conn, where, after=after, limit=limit + 1)
     if not rows and not await incident_views.incident_exists(conn, incident_id):
         raise not_found(f"incident {incident_id!r}", position)
     items, next_cursor = next_page(rows, limit, TIMELINE_CURSOR, key=lambda e: (e.occurred_at, e.position))

@@ -1,0 +1,154 @@
+"""Plain SQL for /v1/events: a page of a selection's events across incidents, sorted by when they happened or by
+relevance to `q`, each with what makes it useful without a second call: the actors it names, a casualty report's
+figures (corrections applied, as of `as_of`), and with `q` its rank and a highlighted snippet.
+
+Keyset pagination as the timeline's: `after` is the sort key of the last row served. The snippet is computed for
+the page's rows only (ts_headline reads the whole text).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from psycopg import sql
+from psycopg.rows import class_row, dict_row
+
+from services.common.database import DictConnection
+from services.domain.casualties import FigureRow, casualty_figures
+from services.query.as_of import AS_OF
+from services.query.models import EventHit, HitFigure, NamedActor
+from services.query.selection import DISTANCE_KM, TSQUERY, Selection
+
+Sort = Literal["occurred_at", "-occurred_at", "relevance"]
+
+
+@dataclass(frozen=True)
+class _Order:
+    order: str
+    after: str  # the keyset condition: rows after the last one served
+
+
+ORDERS: dict[str, _Order] = {
+    "occurred_at": _Order("occurred_at, stream_seq", "(occurred_at, stream_seq) > (%(after_key)s, %(after_seq)s)"),
+    "-occurred_at": _Order(
+        "occurred_at DESC, stream_seq DESC", "(occurred_at, stream_seq) < (%(after_key)s, %(after_seq)s)"
+    ),
+    "relevance": _Order("rank DESC, stream_seq DESC", "(rank, stream_seq) < (%(after_key)s, %(after_seq)s)"),
+}
+
+# ts_headline's defaults, but two fragments: a quote and a description each get a chance.
+SNIPPET_OPTIONS = 'MaxFragments=2, MaxWords=20, MinWords=6, FragmentDelimiter=" … "'
+
+
+def hits_query(
+    selection: Selection, sort: Sort, *, after: tuple[Any, int] | None, limit: int
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The statement of a page of hits, and its parameters (apart, so that a benchmark can EXPLAIN it)."""
+    order = ORDERS[sort]
+    conditions = [selection.where()]
+    if after is not None:
+        conditions.append(sql.SQL(order.after))
+    searching = selection.text is not None
+    query = sql.SQL(
+        """
+        SELECT stream_seq AS position, event_id, incident_id, type, occurred_at,
+               envelope ->> 'occurred_precision' AS occurred_precision, reported_at, recorded_at,
+               envelope -> 'source' AS source, envelope -> 'location' AS location, envelope -> 'data' AS data,
+               verification_as_of(event_id, {as_of}) AS verification, rank, distance_km,
+               {snippet} AS snippet
+        FROM (
+            SELECT event_log.*, rank, distance_km
+            FROM event_log,
+                 LATERAL (SELECT {rank} AS rank) r,
+                 LATERAL (SELECT {distance} AS distance_km) d
+            WHERE {conditions}
+            ORDER BY {order}
+            LIMIT %(limit)s
+        ) page
+        ORDER BY {order}
+        """
+    ).format(
+        as_of=sql.SQL(AS_OF),
+        snippet=sql.SQL(
+            f"ts_headline('crisis_search', event_text(envelope), {TSQUERY}, %(snippet_options)s)"
+            if searching
+            else "NULL"
+        ),
+        rank=sql.SQL(f"ts_rank(search, {TSQUERY})::float8" if searching else "NULL::float8"),
+        distance=sql.SQL(DISTANCE_KM if selection.near is not None else "NULL::float8"),
+        conditions=sql.SQL(" AND ").join(conditions),
+        order=sql.SQL(order.order),
+    )
+    after_key, after_seq = after if after is not None else (None, None)
+    params = {
+        **selection.params(),
+        "after_key": after_key,
+        "after_seq": after_seq,
+        "limit": limit,
+        "snippet_options": SNIPPET_OPTIONS,
+    }
+    return query, params
+
+
+async def hits(
+    conn: DictConnection, selection: Selection, sort: Sort, *, after: tuple[Any, int] | None, limit: int
+) -> list[EventHit]:
+    """Up to `limit` hits after `after` in `sort` order."""
+    query, params = hits_query(selection, sort, after=after, limit=limit)
+    async with conn.cursor(row_factory=class_row(EventHit)) as cur:
+        await cur.execute(query, params)
+        found = await cur.fetchall()
+    ids = [hit.event_id for hit in found]
+    actors = await _named_actors(conn, ids)
+    figures = await _figures(conn, ids, selection.as_of)
+    for hit in found:
+        hit.actors, hit.casualties = actors.get(hit.event_id, []), figures.get(hit.event_id, [])
+    return found
+
+
+async def _named_actors(conn: DictConnection, event_ids: Sequence[UUID]) -> dict[UUID, list[NamedActor]]:
+    named: dict[UUID, list[NamedActor]] = defaultdict(list)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT event_id, actor_id AS id, name, kind, role, field FROM actor_mentions"
+            " WHERE event_id = ANY(%s) ORDER BY event_id, field",
+            (list(event_ids),),
+        )
+        for row in await cur.fetchall():
+            named[row.pop("event_id")].append(NamedActor(**row))
+    return named
+
+
+async def _figures(
+    conn: DictConnection, report_ids: Sequence[UUID], as_of: datetime | None
+) -> dict[UUID, list[HitFigure]]:
+    """Each casualty report's current figures (its corrections recorded by `as_of` applied)."""
+    query = sql.SQL(
+        """
+        SELECT event_id, version_of, category, casualty_group, value, min, max, text, lower_bound, upper_bound,
+               source, reason, occurred_at, reported_at, recorded_at, stream_seq,
+               verification_as_of(version_of, {as_of}) AS verification
+        FROM casualty_figures
+        WHERE version_of = ANY(%(ids)s) AND recorded_at <= {as_of}
+        """
+    ).format(as_of=sql.SQL(AS_OF))
+    async with conn.cursor(row_factory=class_row(FigureRow)) as cur:
+        await cur.execute(query, {"ids": list(report_ids), "as_of": as_of})
+        rows = await cur.fetchall()
+    by_report: dict[UUID, list[FigureRow]] = defaultdict(list)
+    for row in rows:
+        by_report[row.version_of].append(row)
+    return {
+        report_id: [
+            HitFigure(category=c.category, group=c.group, count=figure.count, corrected=len(figure.versions) > 1)
+            for c in casualty_figures(versions)
+            for source in c.sources
+            for figure in source.history[-1:]
+        ]
+        for report_id, versions in by_report.items()
+    }
