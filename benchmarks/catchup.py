@@ -1,11 +1,13 @@
 """Catch-up of every read model from sequence 1, against plain nats-py fetch(500) + ack of the same stream.
 
-    python -m benchmarks.catchup [--events 20000] [--rounds 3]
+    python -m benchmarks.catchup [--events 20000] [--rounds 3] [--mix simple|demo]
 
 Starts its own embedded nats-server and PostgreSQL in a temp dir, publishes the events once, then per round:
 the raw limit (a fresh consumer fetching 500 at a time and acking each message, no other work) and the project's
 figure (a fresh database, an in-process projector from sequence 1 until every checkpoint reaches the end).
-Prints the medians and their ratio.
+Prints the medians and their ratio. `--mix demo` publishes what `crisis bench` does: copies of the demo scenarios,
+corrections, retractions and links included (handlers that run per event); `simple` (the default) only types
+written set-based.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import statistics
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import nats
 import psycopg
@@ -24,7 +28,10 @@ from asgi_lifespan import LifespanManager
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
 
+from schemas.catalogue import payload_class
+from schemas.envelope import Event, event_class
 from schemas.subjects import STREAM_NAME
+from services.cli.bench.workload import Mix, submissions
 from services.common.embedded_nats import EmbeddedNats
 from services.common.embedded_postgres import EmbeddedPostgres
 from services.common.eventstream import ensure_stream
@@ -47,13 +54,22 @@ def fresh_database(pg: EmbeddedPostgres) -> str:
     return url
 
 
-async def publish(nc: Client, count: int, incidents: int = 100) -> int:
-    js = nc.jetstream(publish_async_max_pending=4000)
+def simple_events(count: int, incidents: int = 100) -> list[Event[Any]]:
     ids = [f"bench-{uuid.uuid4().hex[:8]}" for _ in range(incidents)]
-    futures = [
-        await js.publish_async(**publish_args(make_event(ids[i % incidents], MIX[i % len(MIX)], minute=i % 5000)))
-        for i in range(count)
+    return [make_event(ids[i % incidents], MIX[i % len(MIX)], minute=i % 5000) for i in range(count)]
+
+
+def demo_events(count: int, incidents: int = 10) -> list[Event[Any]]:
+    recorded = datetime.now(UTC)
+    return [
+        event_class(payload_class(s["type"])).model_validate({**s, "recorded_at": recorded})
+        for s in submissions(Mix.demo, count, incidents)
     ]
+
+
+async def publish(nc: Client, events: list[Event[Any]]) -> int:
+    js = nc.jetstream(publish_async_max_pending=4000)
+    futures = [await js.publish_async(**publish_args(event)) for event in events]  # in order: targets first
     return max(ack.seq for ack in await asyncio.gather(*futures))
 
 
@@ -86,11 +102,11 @@ async def catch_up(settings: Settings, last_seq: int, count: int) -> float:
             return count / (time.perf_counter() - started)
 
 
-async def run(events: int, rounds: int, workdir: Path) -> None:
+async def run(events: int, rounds: int, mix: str, workdir: Path) -> None:
     with EmbeddedNats(workdir / "nats") as nats_server, EmbeddedPostgres(workdir / "pg") as pg:
         nc = await nats.connect(nats_server.url)
         await ensure_stream(nc, Settings(nats_url=nats_server.url))
-        last_seq = await publish(nc, events)
+        last_seq = await publish(nc, demo_events(events) if mix == "demo" else simple_events(events))
         raw, ours = [], []
         for _ in range(rounds):
             raw.append(await raw_fetch(nc, events))
@@ -113,10 +129,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--mix", choices=("simple", "demo"), default="simple")
     args = parser.parse_args()
     configure_logging("WARNING", "console")
     with tempfile.TemporaryDirectory(prefix="crisis-catchup-") as workdir:
-        asyncio.run(run(args.events, args.rounds, Path(workdir)))
+        asyncio.run(run(args.events, args.rounds, args.mix, Path(workdir)))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from schemas.envelope import Event, EventSubmission, event_class, submission_class
 from schemas.events.actors import ActorRegistered
@@ -96,7 +97,7 @@ def parse_event(raw: Mapping[str, Any] | bytes | str) -> Event[Any]:
     """Decode an event from the stream, upcast to the current version of its type; raises UnknownEventType,
     CannotUpcast (a ValueError) or pydantic.ValidationError."""
     if isinstance(raw, bytes | str):
-        raw = json.loads(raw)
+        raw = orjson.loads(raw)  # a quarter of the standard library's time; its errors are ValueErrors too
         if not isinstance(raw, dict):
             raise ValueError("an event must be a JSON object")
     cls = payload_class(raw.get("type"))

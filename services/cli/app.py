@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -329,10 +330,17 @@ def bench(
         Path | None,
         typer.Option(help="Use the servers of the `crisis up` on this data dir [default: embedded servers]."),
     ] = None,
+    stream: Annotated[
+        str | None,
+        typer.Option(
+            help="Post to a stream of this name (subjects bench.<name>.events.>), made beside the event stream and "
+            "deleted at the end, instead of the event stream itself.",
+        ),
+    ] = None,
 ) -> None:
     """Measure the project against the raw limits of this machine (plain nats-py, same run) and print medians
-    and ratios. Runs on its own embedded servers unless --data-dir or CRISIS_ URLs name others; refuses servers
-    whose event stream holds events or has consumers."""
+    and ratios. Runs on its own embedded servers unless --data-dir or CRISIS_ URLs name others; refuses a stream
+    that holds events or has consumers (give --stream NAME to run beside it)."""
     from rich.console import Console
 
     from services.cli.bench.errors import BenchFailed, BenchRefused
@@ -342,13 +350,19 @@ def bench(
     settings = _settings()
     configure_logging("WARNING", settings.log_format)  # the table, not a log line per request
     external = data_dir is not None or settings.nats_url is not None or settings.database_url is not None
+    if stream is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", stream):
+        typer.echo(f"error: --stream {stream!r}: letters, digits, _ and - only, at most 32", err=True)
+        raise typer.Exit(2)
+    if stream is not None and stream.upper() == settings.stream_name.upper():
+        typer.echo(f"error: --stream {stream}: that is the event stream; name one of the bench's own", err=True)
+        raise typer.Exit(2)
     if external and fsync is not FsyncMode.always:
         typer.echo("error: --fsync applies to the bench's embedded nats-server, not to given servers", err=True)
         raise typer.Exit(2)
     options = BenchOptions(
         events=events, rounds=rounds, mix=mix, fsync=fsync is FsyncMode.always, sizes=tuple(sizes or (events // 4,)),
         incidents=incidents, clients=64, readers=50, reads=reads, fresh_per_second=200.0, fresh_seconds=fresh_seconds,
-        external=external,
+        external=external, stream=stream,
     )  # fmt: skip
     try:
         console = Console()

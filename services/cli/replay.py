@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import nats
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from services.common.eventstream import connect_options
+from services.common.eventstream import EventStream, connect_options
 from services.common.settings import Settings
 from services.projector.operator_errors import OperatorError, select_projections
 from services.projector.read_models import PROJECTIONS
@@ -31,7 +31,7 @@ async def run(settings: Settings, name: str, from_seq: int | None, from_time: st
     when = parse_time(from_time)
     nc = await nats.connect(**connect_options(settings, "crisis-replay") | {"max_reconnect_attempts": 0})
     try:
-        origin = await resolve_origin(nc.jetstream(), from_seq, when)
+        origin = await resolve_origin(nc.jetstream(), from_seq, when, EventStream.of(settings))
     finally:
         await nc.close()
     todo = await plan(settings, name, projections, origin)

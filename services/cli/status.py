@@ -11,8 +11,7 @@ from dataclasses import dataclass
 import nats
 import psycopg
 
-from schemas.subjects import STREAM_NAME
-from services.common.eventstream import connect_options
+from services.common.eventstream import EventStream, connect_options
 from services.common.settings import Settings
 from services.projector.status import Status, sample
 from services.webhooks.status import WebhookStatus, webhook_statuses
@@ -26,6 +25,7 @@ class Report:
 
     status: Status
     webhooks: list[WebhookStatus]
+    stream_name: str
 
 
 async def collect(settings: Settings, rate_window_s: float = RATE_WINDOW_S) -> Report:
@@ -36,11 +36,12 @@ async def collect(settings: Settings, rate_window_s: float = RATE_WINDOW_S) -> R
         async with await psycopg.AsyncConnection.connect(
             settings.database_url, connect_timeout=5, autocommit=True
         ) as conn:
-            first = await sample(nc.jetstream(), conn)
+            stream = EventStream.of(settings)
+            first = await sample(nc.jetstream(), conn, stream=stream)
             if rate_window_s > 0:
                 await asyncio.sleep(rate_window_s)  # the rate is a difference over time
-                first = await sample(nc.jetstream(), conn, first)
-            return Report(first, await webhook_statuses(conn, settings.webhook_max_attempts))
+                first = await sample(nc.jetstream(), conn, first, stream)
+            return Report(first, await webhook_statuses(conn, settings.webhook_max_attempts), stream.name)
     finally:
         await nc.close()
 
@@ -48,7 +49,7 @@ async def collect(settings: Settings, rate_window_s: float = RATE_WINDOW_S) -> R
 def render(report: Report) -> str:
     status = report.status
     lines = [
-        f"stream {STREAM_NAME}: {status.messages} messages, {status.bytes} bytes, "
+        f"stream {report.stream_name}: {status.messages} messages, {status.bytes} bytes, "
         f"sequences {status.first_seq}..{status.last_seq}",
         "",
         f"{'projection':<16} {'position':>10} {'lag':>8} {'rate/s':>8} {'state':<10} {'standbys':>8} "

@@ -10,6 +10,7 @@ in, can purge it or delete one event. NATS lets an update set those flags, never
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -18,7 +19,7 @@ from nats.aio.client import Client
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
 from nats.js.errors import NotFoundError
 
-from schemas.subjects import ALL_EVENTS, STREAM_NAME
+from schemas.subjects import STREAM_NAME, SUBJECT_PREFIX
 from services.common.nats_auth import nats_security
 from services.common.settings import Settings
 
@@ -68,13 +69,40 @@ def broker_options(settings: Settings, name: str) -> dict[str, Any]:
     )
 
 
+@dataclass(frozen=True)
+class EventStream:
+    """The event stream's name and subjects on its NATS server: the contract's (schemas/subjects.py) unless the
+    settings name another, as `crisis bench --stream` does beside a production stream."""
+
+    name: str = STREAM_NAME
+    prefix: str = SUBJECT_PREFIX
+
+    @classmethod
+    def of(cls, settings: Settings) -> EventStream:
+        return cls(settings.stream_name, settings.subject_prefix)
+
+    @property
+    def all_events(self) -> str:
+        return f"{self.prefix}.>"
+
+    def subject(self, incident_id: str, event_type: str) -> str:
+        return f"{self.prefix}.{incident_id}.{event_type}"
+
+    def incident_subjects(self, incident_id: str) -> str:
+        return f"{self.prefix}.{incident_id}.*"
+
+
+DEFAULT_STREAM = EventStream()
+
+
 def stream_config(settings: Settings) -> StreamConfig:
     # The event log keeps everything: no age, count or size limit, file storage, and a duplicate window
     # that turns client retries (same Nats-Msg-Id) into no-ops.
+    stream = EventStream.of(settings)
     return StreamConfig(
-        name=STREAM_NAME,
+        name=stream.name,
         description="Crisis events: the durable log and source of truth",
-        subjects=[ALL_EVENTS],
+        subjects=[stream.all_events],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         discard=DiscardPolicy.NEW,
@@ -95,7 +123,7 @@ async def ensure_stream(nc: Client, settings: Settings) -> StreamInfo:
     js = nc.jetstream()
     config = stream_config(settings)
     try:
-        existing = (await js.stream_info(STREAM_NAME)).config
+        existing = (await js.stream_info(config.name or "")).config
     except NotFoundError:
         return await js.add_stream(config)
     if config.deny_purge and not existing.deny_purge:

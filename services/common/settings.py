@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.subjects import STREAM_NAME, SUBJECT_PREFIX
+
 
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
@@ -27,6 +29,18 @@ class Settings(BaseSettings):
 
     event_id_secret: SecretStr | None = Field(
         default=None, description="Ingest's key for event ids derived from an Idempotency-Key (32+ characters)."
+    )
+    stream_name: str = Field(
+        default=STREAM_NAME,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="The event stream's name. Another name (with its own subject prefix) puts a second event "
+        "stream beside the first on the same NATS server, as `crisis bench --stream` does.",
+    )
+    subject_prefix: str = Field(
+        default=SUBJECT_PREFIX,
+        pattern=r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$",
+        description="Subjects of the event stream: <prefix>.<incident_id>.<EventType>. NATS refuses two streams "
+        "whose subjects overlap: a second stream needs a prefix of its own.",
     )
     stream_duplicate_window_s: float = Field(default=120.0, gt=0)
     stream_replicas: int = Field(default=1, ge=1, le=5)

@@ -24,8 +24,7 @@ from nats.aio.client import Client
 from nats.js.client import JetStreamContext
 
 from schemas.envelope import Event
-from schemas.subjects import STREAM_NAME, incident_subjects
-from services.common.eventstream import NatsTooOld, broker_options, ensure_stream
+from services.common.eventstream import EventStream, NatsTooOld, broker_options, ensure_stream
 from services.common.http import Unavailable
 from services.common.settings import Settings
 from services.ingest.errors import IncidentMoved, TakenId, refuse_taken
@@ -46,6 +45,7 @@ def _no_correlation_id() -> str:
 class NatsEventLog:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._stream = EventStream.of(settings)
         self._broker = NatsBroker(
             **broker_options(settings, "crisis-ingest"),
             error_cb=self._connection_error,
@@ -120,7 +120,7 @@ class NatsEventLog:
         broker = await self.broker()
         timeout = self._settings.publish_timeout_s
         try:
-            return await publish_events(broker, events, timeout, expected_position)
+            return await publish_events(broker, self._stream, events, timeout, expected_position)
         except PositionMoved as moved:
             stored = await self._stored_after(moved)
             if stored is None:
@@ -145,7 +145,7 @@ class NatsEventLog:
 
     async def _stored_headers(self, seq: int) -> dict[str, str]:
         try:
-            msg = await self._jetstream().get_msg(STREAM_NAME, seq=seq)
+            msg = await self._jetstream().get_msg(self._stream.name, seq=seq)
         except nats.js.errors.NotFoundError:
             return {}  # deleted since it was acknowledged: nothing left to compare with
         except NATS_UNAVAILABLE as exc:
@@ -158,9 +158,11 @@ class NatsEventLog:
         The expectation held when it was stored, so if it is stored at all, it is there; this makes a retry with
         the same event id and position (after an ambiguous timeout, or from the client) a duplicate, not a 409.
         """
-        subjects = incident_subjects(moved.event.incident_id)
+        subjects = self._stream.incident_subjects(moved.event.incident_id)
         try:
-            msg = await self._jetstream().get_msg(STREAM_NAME, seq=moved.expected + 1, subject=subjects, next=True)
+            msg = await self._jetstream().get_msg(
+                self._stream.name, seq=moved.expected + 1, subject=subjects, next=True
+            )
         except nats.js.errors.NotFoundError:
             return None
         except NATS_UNAVAILABLE as exc:
@@ -172,7 +174,9 @@ class NatsEventLog:
     async def _position(self, moved: PositionMoved) -> int:
         """The incident's position: the stream sequence of its last event."""
         try:
-            last = await self._jetstream().get_msg(STREAM_NAME, subject=incident_subjects(moved.event.incident_id))
+            last = await self._jetstream().get_msg(
+                self._stream.name, subject=self._stream.incident_subjects(moved.event.incident_id)
+            )
         except nats.js.errors.NotFoundError:
             return 0
         except NATS_UNAVAILABLE as exc:

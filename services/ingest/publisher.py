@@ -22,7 +22,7 @@ from schemas.headers import (
     EXPECTED_LAST_SEQUENCE_SUBJECT,
     MESSAGE_ID,
 )
-from schemas.subjects import STREAM_NAME, event_subject, incident_subjects
+from services.common.eventstream import DEFAULT_STREAM, EventStream
 from services.ingest.eventlog import Published
 from services.ingest.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, PUBLISH_FAILURES
 from services.ingest.ownership import ownership_headers
@@ -45,7 +45,9 @@ class PositionMoved(Exception):
         self.expected = expected
 
 
-def message_headers(event: Event[Any], expected_position: int | None = None) -> dict[str, str]:
+def message_headers(
+    event: Event[Any], expected_position: int | None = None, stream: EventStream = DEFAULT_STREAM
+) -> dict[str, str]:
     """Every header is declared in the AsyncAPI document (schemas/headers.py)."""
     headers = {
         # JetStream drops a second message with the same id inside the stream's duplicate window.
@@ -58,21 +60,25 @@ def message_headers(event: Event[Any], expected_position: int | None = None) -> 
     if expected_position is not None:
         # The last sequence over every subject of the incident (a wildcard: needs nats-server >= 2.11).
         headers[EXPECTED_LAST_SEQUENCE] = str(expected_position)
-        headers[EXPECTED_LAST_SEQUENCE_SUBJECT] = incident_subjects(event.incident_id)
+        headers[EXPECTED_LAST_SEQUENCE_SUBJECT] = stream.incident_subjects(event.incident_id)
     return headers
 
 
 async def publish_event(
-    broker: NatsBroker, event: Event[Any], ack_timeout_s: float, expected_position: int | None = None
+    broker: NatsBroker,
+    stream: EventStream,
+    event: Event[Any],
+    ack_timeout_s: float,
+    expected_position: int | None = None,
 ) -> Published:
-    subject = event_subject(event.incident_id, event.type)
+    subject = stream.subject(event.incident_id, event.type)
     for attempt in range(1, PUBLISH_ATTEMPTS + 1):
         try:
             ack = await broker.publish(
                 event.model_dump_json().encode(),
                 subject,
-                headers=message_headers(event, expected_position),
-                stream=STREAM_NAME,
+                headers=message_headers(event, expected_position, stream),
+                stream=stream.name,
                 timeout=ack_timeout_s,
             )
         except nats.errors.TimeoutError:
@@ -88,7 +94,11 @@ async def publish_event(
 
 
 async def publish_events(
-    broker: NatsBroker, events: Sequence[Event[Any]], ack_timeout_s: float, expected_position: int | None = None
+    broker: NatsBroker,
+    stream: EventStream,
+    events: Sequence[Event[Any]],
+    ack_timeout_s: float,
+    expected_position: int | None = None,
 ) -> list[Published]:
     """Publish every event concurrently (one round trip for the lot, not one per event); results in `events` order.
 
@@ -105,12 +115,14 @@ async def publish_events(
     outcomes: list[Published | BaseException] = []
     if expected_position is not None:
         try:
-            outcomes.append(await publish_event(broker, events[0], ack_timeout_s, expected_position))
+            outcomes.append(await publish_event(broker, stream, events[0], ack_timeout_s, expected_position))
             rest = events[1:]
         except NATS_UNAVAILABLE as exc:
             outcomes.append(exc)
             rest = []  # the first may not be stored: the rest must not go without it
-    outcomes += await asyncio.gather(*(publish_event(broker, e, ack_timeout_s) for e in rest), return_exceptions=True)
+    outcomes += await asyncio.gather(
+        *(publish_event(broker, stream, e, ack_timeout_s) for e in rest), return_exceptions=True
+    )
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     if failures:
         for failure in failures:

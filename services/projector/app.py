@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from nats.aio.client import Client
 
 from services.common.database import connect
-from services.common.eventstream import connect_options, ensure_stream
+from services.common.eventstream import EventStream, connect_options, ensure_stream
 from services.common.http import install_common
 from services.common.settings import Settings
 from services.projector.checkpoints import register_checkpoints
@@ -51,7 +51,9 @@ def create_app(settings: Settings, projections: list[Projection] | None = None) 
         webhooks = WebhookWorker(settings)  # deliveries run beside the projections, never in them
         webhooks.start()
         feeding = asyncio.create_task(run_shifts(worker, nc, stopping, Lease(database_url, group)), name=group.name)
-        figures = asyncio.create_task(refresh_forever(nc.jetstream(), database_url, stopping), name="status figures")
+        figures = asyncio.create_task(
+            refresh_forever(nc.jetstream(), database_url, stopping, EventStream.of(settings)), name="status figures"
+        )
         log.info("projector started", group=group.name, projections=group.names)
         try:
             yield

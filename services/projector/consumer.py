@@ -31,7 +31,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from psycopg import AsyncConnection
 
-from schemas.subjects import ALL_EVENTS, STREAM_NAME
+from services.common.eventstream import DEFAULT_STREAM, EventStream
 from services.common.logging import CORRELATION_HEADER
 from services.common.settings import Settings
 from services.projector import metrics
@@ -55,6 +55,7 @@ class GroupWorker:
     def __init__(self, group: ProjectionGroup, settings: Settings) -> None:
         self.group = group
         self.settings = settings
+        self.stream = EventStream.of(settings)
         self._conn: AsyncConnection[Any] | None = None
         self._js: JetStreamContext | None = None
         self.applying = False  # a batch is between fetch and ack: let it finish rather than cancel it
@@ -64,8 +65,8 @@ class GroupWorker:
         self._js = js
         checkpoint = min((await register_checkpoints(await self._connection(), self.group.names)).values())
         with contextlib.suppress(NotFoundError):
-            await js.delete_consumer(STREAM_NAME, self.group.durable_name)
-        await js.add_consumer(STREAM_NAME, consumer_config(self.group, self.settings, checkpoint))
+            await js.delete_consumer(self.stream.name, self.group.durable_name)
+        await js.add_consumer(self.stream.name, consumer_config(self.group, self.settings, checkpoint))
         log.info("consumer ready", group=self.group.name, from_seq=checkpoint + 1)
 
     async def handle(self, batch: Sequence[Msg]) -> None:
@@ -102,7 +103,9 @@ class GroupWorker:
         """Fetch and apply batches until `stopping` is set or the client reconnects (the caller then resets the
         consumer); a fetch returns as soon as any message is there."""
         reconnects = nc.stats["reconnects"]
-        subscription = await nc.jetstream().pull_subscribe_bind(durable=self.group.durable_name, stream=STREAM_NAME)
+        subscription = await nc.jetstream().pull_subscribe_bind(
+            durable=self.group.durable_name, stream=self.stream.name
+        )
         try:
             while not stopping.is_set() and nc.stats["reconnects"] == reconnects:
                 try:
@@ -127,7 +130,7 @@ class GroupWorker:
 
     async def _next(self, seq: int) -> int | None:
         assert self._js is not None, "reset_consumer() first"
-        return await next_in_stream(self._js, seq)
+        return await next_in_stream(self._js, seq, self.stream)
 
     async def _connection(self) -> AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
@@ -158,10 +161,10 @@ async def acknowledge(batch: Sequence[Msg], checkpoint: int) -> None:
         await max(done, key=lambda m: m.metadata.sequence.stream).ack()
 
 
-async def next_in_stream(js: JetStreamContext, seq: int) -> int | None:
+async def next_in_stream(js: JetStreamContext, seq: int, stream: EventStream = DEFAULT_STREAM) -> int | None:
     """The first event's sequence at or after `seq`, or None past the end of the stream."""
     try:
-        return (await js.get_msg(STREAM_NAME, seq=seq, subject=ALL_EVENTS, next=True)).seq
+        return (await js.get_msg(stream.name, seq=seq, subject=stream.all_events, next=True)).seq
     except NotFoundError:
         return None
 
@@ -179,5 +182,5 @@ def consumer_config(group: ProjectionGroup, settings: Settings, checkpoint: int)
         ack_wait=ACK_WAIT_S,
         max_deliver=-1,  # retried without end: a transient failure must never skip an event
         max_ack_pending=settings.projector_batch_size,  # bounded memory however far behind
-        filter_subject=ALL_EVENTS,
+        filter_subject=EventStream.of(settings).all_events,
     )

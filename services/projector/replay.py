@@ -22,8 +22,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from psycopg import AsyncConnection
 
-from schemas.subjects import ALL_EVENTS, STREAM_NAME
-from services.common.eventstream import connect_options
+from services.common.eventstream import DEFAULT_STREAM, EventStream, connect_options
 from services.common.settings import Settings
 from services.projector.applier import apply_batch
 from services.projector.connection import connect_projector
@@ -40,9 +39,11 @@ IDLE_CONSUMER_S = 60.0  # an interrupted replay's consumer disappears by itself
 OnProgress = Callable[[int, int], None]
 
 
-async def resolve_origin(js: JetStreamContext, from_seq: int | None, from_time: datetime | None) -> int | None:
+async def resolve_origin(
+    js: JetStreamContext, from_seq: int | None, from_time: datetime | None, stream: EventStream = DEFAULT_STREAM
+) -> int | None:
     """The first sequence to rebuild from, checked against the stream; None: resume, or start at the beginning."""
-    state = (await js.stream_info(STREAM_NAME)).state
+    state = (await js.stream_info(stream.name)).state
     if from_seq is not None and from_time is not None:
         raise OperatorError("give --from-seq or --from-time, not both")
     if from_seq is not None:
@@ -53,7 +54,7 @@ async def resolve_origin(js: JetStreamContext, from_seq: int | None, from_time: 
         return from_seq
     if from_time is not None:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=from_time)
-        async with temporary_consumer(js, config) as sub:
+        async with temporary_consumer(js, config, stream) as sub:
             try:
                 [first] = await sub.fetch(1, timeout=FETCH_WAIT_S)
             except nats.errors.TimeoutError:
@@ -66,25 +67,34 @@ async def resolve_origin(js: JetStreamContext, from_seq: int | None, from_time: 
 
 
 @asynccontextmanager
-async def temporary_consumer(js: JetStreamContext, config: ConsumerConfig) -> AsyncIterator[Any]:
+async def temporary_consumer(
+    js: JetStreamContext, config: ConsumerConfig, stream: EventStream = DEFAULT_STREAM
+) -> AsyncIterator[Any]:
     config.name = f"replay-{uuid.uuid4().hex[:12]}"
     config.inactive_threshold = IDLE_CONSUMER_S
-    config.filter_subject = config.filter_subject or ALL_EVENTS
-    await js.add_consumer(STREAM_NAME, config)
+    config.filter_subject = config.filter_subject or stream.all_events
+    await js.add_consumer(stream.name, config)
     try:
-        yield await js.pull_subscribe_bind(config.name, stream=STREAM_NAME)
+        yield await js.pull_subscribe_bind(config.name, stream=stream.name)
     finally:
-        await js.delete_consumer(STREAM_NAME, config.name)
+        await js.delete_consumer(stream.name, config.name)
 
 
 class ShadowFeed:
     """Applies stream messages to the shadow tables, in order, from its checkpoint on."""
 
     def __init__(
-        self, conn: AsyncConnection[Any], js: JetStreamContext, projection: Projection, sub: Any, checkpoint: int
+        self,
+        conn: AsyncConnection[Any],
+        js: JetStreamContext,
+        projection: Projection,
+        sub: Any,
+        checkpoint: int,
+        stream: EventStream = DEFAULT_STREAM,
     ) -> None:
         self.conn, self.js, self.projection, self.sub = conn, js, projection, sub
         self.checkpoint = checkpoint
+        self.stream = stream
 
     async def until(self, target: int, on_progress: OnProgress, batch: int, unacked: list[Msg] | None = None) -> None:
         """Feed up to `target`. Messages are acked after each COMMIT, or collected in `unacked` when the caller's
@@ -95,7 +105,9 @@ class ShadowFeed:
             except nats.errors.TimeoutError:
                 continue
             messages = [StreamMessage.from_nats(m) for m in msgs]
-            result = await apply_batch(self.conn, [self.projection], messages, partial(next_in_stream, self.js))
+            result = await apply_batch(
+                self.conn, [self.projection], messages, partial(next_in_stream, self.js, stream=self.stream)
+            )
             for msg in msgs:
                 if msg.metadata.sequence.stream > result.checkpoint:
                     await msg.nak()
@@ -136,6 +148,7 @@ async def replay(settings: Settings, projection: Projection, origin: int | None,
     """Rebuild one projection and swap it in."""
     assert settings.database_url is not None
     batch = settings.projector_batch_size
+    stream = EventStream.of(settings)
     nc = await nats.connect(**connect_options(settings, f"crisis-replay-{projection.name}"))
     try:
         js = nc.jetstream()
@@ -148,10 +161,10 @@ async def replay(settings: Settings, projection: Projection, origin: int | None,
                 ack_policy=AckPolicy.EXPLICIT,
                 max_ack_pending=batch,
             )
-            async with temporary_consumer(js, config) as sub:
-                feed = ShadowFeed(conn, js, projection, sub, checkpoint)
-                on_progress(checkpoint, (await js.stream_info(STREAM_NAME)).state.last_seq)
-                while (end := (await js.stream_info(STREAM_NAME)).state.last_seq) - feed.checkpoint > batch:
+            async with temporary_consumer(js, config, stream) as sub:
+                feed = ShadowFeed(conn, js, projection, sub, checkpoint, stream)
+                on_progress(checkpoint, (await js.stream_info(stream.name)).state.last_seq)
+                while (end := (await js.stream_info(stream.name)).state.last_seq) - feed.checkpoint > batch:
                     await feed.until(end, on_progress, batch)
                 unacked: list[Msg] = []
                 async with conn.transaction():

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from nats.js.client import JetStreamContext
 
-from schemas.subjects import STREAM_NAME
+from services.common.eventstream import DEFAULT_STREAM, EventStream
 from services.projector.dead_letters import open_counts
 from services.projector.lease import holders
 from services.projector.read_models import PROJECTIONS
@@ -40,9 +40,14 @@ class Status:
     taken_at: float  # time.monotonic()
 
 
-async def sample(js: JetStreamContext, conn: psycopg.AsyncConnection[Any], previous: Status | None = None) -> Status:
+async def sample(
+    js: JetStreamContext,
+    conn: psycopg.AsyncConnection[Any],
+    previous: Status | None = None,
+    stream: EventStream = DEFAULT_STREAM,
+) -> Status:
     """One look at the stream and the database; the rate is measured against `previous`, if given."""
-    state = (await js.stream_info(STREAM_NAME)).state
+    state = (await js.stream_info(stream.name)).state
     cur = await conn.execute("SELECT projection, last_seq FROM projection_checkpoints")
     positions: dict[str, int] = {str(name): int(seq) for name, seq in await cur.fetchall()}
     dead = await open_counts(conn)

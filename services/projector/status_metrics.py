@@ -9,6 +9,7 @@ import structlog
 from nats.js.client import JetStreamContext
 from prometheus_client import Gauge
 
+from services.common.eventstream import EventStream
 from services.projector.status import Status, sample
 from services.projector.stopping import pause
 
@@ -39,12 +40,14 @@ def publish(status: Status) -> None:
             STATE.labels(p.name, state).set(1 if p.state == state else 0)
 
 
-async def refresh_forever(js: JetStreamContext, database_url: str, stopping: asyncio.Event) -> None:
+async def refresh_forever(
+    js: JetStreamContext, database_url: str, stopping: asyncio.Event, stream: EventStream
+) -> None:
     previous: Status | None = None
     while not stopping.is_set():
         try:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True, connect_timeout=5) as conn:
-                previous = await sample(js, conn, previous)
+                previous = await sample(js, conn, previous, stream)
             publish(previous)
         except Exception as exc:  # a server is down: the figures stay as they were, the projector goes on
             log.warning("status figures not refreshed", error=repr(exc))

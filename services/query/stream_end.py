@@ -15,7 +15,6 @@ import nats.errors
 import structlog
 from nats.aio.client import Client
 
-from schemas.subjects import STREAM_NAME
 from services.common.eventstream import connect_options
 from services.common.settings import Settings
 
@@ -53,7 +52,7 @@ class StreamEnd:
             return None
         client = task.result()
         try:
-            info = await client.jetstream(timeout=STREAM_INFO_TIMEOUT_S).stream_info(STREAM_NAME)
+            info = await client.jetstream(timeout=STREAM_INFO_TIMEOUT_S).stream_info(self._settings.stream_name)
         except (nats.errors.Error, OSError) as exc:
             log.info("stream end unknown", error=f"{type(exc).__name__}: {exc}")
             return None

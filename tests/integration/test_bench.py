@@ -1,10 +1,12 @@
-"""`crisis bench`: a small run on its own embedded servers gives every figure, and it refuses a busy stream."""
+"""`crisis bench`: a small run on its own embedded servers gives every figure, it refuses a busy stream, and runs
+beside one on a stream of its own (`--stream`), leaving the event stream untouched."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,32 @@ async def test_bench_refuses_a_stream_that_holds_events(nc: Client, settings: Se
     assert refused.exit_code == 2
     assert "already holds 1 events" in refused.output and "embedded servers" in refused.output
     assert (await nc.jetstream().stream_info("CRISIS_EVENTS")).state.messages == 1  # untouched
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.usefixtures("stream")
+async def test_bench_runs_beside_a_busy_stream_on_one_of_its_own(nc: Client, settings: Settings) -> None:
+    js = nc.jetstream()
+    await publish(nc, [make_event(incident_id())])
+    before = (await js.stream_info("CRISIS_EVENTS")).state
+    name = f"BENCH_{uuid.uuid4().hex[:6].upper()}"
+    argv = ["--events", "100", "--reads", "50", "--fresh-seconds", "1", "--stream", name]
+
+    done = await crisis(settings, "bench", *argv)
+
+    assert done.exit_code == 0, done.output[-3000:]
+    assert "catch-up, all read models" in done.output
+    after = (await js.stream_info("CRISIS_EVENTS")).state
+    assert (after.messages, after.last_seq, after.consumer_count) == (1, before.last_seq, 0)  # untouched
+    assert all(info.config.name != name for info in await js.streams_info())  # deleted at the end
+
+
+@pytest.mark.parametrize("name", ["CRISIS_EVENTS", "crisis_events", "has space"])
+async def test_bench_refuses_the_event_stream_or_a_bad_name_for_its_own(settings: Settings, name: str) -> None:
+    refused = await crisis(settings, "bench", "--stream", name)
+
+    assert refused.exit_code == 2
+    assert f"--stream {name}" in refused.output or f"--stream {name!r}" in refused.output
 
 
 async def test_fsync_is_refused_for_servers_the_bench_does_not_start(settings: Settings) -> None:

@@ -27,6 +27,7 @@ class BenchOptions:
     fresh_per_second: float
     fresh_seconds: float
     external: bool  # the servers of `settings` (a running `crisis up`, CRISIS_ URLs) instead of embedded ones
+    stream: str | None = None  # a stream of the bench's own beside the event stream (--stream NAME)
 
     @property
     def singles(self) -> int:

@@ -14,7 +14,10 @@ import psycopg
 from nats.js.client import JetStreamContext
 
 from services.cli.bench.errors import BenchFailed
+from services.cli.bench.http import Retries
+from services.cli.bench.lean_http import LeanConnection
 from services.cli.bench.load import Load, closed_loop
+from services.common.eventstream import EventStream
 from services.common.settings import Settings
 from services.projector.read_models import PROJECTIONS
 from services.projector.replay import plan, replay, resolve_origin
@@ -43,14 +46,25 @@ async def batch_ingest_rate(client: httpx.AsyncClient, ingest_url: str, events: 
 
 
 async def single_ingest(
-    client: httpx.AsyncClient, ingest_url: str, events: Sequence[dict[str, Any]], in_flight: int
+    ingest_url: str, token: str, retries: Retries, events: Sequence[dict[str, Any]], in_flight: int
 ) -> Load:
-    """`POST /v1/events` from `in_flight` concurrent clients."""
+    """`POST /v1/events` from `in_flight` concurrent clients, each on a kept-alive connection of its own."""
+    idle = [LeanConnection(ingest_url, token, retries) for _ in range(in_flight)]
 
     async def post(index: int) -> None:
-        _raise_for_status(await client.post(f"{ingest_url}/v1/events", json=events[index]))
+        connection = idle.pop()  # closed_loop has at most `in_flight` calls out: one is always idle
+        try:
+            answer = await connection.post_json("/v1/events", events[index])
+        finally:
+            idle.append(connection)
+        if answer.status >= 400:
+            raise BenchFailed(f"POST {ingest_url}/v1/events: {answer.status} {answer.body.decode(errors='replace')}")
 
-    return await closed_loop(len(events), in_flight, post)
+    try:
+        return await closed_loop(len(events), in_flight, post)
+    finally:
+        for connection in idle:
+            await connection.close()
 
 
 async def position(client: httpx.AsyncClient, query_url: str) -> int:
@@ -77,7 +91,7 @@ async def catch_up_rate(
 
 async def replay_all_rate(settings: Settings, js: JetStreamContext, events: int, on_progress: Progress) -> float:
     """Events/s of what `crisis replay all` runs: each read model rebuilt beside the live one, then swapped in."""
-    origin = await resolve_origin(js, None, None)
+    origin = await resolve_origin(js, None, None, EventStream.of(settings))
     started = time.perf_counter()
     projections = await plan(settings, "all", list(PROJECTIONS.values()), origin)
     for done, projection in enumerate(projections):

@@ -17,9 +17,8 @@ import nats.errors
 from nats.aio.client import Client
 from nats.js.client import JetStreamContext
 
-from schemas.subjects import ALL_EVENTS, STREAM_NAME
 from services.cli.bench.load import Load, closed_loop
-from services.common.eventstream import stream_config
+from services.common.eventstream import EventStream, stream_config
 from services.common.settings import Settings
 
 FETCH = 500
@@ -64,9 +63,9 @@ async def publish_in_flight(nc: Client, settings: Settings, payloads: Sequence[b
         return await closed_loop(len(payloads), in_flight, publish)
 
 
-async def fetch_and_ack_rate(js: JetStreamContext, messages: int) -> float:
+async def fetch_and_ack_rate(js: JetStreamContext, stream: EventStream, messages: int) -> float:
     """Messages/s of fetch(500) + ack of each message, over the event stream from its first message."""
-    sub = await js.pull_subscribe(ALL_EVENTS, stream=STREAM_NAME)  # ephemeral: gone when unsubscribed
+    sub = await js.pull_subscribe(stream.all_events, stream=stream.name)  # ephemeral: gone when unsubscribed
     try:
         seen = 0
         started = time.perf_counter()

@@ -25,7 +25,6 @@ from nats.aio.client import Client
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from schemas.subjects import STREAM_NAME
 from services.cli.bench import http, project, raw
 from services.cli.bench.options import BenchOptions
 from services.cli.bench.report import Figure, percentile, table, write_json
@@ -33,7 +32,7 @@ from services.cli.bench.servers import Child, api_token, constant_server, fresh_
 from services.cli.bench.workload import SCENARIOS, incident_name, submissions
 from services.common.embedded_nats import EmbeddedNats
 from services.common.embedded_postgres import EmbeddedPostgres
-from services.common.eventstream import connect_options, ensure_stream
+from services.common.eventstream import EventStream, connect_options, ensure_stream
 from services.common.settings import Settings
 
 TIMELINE_TYPE = "StatementIssued"  # the commonest type of the demo mix
@@ -75,6 +74,10 @@ class Context:
     progress: Progress
 
     @property
+    def stream(self) -> EventStream:
+        return EventStream.of(self.settings)
+
+    @property
     def nats_url(self) -> str:
         assert self.settings.nats_url is not None
         return self.settings.nats_url
@@ -97,6 +100,14 @@ class Context:
         return advance
 
 
+def bench_stream(options: BenchOptions) -> dict[str, str]:
+    """Settings naming the bench's own stream, when --stream gives one: its subjects must not overlap the event
+    stream's (NATS refuses that), so they get a prefix of their own."""
+    if options.stream is None:
+        return {}
+    return {"stream_name": options.stream, "subject_prefix": f"bench.{options.stream.lower()}.events"}
+
+
 @contextmanager
 def bench_servers(options: BenchOptions, settings: Settings, workdir: Path) -> Iterator[Settings]:
     """The given servers, or embedded ones in the work dir (gone with it)."""
@@ -115,17 +126,22 @@ async def bench(options: BenchOptions, settings: Settings, console: Console) -> 
     with tempfile.TemporaryDirectory(prefix="crisis-bench-") as scratch:
         workdir = Path(scratch)
         with bench_servers(options, settings, workdir) as servers:
-            servers = servers.model_copy(update={"stream_protected": False})  # purged between rounds
+            # Purged between rounds; with --stream, a stream of the bench's own beside the event stream.
+            servers = servers.model_copy(update={"stream_protected": False, **bench_stream(options)})
+            stream = EventStream.of(servers)
             nc = await nats.connect(**connect_options(servers, "crisis-bench") | {"max_reconnect_attempts": 0})
             async with AsyncExitStack() as stack:
                 stack.push_async_callback(nc.close)
-                await refuse_busy_stream(nc.jetstream())
+                existed = await refuse_busy_stream(nc.jetstream(), stream)
                 await ensure_stream(nc, servers)
-                stack.push_async_callback(nc.jetstream().purge_stream, STREAM_NAME)  # leave it as it was found
+                leave = nc.jetstream().purge_stream if existed else nc.jetstream().delete_stream
+                stack.push_async_callback(leave, stream.name)  # leave it as it was found
                 token, tokens = api_token()
                 retries = http.Retries()
                 assert servers.nats_url is not None and servers.database_url is not None
-                ingest = stack.enter_context(service("ingest", servers.nats_url, servers.database_url, tokens, workdir))
+                ingest = stack.enter_context(
+                    service("ingest", servers.nats_url, stream, servers.database_url, tokens, workdir)
+                )
                 await ingest.ready()
                 columns = (TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
                 progress = stack.enter_context(Progress(*columns, console=console, transient=True))
@@ -137,7 +153,7 @@ async def bench(options: BenchOptions, settings: Settings, console: Console) -> 
 
 async def one_round(ctx: Context, figures: Figures, number: int) -> None:
     options, js = ctx.options, ctx.nc.jetstream()
-    await js.purge_stream(STREAM_NAME)
+    await js.purge_stream(ctx.stream.name)
     batch = submissions(options.mix, options.events, options.incidents)
     singles = submissions(options.mix, options.singles, options.incidents, concurrent=True)
     fresh_count = int(options.fresh_per_second * options.fresh_seconds)
@@ -148,16 +164,15 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
         batch_rate = await project.batch_ingest_rate(client, ctx.ingest.url, batch)
     figures.batch.add(batch_rate, await raw.publish_async_rate(ctx.nc, ctx.settings, _encoded(batch)))
     ingest_phase(1, 2)
-    async with ctx.http() as client:
-        ours = await project.single_ingest(client, ctx.ingest.url, singles, options.clients)
+    ours = await project.single_ingest(ctx.ingest.url, ctx.token, ctx.retries, singles, options.clients)
     theirs = await raw.publish_in_flight(ctx.nc, ctx.settings, _encoded(singles), options.clients)
     figures.single.add(ours.rate, theirs.rate)
     figures.single_p50.add(ours.p50_ms, theirs.p50_ms)
     figures.single_p99.add(ours.p99_ms, theirs.p99_ms)
     ingest_phase(2, 2)
 
-    state = (await js.stream_info(STREAM_NAME)).state
-    fetched = await raw.fetch_and_ack_rate(js, state.messages)  # before the projector: nothing else runs
+    state = (await js.stream_info(ctx.stream.name)).state
+    fetched = await raw.fetch_and_ack_rate(js, ctx.stream, state.messages)  # before the projector: nothing else runs
     async with projected(ctx, state.first_seq, state.last_seq, f"round {number}: catch-up") as done:
         figures.catch_up.add(done.rate, fetched)
         figures.sizes[options.events + options.singles].add(done.rate, fetched)
@@ -176,11 +191,11 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
         figures.fresh_p99.add(percentile(latencies, 99))
         await timeline_figures(ctx, figures, done.query.url)
     for size in options.sizes:
-        await js.purge_stream(STREAM_NAME)
+        await js.purge_stream(ctx.stream.name)
         async with ctx.http() as client:
             await project.batch_ingest_rate(client, ctx.ingest.url, submissions(options.mix, size, options.incidents))
-        sized = (await js.stream_info(STREAM_NAME)).state
-        fetched = await raw.fetch_and_ack_rate(js, size)
+        sized = (await js.stream_info(ctx.stream.name)).state
+        fetched = await raw.fetch_and_ack_rate(js, ctx.stream, size)
         async with projected(ctx, sized.first_seq, sized.last_seq, f"round {number}: catch-up at {size:,}") as done:
             figures.sizes[size].add(done.rate, fetched)
 
@@ -200,10 +215,10 @@ async def projected(ctx: Context, first_seq: int, last_seq: int, phase: str) -> 
     against a small stream."""
     with (
         fresh_database(ctx.server_url) as database_url,
-        service("query", ctx.nats_url, database_url, ctx.tokens, ctx.workdir) as query,
+        service("query", ctx.nats_url, ctx.stream, database_url, ctx.tokens, ctx.workdir) as query,
     ):
         await query.ready()
-        with service("projector", ctx.nats_url, database_url, ctx.tokens, ctx.workdir) as projector:
+        with service("projector", ctx.nats_url, ctx.stream, database_url, ctx.tokens, ctx.workdir) as projector:
             await projector.ready("/healthz")
             started = time.perf_counter()
             async with ctx.http() as client:

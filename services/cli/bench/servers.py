@@ -25,10 +25,10 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from psycopg.conninfo import make_conninfo
 
-from schemas.subjects import STREAM_NAME
 from services.cli.bench.constant_app import BODY_FILE_VARIABLE
 from services.cli.bench.errors import BenchFailed, BenchRefused
 from services.common.auth import ALL_SCOPES, new_token
+from services.common.eventstream import EventStream
 from services.common.ports import free_port
 from services.projector.migrate import migrate
 
@@ -38,21 +38,26 @@ STOP_TIMEOUT_S = 15.0
 UNLIMITED_WRITES = "1000000000/second"  # the bench measures throughput, not the per-token rate limit
 
 
-async def refuse_busy_stream(js: JetStreamContext) -> None:
+async def refuse_busy_stream(js: JetStreamContext, stream: EventStream) -> bool:
+    """Refuses a stream that holds events, has consumers or other subjects; True when it exists (empty)."""
     try:
-        info = await js.stream_info(STREAM_NAME)
+        info = await js.stream_info(stream.name)
     except NotFoundError:
-        return
+        return False
     if info.state.messages:
         raise BenchRefused(
-            f"stream {STREAM_NAME} already holds {info.state.messages} events: the bench posts, purges and replays "
-            "its own; run it on its own embedded servers (no --data-dir, no CRISIS_NATS_URL)"
+            f"stream {stream.name} already holds {info.state.messages} events: the bench posts, purges and replays "
+            "its own; run it on its own embedded servers (no --data-dir, no CRISIS_NATS_URL), or give it a stream "
+            "of its own with --stream NAME"
         )
     if info.state.consumer_count:
         raise BenchRefused(
-            f"stream {STREAM_NAME} has {info.state.consumer_count} consumer(s), so a projector or subscriber "
-            "watches it: stop them, or run the bench on its own embedded servers"
+            f"stream {stream.name} has {info.state.consumer_count} consumer(s), so a projector or subscriber "
+            "watches it: stop them, run the bench on its own embedded servers, or give it --stream NAME"
         )
+    if list(info.config.subjects or ()) != [stream.all_events]:
+        raise BenchRefused(f"stream {stream.name} exists with other subjects ({info.config.subjects}): not the bench's")
+    return True
 
 
 @contextmanager
@@ -120,11 +125,15 @@ class Child:
 
 
 @contextmanager
-def service(name: str, nats_url: str, database_url: str, tokens: str, log_dir: Path) -> Iterator[Child]:
-    """`crisis <name>` (ingest, projector or query) against the bench's servers."""
+def service(
+    name: str, nats_url: str, stream: EventStream, database_url: str, tokens: str, log_dir: Path
+) -> Iterator[Child]:
+    """`crisis <name>` (ingest, projector or query) against the bench's servers and event stream."""
     port = free_port(HOST)
     env = os.environ | {
         "CRISIS_NATS_URL": nats_url,
+        "CRISIS_STREAM_NAME": stream.name,
+        "CRISIS_SUBJECT_PREFIX": stream.prefix,
         "CRISIS_DATABASE_URL": database_url,
         "CRISIS_API_TOKENS": tokens,
         "CRISIS_DATA_DIR": str(log_dir),

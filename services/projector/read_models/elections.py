@@ -1,27 +1,18 @@
 """`elections`: every election event as reported; the view folds them into each election's state."""
 
+from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
 from psycopg import AsyncConnection
 
-from schemas.envelope import Event
 from schemas.events.elections import ElectionHeld, ResultsAnnounced, ResultsAnnulled, ResultsCertified
-from services.projector.projection import Position, Projection
-from services.projector.read_models.versions import Versions, insert_payload_row
+from services.projector.projection import Projection
+from services.projector.read_models.versions import Version, Versions, insert_payload_rows
 
 elections = Projection("elections", tables=("election_events",))
 versions = Versions(elections, "election_events")
 
 
 @versions.writer(ElectionHeld, ResultsAnnounced, ResultsAnnulled, ResultsCertified)
-async def write_election_event(
-    conn: AsyncConnection[Any],
-    event: Event[Any],
-    values: ElectionHeld | ResultsAnnounced | ResultsAnnulled | ResultsCertified,
-    version_of: UUID,
-    pos: Position,
-) -> None:
-    await insert_payload_row(
-        conn, "election_events", ("election_id", values.election_id), event, values, version_of, pos
-    )
+async def write_election_events(conn: AsyncConnection[Any], written: Sequence[Version]) -> None:
+    await insert_payload_rows(conn, "election_events", "election_id", written, lambda v: v.election_id)

@@ -3,6 +3,10 @@
 The views read an event's verification status as of a time from `fact_changes` (SQL `verification_as_of`). A
 change naming an event that is missing, of another incident or (for corrections) of another type is refused into
 the dead letters by `check_target`.
+
+A run of events is written set-based: the targets of its changes are read with one SELECT before the run is
+written, a target earlier in the run is known from the run itself and one later in it is not yet held (exactly
+as if the events were applied one by one); then the facts, changes and links are written with one statement each.
 """
 
 from collections.abc import Sequence
@@ -19,9 +23,43 @@ from services.projector.read_models.versions import check_target
 
 facts = Projection("facts", tables=("facts", "fact_changes", "fact_links"))
 
+CHANGES = (ReportCorrected, ReportRetracted, VerificationChanged, EventsLinked)
+
+
+def _change(event: Event[Any]) -> tuple[UUID, str, str | None, str | None, str | None]:
+    """(target, kind, status, reason, the type the target must have) of a correction, retraction or verification."""
+    data = event.data
+    if isinstance(data, ReportCorrected):
+        return data.corrects, "corrected", None, data.reason, data.corrected_type
+    if isinstance(data, ReportRetracted):
+        return data.retracts, "retracted", VerificationStatus.RETRACTED.value, data.reason, None
+    assert isinstance(data, VerificationChanged)
+    return data.event, "verification", data.status.value, data.reason, None
+
+
+def _targets(event: Event[Any]) -> list[UUID]:
+    data = event.data
+    return [data.cause, data.effect] if isinstance(data, EventsLinked) else [_change(event)[0]]
+
 
 @facts.on_every_batch
 async def register_facts(conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
+    targets = sorted({target for event, _ in events if isinstance(event.data, CHANGES) for target in _targets(event)})
+    held = await _held(conn, targets) if targets else {}
+    change_rows, link_rows = [], []
+    for event, pos in events:
+        if isinstance(event.data, EventsLinked):
+            link = event.data
+            check_target(held.get(link.cause), link.cause, event, None)  # raises: the run is redone one by one
+            check_target(held.get(link.effect), link.effect, event, None)
+            link_rows.append((event.event_id, event.incident_id, link.cause, link.effect, link.explanation,
+                              event.recorded_at))  # fmt: skip
+        elif isinstance(event.data, CHANGES):
+            target, kind, status, reason, expected_type = _change(event)
+            check_target(held.get(target), target, event, expected_type)
+            change_rows.append((event.event_id, target, event.incident_id, kind, status, reason, pos.seq,
+                                event.recorded_at))  # fmt: skip
+        held.setdefault(event.event_id, (event.incident_id, event.type))
     await conn.execute(
         """
         INSERT INTO facts (event_id, incident_id, type, stream_seq, recorded_at)
@@ -30,64 +68,29 @@ async def register_facts(conn: AsyncConnection[Any], events: Sequence[tuple[Even
         """,
         columns([(event.event_id, event.incident_id, event.type, pos.seq, event.recorded_at) for event, pos in events]),
     )
+    if change_rows:
+        await conn.execute(
+            """
+            INSERT INTO fact_changes (event_id, target_event_id, incident_id, kind, status, reason, stream_seq,
+                                      recorded_at)
+            SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[],
+                                 %b::bigint[], %b::timestamptz[])
+            ON CONFLICT (event_id) DO NOTHING
+            """,
+            columns(change_rows),
+        )
+    if link_rows:
+        await conn.execute(
+            """
+            INSERT INTO fact_links (event_id, incident_id, cause, effect, explanation, recorded_at)
+            SELECT * FROM unnest(%b::uuid[], %b::text[], %b::uuid[], %b::uuid[], %b::text[], %b::timestamptz[])
+            ON CONFLICT (event_id) DO NOTHING
+            """,
+            columns(link_rows),
+        )
 
 
-async def _check(conn: AsyncConnection[Any], event: Event[Any], target: UUID, expected_type: str | None) -> None:
-    cur = await conn.execute("SELECT incident_id, type FROM facts WHERE event_id = %s", (target,))
-    row = await cur.fetchone()
-    check_target(None if row is None else (row["incident_id"], row["type"]), target, event, expected_type)
-
-
-async def _record_change(
-    conn: AsyncConnection[Any],
-    event: Event[Any],
-    pos: Position,
-    target: UUID,
-    kind: str,
-    status: str | None,
-    reason: str | None,
-) -> None:
-    await conn.execute(
-        """
-        INSERT INTO fact_changes (event_id, target_event_id, incident_id, kind, status, reason, stream_seq, recorded_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING
-        """,
-        (event.event_id, target, event.incident_id, kind, status, reason, pos.seq, event.recorded_at),
-    )
-
-
-@facts.on(ReportCorrected)
-async def record_correction(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
-    corrected: ReportCorrected = event.data
-    await _check(conn, event, corrected.corrects, corrected.corrected_type)
-    await _record_change(conn, event, pos, corrected.corrects, "corrected", None, corrected.reason)
-
-
-@facts.on(ReportRetracted)
-async def record_retraction(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
-    retracted: ReportRetracted = event.data
-    await _check(conn, event, retracted.retracts, None)
-    await _record_change(
-        conn, event, pos, retracted.retracts, "retracted", VerificationStatus.RETRACTED.value, retracted.reason
-    )
-
-
-@facts.on(VerificationChanged)
-async def record_verification(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
-    changed: VerificationChanged = event.data
-    await _check(conn, event, changed.event, None)
-    await _record_change(conn, event, pos, changed.event, "verification", changed.status.value, changed.reason)
-
-
-@facts.on(EventsLinked)
-async def record_link(conn: AsyncConnection[Any], event: Event[Any], pos: Position) -> None:
-    link: EventsLinked = event.data
-    await _check(conn, event, link.cause, None)
-    await _check(conn, event, link.effect, None)
-    await conn.execute(
-        """
-        INSERT INTO fact_links (event_id, incident_id, cause, effect, explanation, recorded_at)
-        VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING
-        """,
-        (event.event_id, event.incident_id, link.cause, link.effect, link.explanation, event.recorded_at),
-    )
+async def _held(conn: AsyncConnection[Any], ids: Sequence[UUID]) -> dict[UUID, tuple[str, str]]:
+    """(incident_id, type) of the facts held for these ids, before the run is written."""
+    cur = await conn.execute("SELECT event_id, incident_id, type FROM facts WHERE event_id = ANY(%b::uuid[])", (ids,))
+    return {row["event_id"]: (row["incident_id"], row["type"]) for row in await cur.fetchall()}

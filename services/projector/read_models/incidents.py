@@ -7,13 +7,13 @@ folds with: one read and one write per batch.
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
-from psycopg.types.json import Jsonb
 
 from schemas.envelope import Event
 from services.domain.incidents import Incident, fold
-from services.projector.projection import Position, Projection
+from services.projector.projection import Position, Projection, columns
 
 incidents = Projection("incidents", tables=("incidents",))
 
@@ -25,20 +25,36 @@ async def fold_events(conn: AsyncConnection[Any], events: Sequence[tuple[Event[A
         await cur.execute("SELECT * FROM incidents WHERE incident_id = ANY(%s) ORDER BY incident_id FOR UPDATE", (ids,))
         stored = {incident.incident_id: incident for incident in await cur.fetchall()}
     states = fold(((pos.seq, event) for event, pos in events), stored)
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            """
-            INSERT INTO incidents (incident_id, title, status, description, merged_into, event_count,
-                                   counts_by_type, first_occurred_at, last_occurred_at, last_position, updated_at)
-            VALUES (%(incident_id)s, %(title)s, %(status)s, %(description)s, %(merged_into)s, %(event_count)s,
-                    %(counts_by_type)s, %(first_occurred_at)s, %(last_occurred_at)s, %(last_position)s,
-                    %(updated_at)s)
-            ON CONFLICT (incident_id) DO UPDATE SET
-                title = EXCLUDED.title, status = EXCLUDED.status, description = EXCLUDED.description,
-                merged_into = EXCLUDED.merged_into, event_count = EXCLUDED.event_count,
-                counts_by_type = EXCLUDED.counts_by_type, first_occurred_at = EXCLUDED.first_occurred_at,
-                last_occurred_at = EXCLUDED.last_occurred_at, last_position = EXCLUDED.last_position,
-                updated_at = EXCLUDED.updated_at
-            """,
-            [state.model_dump() | {"counts_by_type": Jsonb(state.counts_by_type)} for state in states.values()],
+    rows = [
+        (
+            i.incident_id,
+            i.title,
+            i.status,
+            i.description,
+            i.merged_into,
+            i.event_count,
+            orjson.dumps(i.counts_by_type).decode(),
+            i.first_occurred_at,
+            i.last_occurred_at,
+            i.last_position,
+            i.updated_at,
         )
+        for i in states.values()
+    ]
+    # One statement for the batch's incidents (arrays sent binary), not one adapted row each.
+    await conn.execute(
+        """
+        INSERT INTO incidents (incident_id, title, status, description, merged_into, event_count, counts_by_type,
+                               first_occurred_at, last_occurred_at, last_position, updated_at)
+        SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::int[],
+                             %b::text[]::jsonb[], %b::timestamptz[], %b::timestamptz[], %b::bigint[],
+                             %b::timestamptz[])
+        ON CONFLICT (incident_id) DO UPDATE SET
+            title = EXCLUDED.title, status = EXCLUDED.status, description = EXCLUDED.description,
+            merged_into = EXCLUDED.merged_into, event_count = EXCLUDED.event_count,
+            counts_by_type = EXCLUDED.counts_by_type, first_occurred_at = EXCLUDED.first_occurred_at,
+            last_occurred_at = EXCLUDED.last_occurred_at, last_position = EXCLUDED.last_position,
+            updated_at = EXCLUDED.updated_at
+        """,
+        columns(rows),
+    )
