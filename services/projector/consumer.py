@@ -116,6 +116,8 @@ class GroupWorker:
                     log.warning("fetch failed; retrying", group=self.group.name, error=repr(exc))
                     await asyncio.sleep(FETCH_WAIT_S)
                     continue
+                if not batch:  # nats-py returns no messages, not a timeout, when the pull request expires first
+                    continue
                 self.applying = True
                 try:
                     await self.handle(batch)
