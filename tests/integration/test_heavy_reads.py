@@ -154,9 +154,10 @@ async def test_healthz_answers_within_100ms_while_ten_heavy_reads_run(
     )
     # Under 100 ms, beyond what the shared machine's load does at the same moments to a service that serves nothing
     # heavy (on a quiet machine, a few ms), but for the odd sample when the machine does not run the busy process;
-    # never a stall: before the fix the loop stalled for seconds.
-    assert busy_p99 < 0.1 + idle_p99
-    assert busy_max < 0.5 + idle_max
+    # on a machine so loaded that the idle service itself waits hundreds of ms, within twice its wait (a busy
+    # process needs more of the CPU it is short of). Never a stall: before the fix, 2.1 s against an idle 30 ms.
+    assert busy_p99 < max(0.1 + idle_p99, 2 * idle_p99)
+    assert busy_max < max(0.5 + idle_max, 2 * idle_max)
     # The exports stream every event; the folds would read 20,000 casualty figures, more than one request may.
     assert statuses == [{"export.csv": 200, "map": 200}.get(route, 413) for route in HEAVY]
     csv_lines = bodies[0].read_bytes().count(b"\n")
