@@ -84,11 +84,28 @@ def ingest(data_dir: DataDir = None) -> None:
 
 
 @app.command()
-def projector(data_dir: DataDir = None) -> None:
+def projector(
+    data_dir: DataDir = None,
+    partition: Annotated[
+        int | None,
+        typer.Option(
+            help="Feed partition K (0..N-1) of a stream split into N = CRISIS_STREAM_PARTITIONS partitions by "
+            "incident; run one projector (and any standbys) per partition. [default: CRISIS_PROJECTOR_PARTITION or 0]"
+        ),
+    ] = None,
+) -> None:
     """Run the projector: stream -> read models, with /healthz, /readyz and /metrics."""
     from services.projector.app import create_app
+    from services.projector.partition import NoSuchPartition, Partition
 
     settings = _resolved(data_dir)
+    if partition is not None:
+        settings = settings.model_copy(update={"projector_partition": partition})
+    try:
+        Partition.of(settings)
+    except NoSuchPartition as exc:
+        typer.echo(f"error: --partition: {exc}", err=True)
+        raise typer.Exit(2) from exc
     uvicorn.run(create_app(settings), host=settings.host, port=settings.projector_port, log_config=None)
 
 

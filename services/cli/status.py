@@ -1,4 +1,5 @@
-"""`crisis status`: the stream, and for each projection its position, lag, rate, state and dead letters.
+"""`crisis status`: the stream, and for each projection its position, lag, rate, state and dead letters (and,
+for a partitioned stream, each partition's position, lag, state and standbys).
 
 The same figures feed the projector's /metrics (services/projector/status_metrics.py).
 """
@@ -55,10 +56,14 @@ def render(report: Report) -> str:
         f"{'projection':<16} {'position':>10} {'lag':>8} {'rate/s':>8} {'state':<10} {'standbys':>8} "
         f"{'dead letters':>13}",
     ]
-    lines += [
-        f"{p.name:<16} {p.position:>10} {p.lag:>8} {p.rate:>8.0f} {p.state:<10} {p.standbys:>8} {p.dead_letters:>13}"
-        for p in status.projections
-    ]
+    for p in status.projections:
+        figures = f"{p.position:>10} {p.lag:>8} {p.rate:>8.0f} {p.state:<10} {p.standbys:>8} {p.dead_letters:>13}"
+        lines.append(f"{p.name:<16} {figures}")
+        if len(p.partitions) > 1:  # a partitioned stream: each partition's projector, under its read model
+            lines += [
+                f"{'  partition ' + str(k.index):<16} {k.position:>10} {k.lag:>8} {'':>8} {k.state:<10} {k.standbys:>8}"
+                for k in p.partitions
+            ]
     if report.webhooks:
         lines += ["", f"{'webhook':<8} {'delivered':>10} {'pending':>8} {'failed':>7}  url / last error"]
         lines += [

@@ -10,13 +10,14 @@ in, can purge it or delete one event. NATS lets an update set those flags, never
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from faststream.nats.security import parse_security
 from nats.aio.client import Client
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo, SubjectTransform
 from nats.js.errors import NotFoundError
 
 from schemas.subjects import STREAM_NAME, SUBJECT_PREFIX
@@ -28,8 +29,16 @@ log = structlog.get_logger(__name__)
 MIN_NATS_VERSION = (2, 11, 0)
 
 
-class NatsTooOld(RuntimeError):
+class StreamUnusable(RuntimeError):
+    """The server or the stream found cannot serve this system as configured: a clear message, no retry helps."""
+
+
+class NatsTooOld(StreamUnusable):
     pass
+
+
+class PartitionsMismatch(StreamUnusable):
+    """The stream exists with another number of partitions: that number is fixed when the stream is created."""
 
 
 def check_server_version(nc: Client) -> None:
@@ -72,24 +81,59 @@ def broker_options(settings: Settings, name: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class EventStream:
     """The event stream's name and subjects on its NATS server: the contract's (schemas/subjects.py) unless the
-    settings name another, as `crisis bench --stream` does beside a production stream."""
+    settings name another, as `crisis bench --stream` does beside a production stream.
+
+    With `partitions` N > 1, the stream stores each event under `<prefix>.<incident>.<EventType>.<K>`: a subject
+    transform appends the incident's partition K = partition(N) of the incident token (NATS's FNV-1a hash), so one
+    projector per partition can filter its share and every event of an incident lands in the same one. The token
+    goes last so that filters by incident (`<prefix>.<incident>.>`) and of everything (`<prefix>.>`) keep working.
+    N = 1 stores the contract's subjects unchanged."""
 
     name: str = STREAM_NAME
     prefix: str = SUBJECT_PREFIX
+    partitions: int = 1
 
     @classmethod
     def of(cls, settings: Settings) -> EventStream:
-        return cls(settings.stream_name, settings.subject_prefix)
+        return cls(settings.stream_name, settings.subject_prefix, settings.stream_partitions)
 
     @property
     def all_events(self) -> str:
         return f"{self.prefix}.>"
 
     def subject(self, incident_id: str, event_type: str) -> str:
+        """The subject an event is published to (the stream may store it with its partition appended)."""
         return f"{self.prefix}.{incident_id}.{event_type}"
 
     def incident_subjects(self, incident_id: str) -> str:
-        return f"{self.prefix}.{incident_id}.*"
+        return f"{self.prefix}.{incident_id}.>"
+
+    def partition_events(self, partition: int) -> str:
+        """The stored subjects of one partition's events."""
+        if not 0 <= partition < self.partitions:
+            raise ValueError(
+                f"partition {partition} does not exist: the stream has partitions 0..{self.partitions - 1}"
+            )
+        return self.all_events if self.partitions == 1 else f"{self.prefix}.*.*.{partition}"
+
+    def published_subject(self, stored: str) -> str:
+        """The subject an event was published to, from the one the stream stored it under."""
+        return stored if self.partitions == 1 else stored.rpartition(".")[0]
+
+    @property
+    def subject_transform(self) -> SubjectTransform | None:
+        if self.partitions == 1:
+            return None
+        return SubjectTransform(
+            src=f"{self.prefix}.*.*",
+            dest=f"{self.prefix}.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{partition({self.partitions},1)}}}}",
+        )
+
+
+def stored_partitions(config: StreamConfig) -> int:
+    """How many partitions an existing stream was created with (1: no partition transform)."""
+    match = re.search(r"\{\{\s*partition\((\d+)", config.subject_transform.dest if config.subject_transform else "")
+    return int(match.group(1)) if match else 1
 
 
 DEFAULT_STREAM = EventStream()
@@ -102,7 +146,9 @@ def stream_config(settings: Settings) -> StreamConfig:
     return StreamConfig(
         name=stream.name,
         description="Crisis events: the durable log and source of truth",
-        subjects=[stream.all_events],
+        # Partitioned, the stream takes only <prefix>.<incident>.<EventType>: a publisher cannot forge a partition.
+        subjects=[stream.all_events if stream.partitions == 1 else f"{stream.prefix}.*.*"],
+        subject_transform=stream.subject_transform,
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         discard=DiscardPolicy.NEW,
@@ -126,6 +172,12 @@ async def ensure_stream(nc: Client, settings: Settings) -> StreamInfo:
         existing = (await js.stream_info(config.name or "")).config
     except NotFoundError:
         return await js.add_stream(config)
+    wanted, found = EventStream.of(settings).partitions, stored_partitions(existing)
+    if wanted != found:
+        raise PartitionsMismatch(
+            f"the stream {config.name} was created with {found} partition(s), and CRISIS_STREAM_PARTITIONS is "
+            f"{wanted}: the number is fixed when the stream is created; set it to {found}"
+        )
     if config.deny_purge and not existing.deny_purge:
         log.warning("protecting the event stream: from now on it refuses purges and message deletes, for good")
     # Flags the stream already has stay: NATS refuses an update that clears them.

@@ -42,6 +42,14 @@ class Settings(BaseSettings):
         description="Subjects of the event stream: <prefix>.<incident_id>.<EventType>. NATS refuses two streams "
         "whose subjects overlap: a second stream needs a prefix of its own.",
     )
+    stream_partitions: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Partitions of the event stream by incident, fixed when the stream is created (a stream found "
+        "with another number is refused): each partition is fed by a projector of its own (`crisis projector "
+        "--partition K`). 1 keeps the contract's subjects; more append the partition to each stored subject.",
+    )
     stream_duplicate_window_s: float = Field(default=120.0, gt=0)
     stream_replicas: int = Field(default=1, ge=1, le=5)
     stream_protected: bool = Field(
@@ -64,6 +72,9 @@ class Settings(BaseSettings):
 
     projector_batch_size: int = Field(default=500, ge=1, le=10_000)
     projector_retry_delay_s: float = Field(default=2.0, gt=0)
+    projector_partition: int = Field(
+        default=0, ge=0, description="The partition of the stream this projector feeds (0..stream_partitions-1)."
+    )
 
     server_restarts: int = Field(
         default=3, ge=0, description="How often `crisis up` restarts an embedded server that died, then gives up."

@@ -24,7 +24,7 @@ from nats.aio.client import Client
 from nats.js.client import JetStreamContext
 
 from schemas.envelope import Event
-from services.common.eventstream import EventStream, NatsTooOld, broker_options, ensure_stream
+from services.common.eventstream import EventStream, StreamUnusable, broker_options, ensure_stream
 from services.common.http import Unavailable
 from services.common.settings import Settings
 from services.ingest.errors import IncidentMoved, TakenId, refuse_taken
@@ -69,7 +69,7 @@ class NatsEventLog:
             log.warning("NATS unreachable at start; connecting in the background", url=self._settings.nats_url)
             return
         client = self._connecting.result()  # raises what nats-py gives up on (e.g. bad credentials)
-        with contextlib.suppress(Unavailable):  # logged; retried on first use. NatsTooOld is not caught.
+        with contextlib.suppress(Unavailable):  # logged; retried on first use. StreamUnusable is not caught.
             await self._declare_stream(client)
 
     async def stop(self) -> None:
@@ -105,7 +105,7 @@ class NatsEventLog:
         if not self._stream_declared:
             try:
                 await self._declare_stream(client)
-            except NatsTooOld as exc:
+            except StreamUnusable as exc:
                 raise Unavailable(str(exc), retry_after_s=60) from exc
         return self._broker
 

@@ -21,6 +21,7 @@ from services.projector.consumer import GroupWorker
 from services.projector.group import ProjectionGroup
 from services.projector.lease import Lease
 from services.projector.migrate import migrate
+from services.projector.partition import Partition
 from services.projector.projection import Projection
 from services.projector.read_models import PROJECTIONS
 from services.projector.standby import run_shifts
@@ -36,7 +37,7 @@ def create_app(settings: Settings, projections: list[Projection] | None = None) 
     if settings.database_url is None or settings.nats_url is None:
         raise ValueError("the projector needs CRISIS_NATS_URL and CRISIS_DATABASE_URL")
     database_url = settings.database_url
-    group = ProjectionGroup.of(projections or PROJECTIONS.values())
+    group = ProjectionGroup.of(projections or PROJECTIONS.values(), Partition.of(settings))
     worker = GroupWorker(group, settings)
     connection: dict[str, Client] = {}
 
@@ -46,15 +47,17 @@ def create_app(settings: Settings, projections: list[Projection] | None = None) 
         nc = connection["nats"] = await nats.connect(**connect_options(settings, "crisis-projector"))
         await ensure_stream(nc, settings)
         async with await connect(database_url) as conn:
-            await register_checkpoints(conn, group.names)
+            await register_checkpoints(conn, group.names, group.partition)
         stopping = asyncio.Event()
         webhooks = WebhookWorker(settings)  # deliveries run beside the projections, never in them
         webhooks.start()
-        feeding = asyncio.create_task(run_shifts(worker, nc, stopping, Lease(database_url, group)), name=group.name)
+        feeding = asyncio.create_task(
+            run_shifts(worker, nc, stopping, Lease(database_url, group)), name=group.lease_name
+        )
         figures = asyncio.create_task(
             refresh_forever(nc.jetstream(), database_url, stopping, EventStream.of(settings)), name="status figures"
         )
-        log.info("projector started", group=group.name, projections=group.names)
+        log.info("projector started", group=group.lease_name, projections=group.names)
         try:
             yield
         finally:

@@ -29,6 +29,7 @@ from services.projector.checkpoints import lock_checkpoints, save_checkpoints
 from services.projector.dead_letters import record_dead_letter
 from services.projector.messages import StreamMessage
 from services.projector.ordering import NextInStream, plan
+from services.projector.partition import WHOLE_STREAM, Partition
 from services.projector.processed import first_time, first_times
 from services.projector.projection import Position, Projection
 
@@ -91,14 +92,16 @@ async def apply_batch(
     projections: Sequence[Projection],
     messages: Sequence[StreamMessage],
     next_in_stream: NextInStream,
+    partition: Partition = WHOLE_STREAM,
 ) -> BatchResult:
+    """`messages` are of `partition` of the stream, and `next_in_stream` looks among that partition's events."""
     try:
         async with conn.transaction():
-            return await _apply(conn, projections, messages, next_in_stream, _pipelined)
+            return await _apply(conn, projections, messages, next_in_stream, partition, _pipelined)
     except _UnapplicableEvent as exc:
         log.info("redoing a batch event by event", error=repr(exc.__cause__))
     async with conn.transaction():
-        return await _apply(conn, projections, messages, next_in_stream, _one_by_one)
+        return await _apply(conn, projections, messages, next_in_stream, partition, _one_by_one)
 
 
 async def _apply(
@@ -106,16 +109,17 @@ async def _apply(
     projections: Sequence[Projection],
     messages: Sequence[StreamMessage],
     next_in_stream: NextInStream,
+    partition: Partition,
     strategy: Strategy,
 ) -> BatchResult:
     names = [p.name for p in projections]
-    checkpoints = await lock_checkpoints(conn, names)
+    checkpoints = await lock_checkpoints(conn, names, partition)
     low = min(checkpoints.values())
     batch = await plan(messages, low, next_in_stream)
     members = [_Member(p, checkpoints[p.name]) for p in projections]
     outcome = await strategy(conn, members, batch.todo)
     checkpoint = batch.todo[-1].seq if batch.todo else low
-    await save_checkpoints(conn, names, checkpoint)
+    await save_checkpoints(conn, names, checkpoint, partition)
     return BatchResult(
         applied=outcome.applied,
         skipped=batch.skipped + outcome.duplicates,

@@ -1,5 +1,7 @@
 """Each projection's checkpoint: the last stream sequence it applied, committed in the same transaction as its rows.
 
+A partitioned stream has a checkpoint per projection and partition: the partition's events up to it are applied.
+
 Read models fed together lock and move their checkpoints with one statement each per batch. They usually hold
 the same position; one can be ahead (just swapped in by a replay) or behind (just added): each skips what it has.
 """
@@ -7,50 +9,71 @@ the same position; one can be ahead (just swapped in by a replay) or behind (jus
 from collections.abc import Sequence
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import tuple_row
 
+from services.projector.partition import WHOLE_STREAM, Partition
 
-async def _create(conn: AsyncConnection[Any], projections: Sequence[str]) -> None:
+
+async def _create(conn: AsyncConnection[Any], projections: Sequence[str], partition: Partition) -> None:
+    """Every partition's row, not only this one's: readers take the lowest checkpoint as the read models'
+    position, so a partition no projector has fed yet must count, not be missing."""
     await conn.execute(
-        "INSERT INTO projection_checkpoints (projection) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
-        (list(projections),),
+        """INSERT INTO projection_checkpoints (projection, partition)
+           SELECT p, k FROM unnest(%s::text[]) AS p, generate_series(0, %s - 1) AS k ON CONFLICT DO NOTHING""",
+        (list(projections), partition.count),
     )
 
 
-async def lock_checkpoints(conn: AsyncConnection[Any], projections: Sequence[str]) -> dict[str, int]:
+async def lock_checkpoints(
+    conn: AsyncConnection[Any], projections: Sequence[str], partition: Partition = WHOLE_STREAM
+) -> dict[str, int]:
     """Read the checkpoints and hold their row locks until COMMIT, so two appliers never interleave."""
-    await _create(conn, projections)
+    await _create(conn, projections, partition)
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(  # ORDER BY: every applier takes the locks in the same order, so none deadlocks
-            """SELECT projection, last_seq FROM projection_checkpoints WHERE projection = ANY(%s)
+            """SELECT projection, last_seq FROM projection_checkpoints WHERE projection = ANY(%s) AND partition = %s
                ORDER BY projection FOR UPDATE""",
-            (list(projections),),
+            (list(projections), partition.index),
         )
         return {str(name): int(seq) for name, seq in await cur.fetchall()}
 
 
-async def lock_checkpoint(conn: AsyncConnection[Any], projection: str) -> int:
-    return (await lock_checkpoints(conn, [projection]))[projection]
+async def lock_projection(conn: AsyncConnection[Any], projection: str, schema: str | None = None) -> int:
+    """Hold the row locks of the projection's checkpoints in every partition until COMMIT (its appliers wait);
+    returns the highest of them. `schema` names the live tables' when the search path leads elsewhere."""
+    table = sql.Identifier(*(() if schema is None else (schema,)), "projection_checkpoints")
+    await conn.execute(
+        sql.SQL("INSERT INTO {} (projection) VALUES (%s) ON CONFLICT DO NOTHING").format(table), (projection,)
+    )
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(
+            sql.SQL("SELECT last_seq FROM {} WHERE projection = %s ORDER BY partition FOR UPDATE").format(table),
+            (projection,),
+        )
+        return max(int(row[0]) for row in await cur.fetchall())
 
 
-async def register_checkpoints(conn: AsyncConnection[Any], projections: Sequence[str]) -> dict[str, int]:
-    """The checkpoints, created at 0 if new: readers take the lowest checkpoint as the read models' position, so
-    a projection that has not applied anything yet must count, not be missing."""
+async def register_checkpoints(
+    conn: AsyncConnection[Any], projections: Sequence[str], partition: Partition = WHOLE_STREAM
+) -> dict[str, int]:
+    """The partition's checkpoints, created at 0 if new (with every other partition's)."""
     async with conn.transaction():
-        await _create(conn, projections)
+        await _create(conn, projections, partition)
         async with conn.cursor(row_factory=tuple_row) as cur:
             await cur.execute(
-                "SELECT projection, last_seq FROM projection_checkpoints WHERE projection = ANY(%s)",
-                (list(projections),),
+                "SELECT projection, last_seq FROM projection_checkpoints WHERE projection = ANY(%s) AND partition = %s",
+                (list(projections), partition.index),
             )
             return {str(name): int(seq) for name, seq in await cur.fetchall()}
 
 
-async def save_checkpoints(conn: AsyncConnection[Any], projections: Sequence[str], last_seq: int) -> None:
+async def save_checkpoints(
+    conn: AsyncConnection[Any], projections: Sequence[str], last_seq: int, partition: Partition = WHOLE_STREAM
+) -> None:
     """Every one of them has applied up to `last_seq` (one already past it stays where it is)."""
     await conn.execute(
         """UPDATE projection_checkpoints SET last_seq = %s, updated_at = now()
-           WHERE projection = ANY(%s) AND last_seq < %s""",
-        (last_seq, list(projections), last_seq),
+           WHERE projection = ANY(%s) AND partition = %s AND last_seq < %s""",
+        (last_seq, list(projections), partition.index, last_seq),
     )

@@ -36,7 +36,7 @@ from services.common.logging import CORRELATION_HEADER
 from services.common.settings import Settings
 from services.projector import metrics
 from services.projector.applier import BatchResult, apply_batch
-from services.projector.checkpoints import register_checkpoints
+from services.projector.checkpoints import lock_checkpoints, register_checkpoints, save_checkpoints
 from services.projector.connection import connect_projector
 from services.projector.fault_injection import maybe_crash_after_commit
 from services.projector.group import ProjectionGroup
@@ -56,6 +56,7 @@ class GroupWorker:
         self.group = group
         self.settings = settings
         self.stream = EventStream.of(settings)
+        self._subjects = self.stream.partition_events(group.partition.index)
         self._conn: AsyncConnection[Any] | None = None
         self._js: JetStreamContext | None = None
         self.applying = False  # a batch is between fetch and ack: let it finish rather than cancel it
@@ -63,19 +64,22 @@ class GroupWorker:
     async def reset_consumer(self, js: JetStreamContext) -> None:
         """(Re)create the durable consumer to deliver from the lowest checkpoint of the group on."""
         self._js = js
-        checkpoint = min((await register_checkpoints(await self._connection(), self.group.names)).values())
+        checkpoints = await register_checkpoints(await self._connection(), self.group.names, self.group.partition)
+        checkpoint = min(checkpoints.values())
         with contextlib.suppress(NotFoundError):
             await js.delete_consumer(self.stream.name, self.group.durable_name)
         await js.add_consumer(self.stream.name, consumer_config(self.group, self.settings, checkpoint))
-        log.info("consumer ready", group=self.group.name, from_seq=checkpoint + 1)
+        log.info("consumer ready", group=self.group.lease_name, from_seq=checkpoint + 1)
 
     async def handle(self, batch: Sequence[Msg]) -> None:
         try:
-            with metrics.BATCH_SECONDS.labels(self.group.name).time():
-                result = await apply_batch(await self._connection(), self.group.members, _convert(batch), self._next)
+            with metrics.BATCH_SECONDS.labels(self.group.lease_name).time():
+                result = await apply_batch(
+                    await self._connection(), self.group.members, self._convert(batch), self._next, self.group.partition
+                )
         except Exception as exc:  # nothing was committed: have the whole batch redelivered after a pause
-            log.warning("batch failed; will retry", group=self.group.name, size=len(batch), error=repr(exc))
-            metrics.BATCH_FAILURES.labels(self.group.name).inc()
+            log.warning("batch failed; will retry", group=self.group.lease_name, size=len(batch), error=repr(exc))
+            metrics.BATCH_FAILURES.labels(self.group.lease_name).inc()
             await self._drop_connection()
             for msg in batch:
                 await msg.nak(delay=self.settings.projector_retry_delay_s)
@@ -85,7 +89,7 @@ class GroupWorker:
         self._count(result)
         log.info(
             "batch committed",
-            group=self.group.name,
+            group=self.group.lease_name,
             applied=result.applied,
             dead_lettered=result.dead_lettered,
             checkpoint=result.checkpoint,
@@ -111,28 +115,56 @@ class GroupWorker:
                 try:
                     batch = await subscription.fetch(self.settings.projector_batch_size, timeout=FETCH_WAIT_S)
                 except TimeoutError:  # nothing new; nats-py raises its own subclass or asyncio's
-                    continue
+                    batch = []
                 except nats.errors.Error as exc:  # e.g. while the client reconnects: wait, then fetch again
-                    log.warning("fetch failed; retrying", group=self.group.name, error=repr(exc))
+                    log.warning("fetch failed; retrying", group=self.group.lease_name, error=repr(exc))
                     await asyncio.sleep(FETCH_WAIT_S)
                     continue
-                if not batch:  # nats-py returns no messages, not a timeout, when the pull request expires first
-                    continue
-                self.applying = True
-                try:
-                    await self.handle(batch)
-                finally:
-                    self.applying = False
+                # nats-py returns no messages, not a timeout, when the pull request expires first
+                if batch:
+                    self.applying = True
+                    try:
+                        await self.handle(batch)
+                    finally:
+                        self.applying = False
+                if not batch or batch[-1].metadata.num_pending == 0:
+                    await self._reach_stream_end(nc.jetstream())
         finally:
             with contextlib.suppress(nats.errors.Error):
                 await subscription.unsubscribe()
+
+    async def _reach_stream_end(self, js: JetStreamContext) -> None:
+        """Caught up, a partition counts as at the end of the stream: readers take the lowest checkpoint of every
+        partition as the read models' position, and one whose own last event is behind the others' would hold
+        that back. Unpartitioned, the stream's last event is the partition's own: nothing to do."""
+        if self.group.partition.count == 1:
+            return
+        try:
+            end = (await js.stream_info(self.stream.name)).state.last_seq  # first: see below
+            try:
+                own = (await js.get_msg(self.stream.name, subject=self._subjects)).seq or 0
+            except NotFoundError:
+                own = 0
+        except (nats.errors.Error, TimeoutError) as exc:  # the next idle fetch tries again
+            log.info("stream end not known now", group=self.group.lease_name, error=repr(exc))
+            return
+        # The partition's events up to `end` were all stored before `own` was read: applied up to `own`, a read
+        # model has applied every one of them.
+        conn = await self._connection()
+        async with conn.transaction():
+            checkpoints = await lock_checkpoints(conn, self.group.names, self.group.partition)
+            caught_up = [name for name, checkpoint in checkpoints.items() if own <= checkpoint < end]
+            await save_checkpoints(conn, caught_up, end, self.group.partition)
 
     async def close(self) -> None:
         await self._drop_connection()
 
     async def _next(self, seq: int) -> int | None:
         assert self._js is not None, "reset_consumer() first"
-        return await next_in_stream(self._js, seq, self.stream)
+        return await next_in_stream(self._js, seq, self.stream, self._subjects)
+
+    def _convert(self, batch: Sequence[Msg]) -> list[StreamMessage]:
+        return [StreamMessage.from_nats(m, self.stream) for m in batch]
 
     async def _connection(self) -> AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
@@ -163,16 +195,15 @@ async def acknowledge(batch: Sequence[Msg], checkpoint: int) -> None:
         await max(done, key=lambda m: m.metadata.sequence.stream).ack()
 
 
-async def next_in_stream(js: JetStreamContext, seq: int, stream: EventStream = DEFAULT_STREAM) -> int | None:
-    """The first event's sequence at or after `seq`, or None past the end of the stream."""
+async def next_in_stream(
+    js: JetStreamContext, seq: int, stream: EventStream = DEFAULT_STREAM, subjects: str | None = None
+) -> int | None:
+    """The first event's sequence at or after `seq` (of those stored under `subjects`, by default every event), or
+    None past the end of the stream."""
     try:
-        return (await js.get_msg(stream.name, seq=seq, subject=stream.all_events, next=True)).seq
+        return (await js.get_msg(stream.name, seq=seq, subject=subjects or stream.all_events, next=True)).seq
     except NotFoundError:
         return None
-
-
-def _convert(batch: Sequence[Msg]) -> list[StreamMessage]:
-    return [StreamMessage.from_nats(m) for m in batch]
 
 
 def consumer_config(group: ProjectionGroup, settings: Settings, checkpoint: int) -> ConsumerConfig:
@@ -184,5 +215,5 @@ def consumer_config(group: ProjectionGroup, settings: Settings, checkpoint: int)
         ack_wait=ACK_WAIT_S,
         max_deliver=-1,  # retried without end: a transient failure must never skip an event
         max_ack_pending=settings.projector_batch_size,  # bounded memory however far behind
-        filter_subject=EventStream.of(settings).all_events,
+        filter_subject=EventStream.of(settings).partition_events(group.partition.index),
     )

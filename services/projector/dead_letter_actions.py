@@ -8,7 +8,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from services.projector.applier import DUPLICATE, apply_one
-from services.projector.checkpoints import lock_checkpoint
+from services.projector.checkpoints import lock_projection
 from services.projector.dead_letters import DeadLetterError, open_dead_letter, record_dead_letter, resolve
 from services.projector.projection import Projection
 
@@ -24,7 +24,7 @@ async def retry(
             raise DeadLetterError(
                 f"dead letter {dead_letter_id} belongs to {letter.projection!r}, no longer a projection"
             )
-        await lock_checkpoint(conn, projection.name)  # one applier at a time, as for the live consumer
+        await lock_projection(conn, projection.name)  # one applier at a time, as for the live consumer
         error = await apply_one(conn, projection, letter.message())
         if error is not None and error != DUPLICATE:
             await record_dead_letter(conn, projection.name, letter.message(), error)

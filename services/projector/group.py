@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from services.projector.partition import WHOLE_STREAM, Partition
 from services.projector.projection import Projection
 
 EVERY_READ_MODEL = "all"  # the group the projector feeds unless told otherwise
@@ -18,22 +19,35 @@ EVERY_READ_MODEL = "all"  # the group the projector feeds unless told otherwise
 class ProjectionGroup:
     name: str
     members: tuple[Projection, ...]
+    partition: Partition = WHOLE_STREAM  # the part of the stream it feeds them
 
     @classmethod
-    def of(cls, projections: Iterable[Projection]) -> ProjectionGroup:
+    def of(cls, projections: Iterable[Projection], partition: Partition = WHOLE_STREAM) -> ProjectionGroup:
         """A group of one is named after its read model (and keeps its consumer); a larger one feeds them all."""
         members = tuple(projections)
-        return cls(members[0].name if len(members) == 1 else EVERY_READ_MODEL, members)
+        return cls(members[0].name if len(members) == 1 else EVERY_READ_MODEL, members, partition)
 
     @property
     def names(self) -> list[str]:
         return [p.name for p in self.members]
 
     @property
+    def lease_name(self) -> str:
+        """The group in this partition, as its lease connection advertises it."""
+        return self.partition.name(self.name)
+
+    @property
+    def lease_names(self) -> list[str]:
+        """What the group's lease locks: each of its read models in this partition."""
+        return [self.partition.name(name) for name in self.names]
+
+    @property
     def durable_name(self) -> str:
-        return f"projector-{self.name.replace('_', '-')}"
+        return self.partition.name(f"projector-{self.name.replace('_', '-')}")
 
 
-def group_covers(group_name: str, projection: str) -> bool:
-    """Does the group of this name (as a lease connection advertises it) feed `projection`?"""
-    return group_name in (EVERY_READ_MODEL, projection)
+def group_covers(group_lease: str, projection_lease: str) -> bool:
+    """Does the group of this lease name (as a lease connection advertises it) feed this read model's partition?"""
+    group, _, group_partition = group_lease.partition("@")
+    projection, _, partition = projection_lease.partition("@")
+    return group_partition == partition and group in (EVERY_READ_MODEL, projection)

@@ -1,5 +1,7 @@
 """Hot standby: of the projector processes running, the one holding a group's lease feeds its read models.
 
+A partitioned stream has a lease per partition (`timeline@1`): each partition's projectors stand by for it alone.
+
 The lease is a session-level PostgreSQL advisory lock per read model of the group, all taken or none, on a
 connection of its own, so PostgreSQL releases it the
 moment that process dies or loses its connection, and a standby polling for it takes over within LEASE_POLL_S.
@@ -44,11 +46,11 @@ class Lease:
                     self.database_url,
                     autocommit=True,
                     connect_timeout=5,
-                    application_name=f"{APPLICATION_NAME}:{os.getpid()}:{self.group.name}",
+                    application_name=f"{APPLICATION_NAME}:{os.getpid()}:{self.group.lease_name}",
                 )
             cur = await self._conn.execute(
                 "SELECT bool_and(pg_try_advisory_lock(%s, key)) FROM unnest(%s::int[]) AS key",
-                (LEASE_NAMESPACE, [lease_key(name) for name in self.group.names]),
+                (LEASE_NAMESPACE, [lease_key(name) for name in self.group.lease_names]),
             )
             row = await cur.fetchone()
             if row and row[0]:
@@ -56,7 +58,7 @@ class Lease:
             await self._conn.execute("SELECT pg_advisory_unlock_all()")  # none, rather than some
             return False
         except psycopg.Error as exc:
-            log.warning("lease unavailable", group=self.group.name, error=repr(exc))
+            log.warning("lease unavailable", group=self.group.lease_name, error=repr(exc))
             await self.release()
             return False
 
@@ -68,7 +70,7 @@ class Lease:
             await self._conn.execute("SELECT 1")
             return True
         except psycopg.Error as exc:
-            log.warning("lease lost", group=self.group.name, error=repr(exc))
+            log.warning("lease lost", group=self.group.lease_name, error=repr(exc))
             await self.release()
             return False
 
@@ -82,8 +84,9 @@ class Lease:
 
 
 async def holders(conn: psycopg.AsyncConnection[Any], projections: Iterable[str]) -> dict[str, tuple[bool, int]]:
-    """Projection -> (held by a process, processes on standby for it), from the lease connections in this
-    database: a connection holding no lock waits for the group it names."""
+    """Projection's lease name (`timeline`, or `timeline@1` in a partition) -> (held by a process, processes on
+    standby for it), from the lease connections in this database: a connection holding no lock waits for the
+    group it names."""
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(
             """SELECT split_part(a.application_name, ':', 3), array_remove(array_agg(l.objid::bigint), NULL)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from nats.aio.msg import Msg
 
+from services.common.eventstream import EventStream
+
 
 @dataclass(frozen=True)
 class StreamMessage:
@@ -15,10 +17,12 @@ class StreamMessage:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_nats(cls, msg: Msg) -> StreamMessage:
+    def from_nats(cls, msg: Msg, stream: EventStream) -> StreamMessage:
+        """The message under the subject it was published to: read models are the same however many partitions
+        the stream has."""
         return cls(
             seq=msg.metadata.sequence.stream,
-            subject=msg.subject,
+            subject=stream.published_subject(msg.subject),
             data=msg.data,
             headers=dict(msg.headers or {}),
         )

@@ -104,7 +104,7 @@ class ShadowFeed:
                 msgs = await self.sub.fetch(batch, timeout=FETCH_WAIT_S)
             except nats.errors.TimeoutError:
                 continue
-            messages = [StreamMessage.from_nats(m) for m in msgs]
+            messages = [StreamMessage.from_nats(m, self.stream) for m in msgs]
             result = await apply_batch(
                 self.conn, [self.projection], messages, partial(next_in_stream, self.js, stream=self.stream)
             )

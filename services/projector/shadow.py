@@ -15,6 +15,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import tuple_row
 
+from services.projector.checkpoints import lock_projection
 from services.projector.projection import Projection
 
 BOOKKEEPING = ("projection_checkpoints", "processed_events", "dead_letters")
@@ -90,14 +91,9 @@ async def open_shadow(
 
 
 async def lock_live_checkpoint(conn: AsyncConnection[Any], projection: Projection) -> int:
-    """Hold the live checkpoint's row lock until COMMIT: the live applier waits, so nothing moves under the swap."""
-    await conn.execute(
-        "INSERT INTO public.projection_checkpoints (projection) VALUES (%s) ON CONFLICT DO NOTHING", (projection.name,)
-    )
-    live = await _scalar(
-        conn, "SELECT last_seq FROM public.projection_checkpoints WHERE projection = %s FOR UPDATE", projection.name
-    )
-    return int(live)
+    """Hold the live checkpoints' row locks (of every partition) until COMMIT: the live appliers wait, so nothing
+    moves under the swap. Returns the highest: the rebuild must reach it before it takes every partition's place."""
+    return await lock_projection(conn, projection.name, schema="public")
 
 
 async def swap_in(conn: AsyncConnection[Any], projection: Projection, checkpoint: int) -> None:

@@ -31,7 +31,7 @@ async def _reset(worker: GroupWorker, nc: Client) -> bool:
     try:
         await worker.reset_consumer(nc.jetstream())
     except (nats.errors.Error, TimeoutError) as exc:
-        log.warning("consumer not recreated yet; retrying", group=worker.group.name, error=repr(exc))
+        log.warning("consumer not recreated yet; retrying", group=worker.group.lease_name, error=repr(exc))
         return False
     return True
 
@@ -42,7 +42,7 @@ def _set_active(worker: GroupWorker, active: bool) -> None:
 
 
 async def run_shifts(worker: GroupWorker, nc: Client, stopping: asyncio.Event, lease: Lease) -> None:
-    name = worker.group.name
+    name = worker.group.lease_name
     _set_active(worker, False)
     try:
         while not stopping.is_set():
