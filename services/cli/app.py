@@ -342,6 +342,15 @@ def bench(
     incidents: Annotated[int, typer.Option(min=2, help="Incidents the events are spread over.")] = 10,
     reads: Annotated[int, typer.Option(min=50, help="Timeline requests per round, on each side.")] = 1000,
     fresh_seconds: Annotated[float, typer.Option(min=1, help="Seconds of posting at 200 events/s.")] = 5.0,
+    partitions: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Also time catch-up by this many projectors, one per partition of a copy of the round's events "
+            "split by incident; the ratio is the speed-up over one projector.",
+        ),
+    ] = 1,
     json_file: Annotated[Path | None, typer.Option("--json", help="Also write the figures here as JSON.")] = None,
     data_dir: Annotated[
         Path | None,
@@ -379,7 +388,7 @@ def bench(
     options = BenchOptions(
         events=events, rounds=rounds, mix=mix, fsync=fsync is FsyncMode.always, sizes=tuple(sizes or (events // 4,)),
         incidents=incidents, clients=64, readers=50, reads=reads, fresh_per_second=200.0, fresh_seconds=fresh_seconds,
-        external=external, stream=stream,
+        external=external, stream=stream, partitions=partitions,
     )  # fmt: skip
     try:
         console = Console()

@@ -108,6 +108,12 @@ class EventStream:
     def incident_subjects(self, incident_id: str) -> str:
         return f"{self.prefix}.{incident_id}.>"
 
+    @property
+    def stored_subjects(self) -> str:
+        """What the stream takes: partitioned, only <prefix>.<incident>.<EventType> (a publisher cannot choose
+        the partition)."""
+        return self.all_events if self.partitions == 1 else f"{self.prefix}.*.*"
+
     def partition_events(self, partition: int) -> str:
         """The stored subjects of one partition's events."""
         if not 0 <= partition < self.partitions:
@@ -117,15 +123,16 @@ class EventStream:
         return self.all_events if self.partitions == 1 else f"{self.prefix}.*.*.{partition}"
 
     def published_subject(self, stored: str) -> str:
-        """The subject an event was published to, from the one the stream stored it under."""
-        return stored if self.partitions == 1 else stored.rpartition(".")[0]
+        """The subject an event was published to, from the one the stream stored it under (with or without a
+        partition token)."""
+        return ".".join(stored.split(".")[: self.prefix.count(".") + 3])
 
     @property
     def subject_transform(self) -> SubjectTransform | None:
         if self.partitions == 1:
             return None
         return SubjectTransform(
-            src=f"{self.prefix}.*.*",
+            src=self.stored_subjects,
             dest=f"{self.prefix}.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{partition({self.partitions},1)}}}}",
         )
 
@@ -146,8 +153,7 @@ def stream_config(settings: Settings) -> StreamConfig:
     return StreamConfig(
         name=stream.name,
         description="Crisis events: the durable log and source of truth",
-        # Partitioned, the stream takes only <prefix>.<incident>.<EventType>: a publisher cannot forge a partition.
-        subjects=[stream.all_events if stream.partitions == 1 else f"{stream.prefix}.*.*"],
+        subjects=[stream.stored_subjects],
         subject_transform=stream.subject_transform,
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,

@@ -1,6 +1,7 @@
 """`crisis export` / `crisis import`: the stream as JSON lines, for backup, restore and moving between clusters.
 
-Each line is one stored message: its sequence, subject, headers and the event (or, for bytes that are not JSON,
+Each line is one stored message: its sequence, subject (as published: without the partition token a partitioned
+stream stores), headers and the event (or, for bytes that are not JSON,
 `payload_base64`). Import publishes each again with its `Nats-Msg-Id` (the event id when the header is missing),
 so JetStream drops repeats inside its duplicate window and the projector's dedupe by event id drops the rest:
 importing a file twice changes nothing.
@@ -21,6 +22,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from schemas.subjects import ALL_EVENTS, STREAM_NAME, SUBJECT_PREFIX, incident_subjects
+from services.common.eventstream import DEFAULT_STREAM
 from services.projector.operator_errors import OperatorError
 from services.projector.replay import FETCH_WAIT_S, temporary_consumer
 
@@ -55,7 +57,9 @@ async def export_lines(js: JetStreamContext, incident: str | None, from_seq: int
                 if seq > state.last_seq:
                     return
                 yield json.dumps(
-                    {"seq": seq, "subject": msg.subject, "headers": dict(msg.headers or {})} | _body(msg.data)
+                    {"seq": seq, "subject": DEFAULT_STREAM.published_subject(msg.subject)}
+                    | {"headers": dict(msg.headers or {})}
+                    | _body(msg.data)
                 )
                 if seq == state.last_seq or msg.metadata.num_pending == 0:
                     return
@@ -95,7 +99,9 @@ def parse_lines(lines: Iterable[str], source: str) -> list[Record]:
         msg_id = headers.get(MSG_ID) or (item.get("event") or {}).get("event_id")
         if not msg_id:
             raise OperatorError(f"{where}: no {MSG_ID} header and no event_id: it could not be imported idempotently")
-        records.append(Record(subject=subject, payload=payload, headers={**headers, MSG_ID: str(msg_id)}))
+        # Published again as first published: the target stream appends its own partition, if it has partitions.
+        published = DEFAULT_STREAM.published_subject(subject)
+        records.append(Record(subject=published, payload=payload, headers={**headers, MSG_ID: str(msg_id)}))
     return records
 
 

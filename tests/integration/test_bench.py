@@ -22,13 +22,16 @@ FIGURES = {
     "batch ingest", "single ingest x64", "single ingest p50", "single ingest p99", "catch-up, all read models",
     "replay all (blue/green)", "freshness p50 @200/s", "freshness p99 @200/s", "timeline x50", "timeline p99 x50",
     "projector peak RSS", "PostgreSQL bytes per event", "catch-up at 50 events", "catch-up at 328 events",
+    "catch-up, 2 partitions",
 }  # fmt: skip
 
 
 @pytest.mark.timeout(600)
-def test_a_small_bench_reports_every_figure_with_a_positive_ratio(tmp_path: Path) -> None:
+def test_a_small_bench_reports_every_figure_with_a_positive_ratio_and_the_speed_up_of_partitions(
+    tmp_path: Path,
+) -> None:
     report = tmp_path / "bench.json"
-    argv = ["--events", "200", "--reads", "100", "--fresh-seconds", "1", "--json", str(report)]
+    argv = ["--events", "200", "--reads", "100", "--fresh-seconds", "1", "--partitions", "2", "--json", str(report)]
     # Its own process tree and embedded servers, as an operator runs it; no CRISIS_ URL reaches it.
     done = subprocess.run(
         [sys.executable, "-m", "services", "bench", *argv],

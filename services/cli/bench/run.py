@@ -14,7 +14,7 @@ import platform
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from services.cli.bench import http, project, raw
 from services.cli.bench.options import BenchOptions
+from services.cli.bench.partitions import copy_events, split_settings
 from services.cli.bench.report import Figure, percentile, table, write_json
 from services.cli.bench.servers import Child, api_token, constant_server, fresh_database, refuse_busy_stream, service
 from services.cli.bench.workload import SCENARIOS, incident_name, submissions
@@ -45,6 +46,10 @@ class Figures:
         self.single_p50 = Figure("single ingest p50", "ms", "-", "js.publish")
         self.single_p99 = Figure("single ingest p99", "ms", "-", "js.publish")
         self.catch_up = Figure("catch-up, all read models", "events/s", ">= 0.3", "fetch(500)+ack")
+        if options.partitions > 1:  # the ratio is the speed-up over one projector, same events, same round
+            self.partitioned = Figure(
+                f"catch-up, {options.partitions} partitions", "events/s", "speed-up", "catch-up, 1 partition"
+            )
         self.replay = Figure("replay all (blue/green)", "events/s", ">= 0.8", "catch-up")
         self.fresh_p50 = Figure(f"freshness p50 @{options.fresh_per_second:.0f}/s", "ms", "< 20")
         self.fresh_p99 = Figure(f"freshness p99 @{options.fresh_per_second:.0f}/s", "ms", "< 100")
@@ -72,6 +77,7 @@ class Context:
     tokens: str
     workdir: Path
     progress: Progress
+    split: Settings | None = None  # --partitions: the stream split that many ways, beside the bench's
 
     @property
     def stream(self) -> EventStream:
@@ -145,7 +151,14 @@ async def bench(options: BenchOptions, settings: Settings, console: Console) -> 
                 await ingest.ready()
                 columns = (TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
                 progress = stack.enter_context(Progress(*columns, console=console, transient=True))
-                context = Context(options, servers, nc, ingest, token, retries, tokens, workdir, progress)
+                split = None
+                if options.partitions > 1:
+                    split = split_settings(servers, options.partitions)
+                    existed_split = await refuse_busy_stream(nc.jetstream(), EventStream.of(split))
+                    await ensure_stream(nc, split)
+                    leave_split = nc.jetstream().purge_stream if existed_split else nc.jetstream().delete_stream
+                    stack.push_async_callback(leave_split, split.stream_name)
+                context = Context(options, servers, nc, ingest, token, retries, tokens, workdir, progress, split)
                 for number in range(1, options.rounds + 1):
                     await one_round(context, figures, number)
     return figures.all(), retries.count
@@ -190,6 +203,8 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
         figures.fresh_p50.add(percentile(latencies, 50))
         figures.fresh_p99.add(percentile(latencies, 99))
         await timeline_figures(ctx, figures, done.query.url)
+    if ctx.split is not None:  # after the single projector has stopped: nothing else competes for the cores
+        await partitioned_catch_up(ctx, figures, state.messages, done.rate, f"round {number}: catch-up, partitions")
     for size in options.sizes:
         await js.purge_stream(ctx.stream.name)
         async with ctx.http() as client:
@@ -198,6 +213,17 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
         fetched = await raw.fetch_and_ack_rate(js, ctx.stream, size)
         async with projected(ctx, sized.first_seq, sized.last_seq, f"round {number}: catch-up at {size:,}") as done:
             figures.sizes[size].add(done.rate, fetched)
+
+
+async def partitioned_catch_up(ctx: Context, figures: Figures, messages: int, one: float, phase: str) -> None:
+    """The round's events copied into the split stream, then caught up by one projector per partition."""
+    assert ctx.split is not None
+    js, split = ctx.nc.jetstream(), EventStream.of(ctx.split)
+    await js.purge_stream(split.name)
+    await copy_events(js, ctx.stream, split, messages)
+    state = (await js.stream_info(split.name)).state
+    async with projected(ctx, state.first_seq, state.last_seq, phase, split) as done:
+        figures.partitioned.add(done.rate, one)
 
 
 @dataclass(frozen=True)
@@ -209,21 +235,32 @@ class Projected:
 
 
 @asynccontextmanager
-async def projected(ctx: Context, first_seq: int, last_seq: int, phase: str) -> AsyncIterator[Projected]:
-    """A fresh database with the query service on it, and a projector timed from nothing to `last_seq`: from its
-    /healthz answering (its consumers start as its HTTP server does), so a Python process's start is not counted
-    against a small stream."""
+async def projected(
+    ctx: Context, first_seq: int, last_seq: int, phase: str, stream: EventStream | None = None
+) -> AsyncIterator[Projected]:
+    """A fresh database with the query service on it, and a projector per partition of the stream (the bench's
+    unless given) timed from nothing to `last_seq`: from their /healthz answering (consumers start as the HTTP
+    server does), so a Python process's start is not counted against a small stream."""
+    stream = stream or ctx.stream
     with (
         fresh_database(ctx.server_url) as database_url,
-        service("query", ctx.nats_url, ctx.stream, database_url, ctx.tokens, ctx.workdir) as query,
+        service("query", ctx.nats_url, stream, database_url, ctx.tokens, ctx.workdir) as query,
+        ExitStack() as projectors,
     ):
         await query.ready()
-        with service("projector", ctx.nats_url, ctx.stream, database_url, ctx.tokens, ctx.workdir) as projector:
+        started_projectors = [
+            projectors.enter_context(
+                service("projector", ctx.nats_url, stream, database_url, ctx.tokens, ctx.workdir, partition)
+            )
+            for partition in range(stream.partitions)
+        ]
+        for projector in started_projectors:
             await projector.ready("/healthz")
-            started = time.perf_counter()
-            async with ctx.http() as client:
-                rate = await project.catch_up_rate(client, query.url, first_seq, last_seq, started, ctx.phase(phase))
-            yield Projected(database_url, query, rate, projector.peak_rss_mb())
+        started = time.perf_counter()
+        async with ctx.http() as client:
+            rate = await project.catch_up_rate(client, query.url, first_seq, last_seq, started, ctx.phase(phase))
+        peaks = [rss for projector in started_projectors if (rss := projector.peak_rss_mb()) is not None]
+        yield Projected(database_url, query, rate, max(peaks) if peaks else None)
 
 
 async def timeline_figures(ctx: Context, figures: Figures, query_url: str) -> None:
@@ -259,7 +296,8 @@ def run(options: BenchOptions, settings: Settings, json_path: Path | None, conso
     title = (
         f"crisis bench: {options.events:,} events ({options.mix} mix) x {options.rounds} rounds, medians; "
         f"{'fsync before ack' if options.fsync else 'fsync relaxed'}; "
-        f"{described['cores']} cores, {described['ram_gb']} GB RAM; "
+        + (f"catch-up also by {options.partitions} partition projectors; " if options.partitions > 1 else "")
+        + f"{described['cores']} cores, {described['ram_gb']} GB RAM; "
         f"{retries} request(s) retried on a dropped connection"
     )
     console.print(table(figures, title))

@@ -55,7 +55,7 @@ async def refuse_busy_stream(js: JetStreamContext, stream: EventStream) -> bool:
             f"stream {stream.name} has {info.state.consumer_count} consumer(s), so a projector or subscriber "
             "watches it: stop them, run the bench on its own embedded servers, or give it --stream NAME"
         )
-    if list(info.config.subjects or ()) != [stream.all_events]:
+    if list(info.config.subjects or ()) != [stream.stored_subjects]:
         raise BenchRefused(f"stream {stream.name} exists with other subjects ({info.config.subjects}): not the bench's")
     return True
 
@@ -126,14 +126,17 @@ class Child:
 
 @contextmanager
 def service(
-    name: str, nats_url: str, stream: EventStream, database_url: str, tokens: str, log_dir: Path
+    name: str, nats_url: str, stream: EventStream, database_url: str, tokens: str, log_dir: Path, partition: int = 0
 ) -> Iterator[Child]:
-    """`crisis <name>` (ingest, projector or query) against the bench's servers and event stream."""
+    """`crisis <name>` (ingest, projector or query) against the bench's servers and event stream; a projector
+    feeds `partition` of it."""
     port = free_port(HOST)
     env = os.environ | {
         "CRISIS_NATS_URL": nats_url,
         "CRISIS_STREAM_NAME": stream.name,
         "CRISIS_SUBJECT_PREFIX": stream.prefix,
+        "CRISIS_STREAM_PARTITIONS": str(stream.partitions),
+        "CRISIS_PROJECTOR_PARTITION": str(partition),
         "CRISIS_DATABASE_URL": database_url,
         "CRISIS_API_TOKENS": tokens,
         "CRISIS_DATA_DIR": str(log_dir),
@@ -144,7 +147,9 @@ def service(
         "CRISIS_STREAM_PROTECTED": "false",  # the bench purges its stream between rounds
         "CRISIS_LOG_LEVEL": "WARNING",
     }
-    child = Child(name, [sys.executable, "-m", "services", name], env, log_dir, port)
+    child = Child(
+        f"{name}-{partition}" if partition else name, [sys.executable, "-m", "services", name], env, log_dir, port
+    )
     try:
         yield child
     finally:

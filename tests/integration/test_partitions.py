@@ -1,0 +1,218 @@
+"""A stream split by incident into partitions, each fed by a projector of its own, on the real servers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from typing import Any
+
+import psycopg
+import pytest
+from asgi_lifespan import LifespanManager
+from nats.aio.client import Client
+from nats.js.api import RawStreamMsg
+
+from services.cli.bench.workload import SCENARIOS, Mix, submissions
+from services.common.embedded_postgres import EmbeddedPostgres
+from services.common.eventstream import EventStream, PartitionsMismatch, ensure_stream
+from services.common.settings import Settings
+from services.demo.loader import scenario_events
+from services.projector.app import create_app
+from services.projector.read_models import PROJECTIONS
+from tests.conftest import fresh_database
+from tests.integration.cli_runner import crisis
+from tests.readmodels import snapshot
+from tests.stack import running_stack
+from tests.waiting import wait_until
+
+GENERATED = 1500  # events copied from the demo scenarios, beside the scenarios themselves
+INCIDENTS = 40
+
+
+@contextmanager
+def own_stream(
+    settings: Settings, postgres: EmbeddedPostgres, partitions: int, tag: str | None = None
+) -> Iterator[Settings]:
+    """Settings for a stream of this test's own (the session's stream keeps its subjects) and a fresh database."""
+    tag = tag or uuid.uuid4().hex[:8]
+    with fresh_database(postgres) as database_url:
+        yield settings.model_copy(
+            update={
+                "stream_name": f"PARTS_{tag}",
+                "subject_prefix": f"parts.{tag}.events",
+                "stream_partitions": partitions,
+                "database_url": database_url,
+            }
+        )
+
+
+@asynccontextmanager
+async def declared(nc: Client, *streams: Settings) -> AsyncIterator[None]:
+    for settings in streams:
+        await ensure_stream(nc, settings)
+    try:
+        yield
+    finally:
+        for settings in streams:
+            await nc.jetstream().delete_stream(settings.stream_name)
+
+
+async def ingest(settings: Settings, events: list[dict[str, Any]]) -> int:
+    """Post through ingest, as reporters would; returns the last sequence."""
+    async with running_stack(settings) as stack:
+        for start in range(0, len(events), 500):
+            response = await stack.ingest.post("/v1/events/batch", json={"events": events[start : start + 500]})
+            assert response.status_code == 202, response.text
+    return int(max(result["seq"] for result in response.json()["results"]))
+
+
+async def stored_messages(nc: Client, settings: Settings, last_seq: int) -> list[RawStreamMsg]:
+    return [await nc.jetstream().get_msg(settings.stream_name, seq) for seq in range(1, last_seq + 1)]
+
+
+async def republish(nc: Client, settings: Settings, messages: list[RawStreamMsg]) -> None:
+    """The same messages, in the same order, so at the same sequences: byte for byte the same events."""
+    for seq, stored in enumerate(messages, start=1):
+        headers = {k: v for k, v in (stored.headers or {}).items() if not k.startswith("Nats-Expected")}
+        ack = await nc.jetstream().publish(stored.subject or "", stored.data or b"", headers=headers)
+        assert ack.seq == seq
+
+
+async def stored_by_partition(nc: Client, settings: Settings) -> list[int]:
+    """How many events each partition holds, counted by the server over the stored subjects."""
+    stream = EventStream.of(settings)
+    counts = []
+    for k in range(stream.partitions):
+        info = await nc.jetstream().stream_info(stream.name, subjects_filter=stream.partition_events(k))
+        counts.append(sum((info.state.subjects or {}).values()))
+    return counts
+
+
+async def positions(database_url: str) -> dict[tuple[str, int], int]:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cur = await conn.execute("SELECT projection, partition, last_seq FROM projection_checkpoints")
+        return {(name, partition): seq for name, partition, seq in await cur.fetchall()}
+
+
+async def projected(database_url: str, partitions: int, last_seq: int) -> None:
+    await wait_until(
+        lambda: positions(database_url),
+        lambda found: len(found) == len(PROJECTIONS) * partitions and min(found.values()) >= last_seq,
+        within=300,
+        what=f"every read model of {partitions} partition(s) to reach {last_seq}",
+    )
+
+
+def workload() -> list[dict[str, Any]]:
+    """The demo scenarios as they are, then copies of them over many incidents."""
+    demo = [event for name in SCENARIOS[Mix.demo] for event in scenario_events(name)]
+    return demo + submissions(Mix.demo, GENERATED, INCIDENTS)
+
+
+async def test_two_partition_projectors_build_the_read_models_of_one(
+    nc: Client, settings: Settings, postgres_server: EmbeddedPostgres
+) -> None:
+    tag = uuid.uuid4().hex[:8]  # one stream name and subjects, created unpartitioned and then split in two
+    with own_stream(settings, postgres_server, 1, tag) as whole, own_stream(settings, postgres_server, 2, tag) as split:
+        async with declared(nc, whole):
+            last_seq = await ingest(whole, workload())
+            messages = await stored_messages(nc, whole, last_seq)
+            async with LifespanManager(create_app(whole)):
+                await projected(whole.database_url or "", 1, last_seq)
+        async with declared(nc, split):
+            await republish(nc, split, messages)
+            async with AsyncExitStack() as stack:
+                for partition in (0, 1):  # each with its own NATS and PostgreSQL connections, as two processes
+                    feeding = split.model_copy(update={"projector_partition": partition})
+                    await stack.enter_async_context(LifespanManager(create_app(feeding)))
+                await projected(split.database_url or "", 2, last_seq)
+                js = nc.jetstream()
+                delivered = [  # messages delivered to each partition's consumer, redeliveries included
+                    (await js.consumer_info(split.stream_name, f"projector-all@{k}")).delivered.consumer_seq or 0
+                    for k in (0, 1)
+                ]
+                stored = await stored_by_partition(nc, split)
+
+        # Each projector fed its own share of the incidents, and the two shares are the whole stream ...
+        assert all(count > last_seq // 5 for count in stored), stored
+        assert sum(stored) == last_seq
+        assert all(count <= sent < last_seq for count, sent in zip(stored, delivered, strict=True)), delivered
+        # ... and every table of every read model is, row for row, the single projector's.
+        whole_rows, split_rows = snapshot(whole.database_url or ""), snapshot(split.database_url or "")
+        assert whole_rows.keys() == split_rows.keys()
+        for table, rows in whole_rows.items():
+            assert rows, f"{table} is empty: the workload does not exercise it"
+            assert split_rows[table] == rows, table
+
+
+async def test_a_stream_keeps_the_partitions_it_was_created_with(
+    nc: Client, settings: Settings, postgres_server: EmbeddedPostgres
+) -> None:
+    with own_stream(settings, postgres_server, 2) as split:
+        async with declared(nc, split):
+            with pytest.raises(PartitionsMismatch, match=r"created with 2 partition.*CRISIS_STREAM_PARTITIONS is 3"):
+                await ensure_stream(nc, split.model_copy(update={"stream_partitions": 3}))
+            with pytest.raises(PartitionsMismatch, match="created with 2 partition"):
+                await ensure_stream(nc, split.model_copy(update={"stream_partitions": 1}))
+
+
+async def test_a_caught_up_partition_counts_as_at_the_end_of_the_stream(
+    nc: Client, settings: Settings, postgres_server: EmbeddedPostgres
+) -> None:
+    """Events of one incident land in one partition; the other partition's checkpoint must follow the stream's end,
+    or a reader waiting for the position (read-your-writes) would wait for ever."""
+    with own_stream(settings, postgres_server, 2) as split:
+        async with declared(nc, split), AsyncExitStack() as stack:
+            for partition in (0, 1):
+                feeding = split.model_copy(update={"projector_partition": partition})
+                await stack.enter_async_context(LifespanManager(create_app(feeding)))
+            async with running_stack(split) as stack_api:
+                events = scenario_events(SCENARIOS[Mix.flood][0])
+                response = await stack_api.ingest.post("/v1/events/batch", json={"events": events})
+                assert response.status_code == 202, response.text
+                last = max(result["seq"] for result in response.json()["results"])
+                assert sorted(await stored_by_partition(nc, split)) == [0, len(events)]  # one incident, one partition
+                await wait_until(
+                    lambda: stack_api.query.get("/v1/incidents", params={"limit": 1}),
+                    lambda r: int(r.headers["X-Position"]) >= last,
+                    what="X-Position to reach the last event",
+                )
+                found = await positions(split.database_url or "")
+            assert min(found.values()) >= last
+
+
+async def test_the_projector_refuses_a_partition_the_stream_does_not_have(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRISIS_STREAM_PARTITIONS", "2")
+    result = await crisis(settings, "projector", "--partition", "2")
+    assert result.exit_code == 2
+    assert "partition 2 does not exist" in result.output
+
+
+async def test_optimistic_concurrency_holds_per_incident_on_a_partitioned_stream(
+    nc: Client, settings: Settings, postgres_server: EmbeddedPostgres
+) -> None:
+    """Ingest's expected position is the incident's last sequence over its subjects, partition token included."""
+    with own_stream(settings, postgres_server, 2) as split:
+        async with declared(nc, split), running_stack(split) as stack:
+            incident = "kg-2020-election"
+            opened = {**scenario_events(incident)[0], "event_id": str(uuid.uuid4())}
+            first = await stack.ingest.post("/v1/events", json=opened, headers={"If-Match": '"0"'})
+            position = first.json()["seq"]
+            second = await stack.ingest.post(
+                "/v1/events", json={**opened, "event_id": str(uuid.uuid4())}, headers={"If-Match": str(position)}
+            )
+            stale = await stack.ingest.post(
+                "/v1/events", json={**opened, "event_id": str(uuid.uuid4())}, headers={"If-Match": str(position)}
+            )
+            other = await stack.ingest.post(  # another incident's writes move nothing of this one
+                "/v1/events",
+                json={**opened, "event_id": str(uuid.uuid4()), "incident_id": "another-incident"},
+                headers={"If-Match": '"0"'},
+            )
+
+    assert (first.status_code, second.status_code, other.status_code) == (202, 202, 202), second.text
+    assert stale.status_code == 409, stale.text
+    assert stale.json()["current_position"] == second.json()["seq"]
