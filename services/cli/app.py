@@ -69,6 +69,13 @@ def up(
     from services.cli.up import Stack
 
     settings = _settings(data_dir)
+    if settings.stream_partitions != 1:
+        typer.echo(
+            "error: crisis up runs one projector, for an unpartitioned stream: unset CRISIS_STREAM_PARTITIONS, or run "
+            "the services one by one with a `crisis projector --partition K` for each partition",
+            err=True,
+        )
+        raise typer.Exit(2)
     ports = {"ingest_port": ingest_port, "query_port": query_port, "projector_port": projector_port}
     settings = settings.model_copy(update={k: v for k, v in ports.items() if v is not None})
     raise typer.Exit(Stack(settings, demo=demo).run())
