@@ -22,7 +22,7 @@ FIGURES = {
     "batch ingest", "single ingest x64", "single ingest p50", "single ingest p99", "catch-up, all read models",
     "replay all (blue/green)", "freshness p50 @200/s", "freshness p99 @200/s", "timeline x50", "timeline p99 x50",
     "projector peak RSS", "PostgreSQL bytes per event", "catch-up at 50 events", "catch-up at 328 events",
-    "catch-up, 2 partitions",
+    "catch-up, 2 partitions", "catch-up CPU, 2 projectors",
 }  # fmt: skip
 
 

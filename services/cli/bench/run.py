@@ -50,6 +50,10 @@ class Figures:
             self.partitioned = Figure(
                 f"catch-up, {options.partitions} partitions", "events/s", "speed-up", "catch-up, 1 partition"
             )
+            # Where the speed-up went: the cores the projector processes got, together, while catching up.
+            self.partitioned_cores = Figure(
+                f"catch-up CPU, {options.partitions} projectors", "cores", "report", "catch-up CPU, 1 projector"
+            )
         self.replay = Figure("replay all (blue/green)", "events/s", ">= 0.8", "catch-up")
         self.fresh_p50 = Figure(f"freshness p50 @{options.fresh_per_second:.0f}/s", "ms", "< 20")
         self.fresh_p99 = Figure(f"freshness p99 @{options.fresh_per_second:.0f}/s", "ms", "< 100")
@@ -204,7 +208,7 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
         figures.fresh_p99.add(percentile(latencies, 99))
         await timeline_figures(ctx, figures, done.query.url)
     if ctx.split is not None:  # after the single projector has stopped: nothing else competes for the cores
-        await partitioned_catch_up(ctx, figures, state.messages, done.rate, f"round {number}: catch-up, partitions")
+        await partitioned_catch_up(ctx, figures, state.messages, done, f"round {number}: catch-up, partitions")
     for size in options.sizes:
         await js.purge_stream(ctx.stream.name)
         async with ctx.http() as client:
@@ -215,7 +219,7 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
             figures.sizes[size].add(done.rate, fetched)
 
 
-async def partitioned_catch_up(ctx: Context, figures: Figures, messages: int, one: float, phase: str) -> None:
+async def partitioned_catch_up(ctx: Context, figures: Figures, messages: int, one: Projected, phase: str) -> None:
     """The round's events copied into the split stream, then caught up by one projector per partition."""
     assert ctx.split is not None
     js, split = ctx.nc.jetstream(), EventStream.of(ctx.split)
@@ -223,7 +227,8 @@ async def partitioned_catch_up(ctx: Context, figures: Figures, messages: int, on
     await copy_events(js, ctx.stream, split, messages)
     state = (await js.stream_info(split.name)).state
     async with projected(ctx, state.first_seq, state.last_seq, phase, split) as done:
-        figures.partitioned.add(done.rate, one)
+        figures.partitioned.add(done.rate, one.rate)
+        figures.partitioned_cores.add(done.projector_cores, one.projector_cores)
 
 
 @dataclass(frozen=True)
@@ -232,6 +237,7 @@ class Projected:
     query: Child
     rate: float  # catch-up, events/s
     peak_rss_mb: float | None  # the projector's, once caught up
+    projector_cores: float  # CPU seconds of the projector processes over the catch-up's seconds
 
 
 @asynccontextmanager
@@ -256,11 +262,16 @@ async def projected(
         ]
         for projector in started_projectors:
             await projector.ready("/healthz")
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), _cpu_seconds(started_projectors)
         async with ctx.http() as client:
             rate = await project.catch_up_rate(client, query.url, first_seq, last_seq, started, ctx.phase(phase))
+        cores = (_cpu_seconds(started_projectors) - cpu_before) / (time.perf_counter() - started)
         peaks = [rss for projector in started_projectors if (rss := projector.peak_rss_mb()) is not None]
-        yield Projected(database_url, query, rate, max(peaks) if peaks else None)
+        yield Projected(database_url, query, rate, max(peaks) if peaks else None, cores)
+
+
+def _cpu_seconds(children: list[Child]) -> float:
+    return sum(cpu for child in children if (cpu := child.cpu_seconds()) is not None)
 
 
 async def timeline_figures(ctx: Context, figures: Figures, query_url: str) -> None:

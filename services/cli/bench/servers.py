@@ -114,6 +114,14 @@ class Child:
         kilobytes = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), None)
         return kilobytes / 1024 if kilobytes is not None else None
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time the process has used so far, user and system (Linux: /proc/<pid>/stat), while it still runs."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
