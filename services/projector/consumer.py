@@ -1,5 +1,8 @@
 """One durable JetStream pull consumer per group of read models, fetched in batches, acknowledged after COMMIT.
 
+On a partitioned stream, per group and partition: the consumer is filtered to the partition's subjects, and a
+message is held back for an earlier one only when that one is of the same partition.
+
 Each batch is acknowledged with one message after its transaction commits (`AckPolicy.ALL`: acking the last
 applied message acks every earlier one), and NAKed with a delay on any failure (never terminated, as faststream's
 default acknowledgement would on an exception). The checkpoints in PostgreSQL are the truth about the group's
@@ -22,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import nats.errors
+import psycopg
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -145,16 +149,17 @@ class GroupWorker:
                 own = (await js.get_msg(self.stream.name, subject=self._subjects)).seq or 0
             except NotFoundError:
                 own = 0
-        except (nats.errors.Error, TimeoutError) as exc:  # the next idle fetch tries again
-            log.info("stream end not known now", group=self.group.lease_name, error=repr(exc))
-            return
-        # The partition's events up to `end` were all stored before `own` was read: applied up to `own`, a read
-        # model has applied every one of them.
-        conn = await self._connection()
-        async with conn.transaction():
-            checkpoints = await lock_checkpoints(conn, self.group.names, self.group.partition)
-            caught_up = [name for name, checkpoint in checkpoints.items() if own <= checkpoint < end]
-            await save_checkpoints(conn, caught_up, end, self.group.partition)
+            # Every event of the partition up to `end` was stored before `own` was read, so is at or below it: a
+            # read model that has applied `own` has applied all of them.
+            conn = await self._connection()
+            async with conn.transaction():
+                checkpoints = await lock_checkpoints(conn, self.group.names, self.group.partition)
+                caught_up = [name for name, checkpoint in checkpoints.items() if own <= checkpoint < end]
+                await save_checkpoints(conn, caught_up, end, self.group.partition)
+        except (nats.errors.Error, TimeoutError, psycopg.Error) as exc:  # the next caught-up fetch tries again
+            log.info("partition not moved to the stream's end", group=self.group.lease_name, error=repr(exc))
+            if isinstance(exc, psycopg.Error):
+                await self._drop_connection()
 
     async def close(self) -> None:
         await self._drop_connection()
