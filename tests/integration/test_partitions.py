@@ -14,6 +14,7 @@ from nats.aio.client import Client
 from nats.js.api import RawStreamMsg
 
 from services.cli.bench.workload import SCENARIOS, Mix, submissions
+from services.cli.status import Report, collect, render
 from services.common.embedded_postgres import EmbeddedPostgres
 from services.common.eventstream import EventStream, PartitionsMismatch, ensure_stream
 from services.common.settings import Settings
@@ -216,3 +217,23 @@ async def test_optimistic_concurrency_holds_per_incident_on_a_partitioned_stream
     assert (first.status_code, second.status_code, other.status_code) == (202, 202, 202), second.text
     assert stale.status_code == 409, stale.text
     assert stale.json()["current_position"] == second.json()["seq"]
+
+
+async def test_each_partition_has_its_lease_and_standbys_and_status_shows_them(
+    nc: Client, settings: Settings, postgres_server: EmbeddedPostgres
+) -> None:
+    with own_stream(settings, postgres_server, 2) as split:
+        async with declared(nc, split), AsyncExitStack() as stack:
+            for partition in (0, 0, 1):  # two processes for partition 0: one feeds it, the other stands by
+                feeding = split.model_copy(update={"projector_partition": partition})
+                await stack.enter_async_context(LifespanManager(create_app(feeding)))
+
+            def every_partition_fed(report: Report) -> bool:
+                return all(
+                    [(k.state, k.standbys) for k in p.partitions] == [("active", 1), ("active", 0)]
+                    for p in report.status.projections
+                )
+
+            report = await wait_until(lambda: collect(split, rate_window_s=0), every_partition_fed, what="leases")
+    assert all(p.state == "active" and p.standbys == 0 for p in report.status.projections)
+    assert "  partition 1" in render(report)
