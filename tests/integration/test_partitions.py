@@ -237,3 +237,41 @@ async def test_each_partition_has_its_lease_and_standbys_and_status_shows_them(
             report = await wait_until(lambda: collect(split, rate_window_s=0), every_partition_fed, what="leases")
     assert all(p.state == "active" and p.standbys == 0 for p in report.status.projections)
     assert "  partition 1" in render(report)
+
+
+async def test_dead_letters_and_a_replay_work_on_a_partitioned_stream(
+    nc: Client, settings: Settings, postgres_server: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with own_stream(settings, postgres_server, 2) as split:
+        url = split.database_url or ""
+        async with declared(nc, split):
+            await ingest(split, submissions(Mix.demo, 300, 10))
+            poison = await nc.jetstream().publish(
+                f"{split.subject_prefix}.bench-0-kg-2020-election.StatementIssued",
+                b"{not json",
+                headers={"Nats-Msg-Id": "p"},
+            )
+            last_seq = await ingest(split, submissions(Mix.demo, 100, 10))
+            async with AsyncExitStack() as stack:
+                for partition in (0, 1):
+                    feeding = split.model_copy(update={"projector_partition": partition})
+                    await stack.enter_async_context(LifespanManager(create_app(feeding)))
+                await projected(url, 2, last_seq)
+            dead = await fetch_rows(url, "SELECT projection, stream_seq FROM dead_letters ORDER BY 1")
+            assert dead == [(name, poison.seq) for name in sorted(PROJECTIONS)]
+
+            before = snapshot(url)
+            await fetch_rows(url, "UPDATE incidents SET event_count = 0 RETURNING 1")  # as a handler bug would
+            for name, value in {"STREAM_NAME": split.stream_name, "SUBJECT_PREFIX": split.subject_prefix}.items():
+                monkeypatch.setenv(f"CRISIS_{name}", value)
+            monkeypatch.setenv("CRISIS_STREAM_PARTITIONS", "2")
+            result = await crisis(split, "replay", "all")
+
+        assert result.exit_code == 0, result.output
+        assert snapshot(url) == before
+        assert set((await positions(url)).values()) == {last_seq}  # every read model, in both partitions
+
+
+async def fetch_rows(database_url: str, query: str) -> list[tuple[Any, ...]]:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        return await (await conn.execute(query)).fetchall()
