@@ -93,7 +93,12 @@ class EventHit(TimelineEntry):
     distance_km: float | None = Field(description="From the `near` point; null without near.")
 
 
-EventHitPage = Page[EventHit]
+class EventHitPage(Page[EventHit]):
+    relevance_capped: bool = Field(
+        default=False,
+        description="Sorted by relevance, q matched more events than are ranked (1,000: the first the index finds, "
+        "not every match): narrow the filters, or sort by occurred_at to page through every match.",
+    )
 
 
 class TrendPoint(BaseModel):
