@@ -11,6 +11,7 @@ exact value, else its lower bound), `lower` and `upper` the sums of the tolls' r
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -29,20 +30,19 @@ class TrendFigure(BaseModel):
 def bucket_figures(tolls: Iterable[list[FigureRow]]) -> list[TrendFigure]:
     """One bucket's figures per category and group; each item of `tolls` holds every version of one incident's
     reports."""
-    totals: dict[tuple[str, str], TrendFigure] = {}
+    # per (category, group): best, lower, upper (None: open-ended), sources; plain ints, one model per kind at the end
+    totals: dict[tuple[str, str], list[Any]] = {}
     for rows in tolls:
         for folded in casualty_figures(rows):
             if folded.best_supported is None:
                 continue  # every report of this toll is retracted
             best = folded.best_supported.figure.count
-            total = totals.setdefault(
-                (folded.category, folded.group),
-                TrendFigure(category=folded.category, group=folded.group, best=0, lower=0, upper=0, sources=0),
-            )
-            total.best += best.value if best.value is not None else best.lower or 0
-            total.lower += folded.range.lower or 0
-            total.upper = (
-                None if total.upper is None or folded.range.upper is None else total.upper + folded.range.upper
-            )
-            total.sources += sum(1 for source in folded.sources if source.latest is not None)
-    return [totals[kind] for kind in sorted(totals)]
+            total = totals.setdefault((folded.category, folded.group), [0, 0, 0, 0])
+            total[0] += best.value if best.value is not None else best.lower or 0
+            total[1] += folded.range.lower or 0
+            total[2] = None if total[2] is None or folded.range.upper is None else total[2] + folded.range.upper
+            total[3] += sum(1 for source in folded.sources if source.latest is not None)
+    return [
+        TrendFigure(category=category, group=group, best=best, lower=lower, upper=upper, sources=sources)
+        for (category, group), (best, lower, upper, sources) in sorted(totals.items())
+    ]

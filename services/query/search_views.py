@@ -76,7 +76,7 @@ def hits_query(
         SELECT stream_seq AS position, event_id, incident_id, type, occurred_at,
                envelope ->> 'occurred_precision' AS occurred_precision, reported_at, recorded_at,
                envelope -> 'source' AS source, envelope -> 'location' AS location, envelope -> 'data' AS data,
-               verification_as_of(event_id, {as_of}) AS verification, rank, distance_km,
+               v.verification, rank, distance_km,
                {snippet} AS snippet, {candidates_count} AS candidates,
                (SELECT COALESCE(json_agg(json_build_object('id', m.actor_id, 'name', m.name, 'kind', m.kind,
                                                            'role', m.role, 'field', m.field) ORDER BY m.field), '[]')
@@ -89,7 +89,7 @@ def hits_query(
             WHERE {conditions}
             ORDER BY {order}
             LIMIT %(limit)s
-        ) page
+        ) page CROSS JOIN LATERAL verification_at(page.event_id, {as_of}) v
         ORDER BY {order}
         """
     ).format(
@@ -148,8 +148,8 @@ async def _figures(
         """
         SELECT event_id, version_of, category, casualty_group, value, min, max, text, lower_bound, upper_bound,
                source, reason, occurred_at, reported_at, recorded_at, stream_seq,
-               verification_as_of(version_of, {as_of}) AS verification
-        FROM casualty_figures
+               v.verification
+        FROM casualty_figures CROSS JOIN LATERAL verification_at(version_of, {as_of}) v
         WHERE version_of = ANY(%(ids)s) AND recorded_at <= {as_of}
         """
     ).format(as_of=sql.SQL(AS_OF))
