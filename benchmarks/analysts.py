@@ -6,7 +6,8 @@ Starts its own embedded PostgreSQL in a temp dir and fills the read models with 
 shapes (event_log, actor_mentions, casualty_figures, incidents, the checkpoints): the projector itself catches up
 at about 700 events/s here (docs/performance.md), 25 minutes for a million. Then it runs the query service as its
 own process and, with `--readers` concurrent clients, measures p50/p99 of each read, against the raw limit on the same
-machine: the same SQL statement straight through psycopg (no HTTP, no Python fold), with the same concurrency.
+machine: the same SQL statements straight through psycopg (no HTTP, no Python fold), with the same concurrency,
+and the same HTTP stack (FastAPI on uvicorn, one worker) answering a constant body of the read's size.
 The export is measured alone: rows/s and the query process's RSS, against a server-side cursor reading the same
 statement. Prints EXPLAIN (ANALYZE, BUFFERS) of each statement.
 """
@@ -259,11 +260,12 @@ async def under_load(readers: int, requests: int, one: Callable[[int], Awaitable
     return Load(latencies, time.perf_counter() - began)
 
 
-Case = tuple[str, Callable[[int], dict[str, Any]], Callable[[dict[str, Any]], tuple[sql.Composed, dict[str, Any]]]]
+Statements = list[tuple[sql.Composed, dict[str, Any]]]
+Case = tuple[str, Callable[[int], dict[str, Any]], Callable[[dict[str, Any]], Statements]]
 
 
 def cases() -> list[Case]:
-    """(name, the i-th request's query parameters, the statement behind it and its parameters)."""
+    """(name, the i-th request's query parameters, the statements behind it with their parameters)."""
     countries, words = list(COUNTRIES), vocabulary(random.Random(13))
 
     def filtered(i: int) -> dict[str, Any]:
@@ -294,15 +296,18 @@ def cases() -> list[Case]:
             text=params.get("q"),
         )
 
-    def page_sql(params: dict[str, Any]) -> tuple[sql.Composed, dict[str, Any]]:
+    def page_sql(params: dict[str, Any]) -> Statements:
         sort: search_views.Sort = "relevance" if "q" in params else "occurred_at"
-        return search_views.hits_query(selection(params), sort, after=None, limit=51)
+        return [search_views.hits_query(selection(params), sort, after=None, limit=51)]
 
-    def trend_sql(params: dict[str, Any]) -> tuple[sql.Composed, dict[str, Any]]:
+    def trend_sql(params: dict[str, Any]) -> Statements:
+        """The counts, then the casualty figures to fold."""
         chosen = selection(params)
         first, last = chosen.occurred_from, chosen.occurred_to
         extra = {"first": first, "last": (last or first) - timedelta(microseconds=1)}  # type: ignore[operator]
-        return trend_views.counts_query(chosen, None), {**trend_views.params(chosen, "week"), **extra}
+        values = trend_views.params(chosen, "week")
+        return [(trend_views.counts_query(chosen, None), {**values, **extra}),
+                (trend_views.figures_query(chosen, None), values)]  # fmt: skip
 
     return [("filtered /v1/events page", filtered, page_sql), ("q search", search, page_sql),
             ("weekly trends, one country, a year", weekly, trend_sql)]  # fmt: skip
@@ -337,9 +342,9 @@ async def measure(base_url: str, url: str, readers: int, requests: int, workdir:
                 body = (await client.get(route, params=params_of(0))).content
 
             async def raw(i: int, params_of: Any = params_of, statement: Any = statement) -> None:
-                query, params = statement(params_of(i))
                 async with pool.connection() as conn:
-                    await (await conn.execute(query, params)).fetchall()
+                    for query, params in statement(params_of(i)):
+                        await (await conn.execute(query, params)).fetchall()
 
             await under_load(readers, readers, raw)  # warm up
             limit = await under_load(readers, requests, raw)
@@ -408,9 +413,9 @@ async def export(base_url: str, url: str, pid: int, country: str) -> str:
 def explain(url: str) -> None:
     with psycopg.connect(url) as conn:
         for name, params_of, statement in cases():
-            query, params = statement(params_of(1))
-            plan = conn.execute(sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + query, params).fetchall()
-            print(f"\n--- EXPLAIN {name} {params_of(1)}\n" + "\n".join(row[0] for row in plan))
+            for query, params in statement(params_of(1)):
+                plan = conn.execute(sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + query, params).fetchall()
+                print(f"\n--- EXPLAIN {name} {params_of(1)}\n" + "\n".join(row[0] for row in plan))
         chosen = Selection(country="BY")
         plan = conn.execute(
             sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + export_views.events_query(chosen, located_only=False),
