@@ -319,12 +319,14 @@ def readers_client(base_url: str, readers: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base_url, timeout=60, limits=httpx.Limits(max_connections=readers))
 
 
-async def measure(base_url: str, url: str, readers: int, requests: int, workdir: Path) -> list[str]:
+async def measure(
+    base_url: str, url: str, readers: int, requests: int, workdir: Path, query: subprocess.Popen[bytes]
+) -> list[str]:
     """Each read under load, beside two raw limits of the same machine: its SQL statement straight through psycopg,
     and the same HTTP stack (FastAPI on uvicorn, one worker, as the query service) answering a constant body of the
     read's own size: on 2 shared cores 50 closed-loop readers queue, and that queue is the ceiling."""
     lines = []
-    statuses: Counter[int] = Counter()
+    statuses: Counter[int | str] = Counter()
     async with AsyncConnectionPool(url, min_size=10, max_size=10, open=False) as pool:
         for name, params_of, statement in cases():
             route = "/v1/trends" if "interval" in params_of(0) else "/v1/events"
@@ -333,13 +335,19 @@ async def measure(base_url: str, url: str, readers: int, requests: int, workdir:
                 async def http(
                     i: int, client: httpx.AsyncClient = client, route: str = route, params_of: Any = params_of
                 ) -> None:
-                    response = await client.get(route, params=params_of(i))
+                    try:
+                        response = await client.get(route, params=params_of(i))
+                    except httpx.TransportError as error:  # counted, as a 503 is: one read fails, not the run
+                        statuses[type(error).__name__] += 1
+                        return
                     statuses[response.status_code] += 1  # 503: no connection within the query's timeout
 
                 await under_load(readers, readers, http)  # warm up
                 statuses.clear()
                 project = await under_load(readers, requests, http)
                 body = (await client.get(route, params=params_of(0))).content
+            if query.poll() is not None:
+                raise RuntimeError(f"the query service exited with code {query.returncode} during {name}")
 
             async def raw(i: int, params_of: Any = params_of, statement: Any = statement) -> None:
                 async with pool.connection() as conn:
@@ -470,7 +478,7 @@ def main() -> None:
             process, base_url = start_query(url, Path(tmp))
             try:
                 print(f"\n{args.readers} concurrent readers, {args.requests} requests each read:")
-                asyncio.run(measure(base_url, url, args.readers, args.requests, Path(tmp)))
+                asyncio.run(measure(base_url, url, args.readers, args.requests, Path(tmp), process))
                 print(asyncio.run(export(base_url, url, process.pid, "KG")))
             finally:
                 process.terminate()
