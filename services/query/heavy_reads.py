@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import anyio
 from fastapi import Response
 from psycopg import sql
-from psycopg.rows import kwargs_row
+from psycopg.rows import class_row
 from pydantic import BaseModel
 
 from services.common.database import DictConnection
@@ -62,13 +62,12 @@ class HeavyReadSlots:
 
 
 async def chunks(
-    conn: DictConnection, query: sql.Composed, row: Callable[..., R], params: dict[str, Any], *, size: int = CHUNK_ROWS
+    conn: DictConnection, query: sql.Composed, row: type[R], params: dict[str, Any], *, size: int = CHUNK_ROWS
 ) -> AsyncGenerator[list[R]]:
-    """The rows of `query`, `size` at a time, from a server-side cursor (in a transaction of its own), each made by
-    `row(**columns)` (a class, or a constructor that skips validation). The cursor is closed however the reading
-    ends: a client gone mid-download cancels it in the middle of a fetch, and in a request anyio has cancelled
-    every unshielded await is cancelled again."""
-    cursor = conn.cursor(name=f"heavy_{uuid.uuid4().hex}", row_factory=kwargs_row(row))
+    """The rows of `query`, `size` at a time, from a server-side cursor (in a transaction of its own). The
+    cursor is closed however the reading ends: a client gone mid-download cancels it in the middle of a fetch, and
+    in a request anyio has cancelled every unshielded await is cancelled again."""
+    cursor = conn.cursor(name=f"heavy_{uuid.uuid4().hex}", row_factory=class_row(row))
     try:
         async with conn.transaction():
             # Every row will be read: plan for the whole answer, not (PostgreSQL's default for a cursor) for its

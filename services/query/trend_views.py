@@ -140,9 +140,7 @@ async def figures(
     reports the selection has; each fold runs in a worker thread, off the event loop."""
     pending: list[BucketFigureRow] = []
     query, values = figures_query(selection, group_by), params(selection, interval)
-    # Rows as PostgreSQL typed them, unvalidated: validating each cost more than folding it, and the fold reads
-    # only instants and values of the columns' own types (the statement selects no offsets to apply).
-    async for chunk in chunks(conn, query, BucketFigureRow.model_construct, values, size=FIGURE_CHUNK_ROWS):
+    async for chunk in chunks(conn, query, BucketFigureRow, values, size=FIGURE_CHUNK_ROWS):
         pending += chunk
         open_bucket = _bucket_start(pending)  # the last bucket may go on in the next chunk
         if open_bucket:
