@@ -96,8 +96,8 @@ class EventHit(TimelineEntry):
 class EventHitPage(Page[EventHit]):
     relevance_capped: bool = Field(
         default=False,
-        description="Sorted by relevance, q matched more events than are ranked (1,000: the first the index finds, "
-        "not every match): narrow the filters, or sort by occurred_at to page through every match.",
+        description="Sorted by relevance, q matched 1,000 events or more, and only the first 1,000 the index found "
+        "were ranked: narrow the filters, or sort by occurred_at to page through every match.",
     )
 
 
