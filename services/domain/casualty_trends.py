@@ -11,7 +11,7 @@ exact value, else its lower bound), `lower` and `upper` the sums of the tolls' r
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
@@ -30,19 +30,29 @@ class TrendFigure(BaseModel):
 def bucket_figures(tolls: Iterable[list[FigureRow]]) -> list[TrendFigure]:
     """One bucket's figures per category and group; each item of `tolls` holds every version of one incident's
     reports."""
-    # per (category, group): best, lower, upper (None: open-ended), sources; plain ints, one model per kind at the end
-    totals: dict[tuple[str, str], list[Any]] = {}
+    totals: dict[tuple[str, str], _Sums] = {}
     for rows in tolls:
         for folded in casualty_figures(rows):
             if folded.best_supported is None:
                 continue  # every report of this toll is retracted
             best = folded.best_supported.figure.count
-            total = totals.setdefault((folded.category, folded.group), [0, 0, 0, 0])
-            total[0] += best.value if best.value is not None else best.lower or 0
-            total[1] += folded.range.lower or 0
-            total[2] = None if total[2] is None or folded.range.upper is None else total[2] + folded.range.upper
-            total[3] += sum(1 for source in folded.sources if source.latest is not None)
+            total = totals.setdefault((folded.category, folded.group), _Sums())
+            total.best += best.value if best.value is not None else best.lower or 0
+            total.lower += folded.range.lower or 0
+            total.upper = (
+                None if total.upper is None or folded.range.upper is None else total.upper + folded.range.upper
+            )
+            total.sources += sum(1 for source in folded.sources if source.latest is not None)
     return [
-        TrendFigure(category=category, group=group, best=best, lower=lower, upper=upper, sources=sources)
-        for (category, group), (best, lower, upper, sources) in sorted(totals.items())
+        TrendFigure(category=category, group=group, **vars(sums)) for (category, group), sums in sorted(totals.items())
     ]
+
+
+@dataclass
+class _Sums:
+    """A bucket's running sums for one category and group (plain attributes: a model's __setattr__ ran on every +=)."""
+
+    best: int = 0
+    lower: int = 0
+    upper: int | None = 0  # None: some toll is open-ended
+    sources: int = 0
