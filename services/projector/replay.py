@@ -117,8 +117,12 @@ class ShadowFeed:
             if not batch:
                 continue
             messages = [message for _, message in batch]
-            results = await asyncio.gather(*(self._apply(shadow, messages) for shadow in self.shadows))
+            # Every shadow's batch has ended (committed or rolled back) before a failure is raised: none is left
+            # running on a connection about to close.
+            results = await asyncio.gather(*(self._apply(s, messages) for s in self.shadows), return_exceptions=True)
             for shadow, result in zip(self.shadows, results, strict=True):
+                if isinstance(result, BaseException):
+                    raise result
                 shadow.checkpoint = result.checkpoint
             msgs = [msg for msg, _ in batch]
             if held is None:
