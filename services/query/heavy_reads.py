@@ -34,7 +34,7 @@ from services.common.http import Unavailable
 R = TypeVar("R")
 
 CHUNK_ROWS = 50
-# An export's row costs a quarter of what it did when 50 was chosen: 100 hold the event loop about as long a chunk
+# An export's row costs about half what it did when 50 was chosen: 100 hold the event loop about as long a chunk
 # (with 200, /healthz under ten heavy reads once waited past its limit), with half the round trips.
 EXPORT_CHUNK_ROWS = 100
 MAX_FOLD_ROWS = 5_000

@@ -26,7 +26,7 @@ from tests.conftest import incident_id
 from tests.factories import make_event, publish_args
 from tests.stack import serve
 
-EVENTS = 2 * EXPORT_CHUNK_ROWS + 500  # three chunks, the last one short
+EVENTS = 5 * EXPORT_CHUNK_ROWS + EXPORT_CHUNK_ROWS // 2  # six chunks, the last one short
 RECORDED = datetime(2021, 1, 1, tzinfo=UTC)  # the events
 CONFIRMED = datetime(2021, 2, 1, tzinfo=UTC)  # every 97th event confirmed
 LATER = datetime(2021, 3, 1, tzinfo=UTC)  # of those, every other retracted, the rest disputed
