@@ -185,16 +185,13 @@ async def feature_collection(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIte
         separator = ""
         yield '{"type": "FeatureCollection", "features": ['
         async for rows in chunks:
-            if features := _features(rows):
-                yield separator + features
+            features = [_json(_feature(row, row.location)) for row in rows if row.location]
+            if features:
+                yield separator + ", ".join(features)
                 separator = ", "
         yield "]}"
     finally:
         await _close(chunks)
-
-
-def _features(rows: list[ExportRow]) -> str:
-    return ", ".join(_json(_feature(row, row.location)) for row in rows if row.location)
 
 
 async def hxl_csv(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIterator[str]:
@@ -202,13 +199,9 @@ async def hxl_csv(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIterator[str]:
     try:
         yield _csv_lines([[header for header, _, _ in COLUMNS], [tag for _, tag, _ in COLUMNS]])
         async for rows in chunks:
-            yield _csv_rows(rows)
+            yield _csv_lines([[value(line) for _, _, value in COLUMNS] for line in map(Line.of, rows)])
     finally:
         await _close(chunks)
-
-
-def _csv_rows(rows: list[ExportRow]) -> str:
-    return _csv_lines([[value(line) for _, _, value in COLUMNS] for line in map(Line.of, rows)])
 
 
 def _csv_lines(lines: list[list[Any]]) -> str:
@@ -217,25 +210,21 @@ def _csv_lines(lines: list[list[Any]]) -> str:
     return out.getvalue()
 
 
-def _ndjson_lines(rows: list[ExportRow]) -> str:
-    return "".join(
-        _json(
-            {
-                "position": row.position,
-                "event_id": str(row.event_id),
-                "incident_id": row.incident_id,
-                "type": row.type,
-                "occurred_at": row.occurred_at,
-                "occurred_precision": row.occurred_precision,
-                "recorded_at": rfc3339(row.recorded_at),
-                "source": row.source,
-                "location": row.location,
-                "verification": row.verification,
-                "data": row.data,
-            }
-        )
-        + "\n"
-        for row in rows
+def _ndjson_line(row: ExportRow) -> str:
+    return _json(
+        {
+            "position": row.position,
+            "event_id": str(row.event_id),
+            "incident_id": row.incident_id,
+            "type": row.type,
+            "occurred_at": row.occurred_at,
+            "occurred_precision": row.occurred_precision,
+            "recorded_at": rfc3339(row.recorded_at),
+            "source": row.source,
+            "location": row.location,
+            "verification": row.verification,
+            "data": row.data,
+        }
     )
 
 
@@ -243,6 +232,6 @@ async def ndjson(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIterator[str]:
     """One event a line, in pieces."""
     try:
         async for rows in chunks:
-            yield _ndjson_lines(rows)
+            yield "".join(_ndjson_line(row) + "\n" for row in rows)
     finally:
         await _close(chunks)
