@@ -68,7 +68,7 @@ class HeavyReadSlots:
 
 
 async def chunks(
-    conn: DictConnection, query: sql.Composed, row: type[R], params: dict[str, Any], size: int = CHUNK_ROWS
+    conn: DictConnection, query: sql.Composed, row: type[R], params: dict[str, Any], *, size: int = CHUNK_ROWS
 ) -> AsyncGenerator[list[R]]:
     """The rows of `query`, `size` at a time, from a server-side cursor (in a transaction of its own). The next
     chunk is fetched while the caller works on this one: PostgreSQL reads while this process encodes. The cursor is
