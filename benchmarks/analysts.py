@@ -382,22 +382,24 @@ async def constant_body_load(body: bytes, route: str, readers: int, requests: in
 
 
 async def export(base_url: str, url: str, pid: int, country: str) -> str:
-    """One CSV export of a country (every event): rows/s and the query process's RSS, against a server-side
-    cursor reading the same statement."""
+    """A CSV and an NDJSON export of a country (every event): rows/s and the query process's RSS, against a
+    server-side cursor reading the same statement."""
     process = psutil.Process(pid)
-    rss = [process.memory_info().rss]
-    rows = 0
-    began = time.perf_counter()
-    async with (
-        httpx.AsyncClient(base_url=base_url, timeout=600) as client,
-        client.stream("GET", "/v1/export.csv", params={"country": country}) as response,
-    ):
-        async for _ in response.aiter_lines():
-            rows += 1
-            if rows % 5000 == 0:
-                rss.append(process.memory_info().rss)
-    seconds = time.perf_counter() - began
-    rows -= 2  # the header and hashtag rows
+    mib = 1024 * 1024
+    measured = []
+    for name, headers in (("csv", 2), ("ndjson", 0)):  # the CSV's header and hashtag rows
+        rss = [process.memory_info().rss]
+        lines = 0
+        began = time.perf_counter()
+        async with (
+            httpx.AsyncClient(base_url=base_url, timeout=600) as client,
+            client.stream("GET", f"/v1/export.{name}", params={"country": country}) as response,
+        ):
+            async for _ in response.aiter_lines():
+                lines += 1
+                if lines % 5000 == 0:
+                    rss.append(process.memory_info().rss)
+        measured.append((name, lines - headers, time.perf_counter() - began, rss))
     chosen = Selection(country=country)
     began = time.perf_counter()
     fetched = 0
@@ -409,12 +411,12 @@ async def export(base_url: str, url: str, pid: int, country: str) -> str:
         await cur.execute(export_views.events_query(chosen, located_only=False), chosen.params())
         while batch := await cur.fetchmany(2000):
             fetched += len(batch)
-    raw_seconds = time.perf_counter() - began
-    mib = 1024 * 1024
-    return (
-        f"CSV export of {rows} rows: {rows / seconds:,.0f} rows/s, query RSS {rss[0] / mib:.0f} -> "
-        f"{max(rss) / mib:.0f} MiB (last {rss[-1] / mib:.0f}) | raw server-side cursor {fetched / raw_seconds:,.0f} "
-        f"rows/s | ratio {rows / seconds / (fetched / raw_seconds):.2f}"
+    raw = fetched / (time.perf_counter() - began)
+    return "\n".join(
+        f"{name.upper()} export of {rows} rows: {rows / seconds:,.0f} rows/s, query RSS {rss[0] / mib:.0f} -> "
+        f"{max(rss) / mib:.0f} MiB (last {rss[-1] / mib:.0f}) | raw server-side cursor {raw:,.0f} rows/s | ratio "
+        f"{rows / seconds / raw:.2f}"
+        for name, rows, seconds, rss in measured
     )
 
 
