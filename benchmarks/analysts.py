@@ -6,7 +6,8 @@ Starts its own embedded PostgreSQL in a temp dir and fills the read models with 
 shapes (event_log, actor_mentions, casualty_figures, incidents, the checkpoints): the projector itself catches up
 at about 700 events/s here (docs/performance.md), 25 minutes for a million. Then it runs the query service as its
 own process and, with `--readers` concurrent clients, measures p50/p99 of each read, against the raw limit on the same
-machine: the same SQL statement straight through psycopg (no HTTP, no Python fold), with the same concurrency.
+machine: the same SQL statements straight through psycopg (no HTTP, no Python fold), with the same concurrency,
+and the same HTTP stack (FastAPI on uvicorn, one worker) answering a constant body of the read's size.
 The export is measured alone: rows/s and the query process's RSS, against a server-side cursor reading the same
 statement. Prints EXPLAIN (ANALYZE, BUFFERS) of each statement.
 """
@@ -25,6 +26,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from schemas.catalogue import parse_payload, payload_class
+from services.cli.bench.servers import constant_server
 from services.common.embedded_postgres import EmbeddedPostgres
 from services.common.ports import free_port
 from services.projector.migrate import migrate
@@ -231,8 +234,18 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
-async def under_load(readers: int, requests: int, one: Callable[[int], Awaitable[None]]) -> list[float]:
-    """`requests` calls of `one(i)` by `readers` concurrent workers; each call's latency in ms."""
+@dataclass(frozen=True)
+class Load:
+    latencies_ms: list[float]
+    seconds: float
+
+    def line(self, name: str) -> str:
+        p50, p99 = percentile(self.latencies_ms, 0.5), percentile(self.latencies_ms, 0.99)
+        return f"{name} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  {len(self.latencies_ms) / self.seconds:6.1f} req/s"
+
+
+async def under_load(readers: int, requests: int, one: Callable[[int], Awaitable[None]]) -> Load:
+    """`requests` calls of `one(i)` by `readers` concurrent workers: each call's latency, and the whole run's."""
     latencies: list[float] = []
     counter = iter(range(requests))
 
@@ -242,15 +255,17 @@ async def under_load(readers: int, requests: int, one: Callable[[int], Awaitable
             await one(i)
             latencies.append((time.perf_counter() - began) * 1000)
 
+    began = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(readers)))
-    return latencies
+    return Load(latencies, time.perf_counter() - began)
 
 
-Case = tuple[str, Callable[[int], dict[str, Any]], Callable[[dict[str, Any]], tuple[sql.Composed, dict[str, Any]]]]
+Statements = list[tuple[sql.Composed, dict[str, Any]]]
+Case = tuple[str, Callable[[int], dict[str, Any]], Callable[[dict[str, Any]], Statements]]
 
 
 def cases() -> list[Case]:
-    """(name, the i-th request's query parameters, the statement behind it and its parameters)."""
+    """(name, the i-th request's query parameters, the statements behind it with their parameters)."""
     countries, words = list(COUNTRIES), vocabulary(random.Random(13))
 
     def filtered(i: int) -> dict[str, Any]:
@@ -281,69 +296,110 @@ def cases() -> list[Case]:
             text=params.get("q"),
         )
 
-    def page_sql(params: dict[str, Any]) -> tuple[sql.Composed, dict[str, Any]]:
+    def page_sql(params: dict[str, Any]) -> Statements:
         sort: search_views.Sort = "relevance" if "q" in params else "occurred_at"
-        return search_views.hits_query(selection(params), sort, after=None, limit=51)
+        return [search_views.hits_query(selection(params), sort, after=None, limit=51)]
 
-    def trend_sql(params: dict[str, Any]) -> tuple[sql.Composed, dict[str, Any]]:
+    def trend_sql(params: dict[str, Any]) -> Statements:
+        """The counts, then the casualty figures to fold."""
         chosen = selection(params)
         first, last = chosen.occurred_from, chosen.occurred_to
         extra = {"first": first, "last": (last or first) - timedelta(microseconds=1)}  # type: ignore[operator]
-        return trend_views.counts_query(chosen, None), {**trend_views.params(chosen, "week"), **extra}
+        values = trend_views.params(chosen, "week")
+        return [(trend_views.counts_query(chosen, None), {**values, **extra}),
+                (trend_views.figures_query(chosen, None), values)]  # fmt: skip
 
     return [("filtered /v1/events page", filtered, page_sql), ("q search", search, page_sql),
             ("weekly trends, one country, a year", weekly, trend_sql)]  # fmt: skip
 
 
-async def measure(base_url: str, url: str, readers: int, requests: int) -> list[str]:
+def readers_client(base_url: str, readers: int) -> httpx.AsyncClient:
+    """A client for one phase: a connection kept idle past uvicorn's keep-alive (5 s, as between two phases) is
+    closed by the server, and the next request on it fails."""
+    return httpx.AsyncClient(base_url=base_url, timeout=60, limits=httpx.Limits(max_connections=readers))
+
+
+async def measure(
+    base_url: str, url: str, readers: int, requests: int, workdir: Path, query: subprocess.Popen[bytes]
+) -> list[str]:
+    """Each read under load, beside two raw limits of the same machine: its SQL statement straight through psycopg,
+    and the same HTTP stack (FastAPI on uvicorn, one worker, as the query service) answering a constant body of the
+    read's own size: on 2 shared cores 50 closed-loop readers queue, and that queue is the ceiling."""
     lines = []
-    async with (
-        httpx.AsyncClient(base_url=base_url, timeout=60, limits=httpx.Limits(max_connections=readers)) as client,
-        AsyncConnectionPool(url, min_size=10, max_size=10, open=False) as pool,
-    ):
-        statuses: Counter[int] = Counter()
+    statuses: Counter[int | str] = Counter()
+    async with AsyncConnectionPool(url, min_size=10, max_size=10, open=False) as pool:
         for name, params_of, statement in cases():
             route = "/v1/trends" if "interval" in params_of(0) else "/v1/events"
+            async with readers_client(base_url, readers) as client:
 
-            async def http(i: int, route: str = route, params_of: Any = params_of) -> None:
-                response = await client.get(route, params=params_of(i))
-                statuses[response.status_code] += 1  # 503: no connection within the query's timeout
+                async def http(
+                    i: int, client: httpx.AsyncClient = client, route: str = route, params_of: Any = params_of
+                ) -> None:
+                    try:
+                        response = await client.get(route, params=params_of(i))
+                    except httpx.TransportError as error:  # counted, as a 503 is: one read fails, not the run
+                        statuses[type(error).__name__] += 1
+                        return
+                    statuses[response.status_code] += 1  # 503: no connection within the query's timeout
+
+                await under_load(readers, readers, http)  # warm up
+                statuses.clear()
+                project = await under_load(readers, requests, http)
+                body = (await client.get(route, params=params_of(0))).content
+            if query.poll() is not None:
+                raise RuntimeError(f"the query service exited with code {query.returncode} during {name}")
 
             async def raw(i: int, params_of: Any = params_of, statement: Any = statement) -> None:
-                query, params = statement(params_of(i))
                 async with pool.connection() as conn:
-                    await (await conn.execute(query, params)).fetchall()
+                    for query, params in statement(params_of(i)):
+                        await (await conn.execute(query, params)).fetchall()
 
-            await under_load(readers, readers, http)  # warm both up
-            statuses.clear()
-            project = await under_load(readers, requests, http)
+            await under_load(readers, readers, raw)  # warm up
             limit = await under_load(readers, requests, raw)
-            p50, p99, raw50, raw99 = (percentile(s, p) for s in (project, limit) for p in (0.5, 0.99))
+            constant = await constant_body_load(body, route, readers, requests, workdir)
+            p99, constant_p99 = percentile(project.latencies_ms, 0.99), percentile(constant.latencies_ms, 0.99)
             lines.append(
-                f"{name:<38} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms | raw SQL p50 {raw50:7.1f} ms  p99 {raw99:7.1f} ms"
-                f" | ratio p99 {p99 / raw99:.1f} | answers {dict(statuses)}"
+                f"{name}\n  {project.line('project      ')} | answers {dict(statuses)}\n"
+                f"  {limit.line('raw SQL      ')}\n  {constant.line('constant body')} ({len(body):,} bytes)\n"
+                f"  project / constant body: p99 x{p99 / constant_p99:.1f},"
+                f" req/s x{constant.seconds / project.seconds:.2f}"
             )
             print(lines[-1], flush=True)
     return lines
 
 
+async def constant_body_load(body: bytes, route: str, readers: int, requests: int, workdir: Path) -> Load:
+    """The same readers against the query service's HTTP stack answering `body` to every request."""
+    with constant_server(body, workdir) as constant:
+        await constant.ready("/")
+        async with readers_client(constant.url, readers) as client:
+
+            async def get(_: int) -> None:
+                (await client.get(route)).raise_for_status()
+
+            await under_load(readers, readers, get)  # warm up
+            return await under_load(readers, requests, get)
+
+
 async def export(base_url: str, url: str, pid: int, country: str) -> str:
-    """One CSV export of a country (every event): rows/s and the query process's RSS, against a server-side
-    cursor reading the same statement."""
+    """A CSV and an NDJSON export of a country (every event): rows/s and the query process's RSS, against a
+    server-side cursor reading the same statement."""
     process = psutil.Process(pid)
-    rss = [process.memory_info().rss]
-    rows = 0
-    began = time.perf_counter()
-    async with (
-        httpx.AsyncClient(base_url=base_url, timeout=600) as client,
-        client.stream("GET", "/v1/export.csv", params={"country": country}) as response,
-    ):
-        async for _ in response.aiter_lines():
-            rows += 1
-            if rows % 5000 == 0:
-                rss.append(process.memory_info().rss)
-    seconds = time.perf_counter() - began
-    rows -= 2  # the header and hashtag rows
+    mib = 1024 * 1024
+    measured = []
+    for name, headers in (("csv", 2), ("ndjson", 0)):  # the CSV's header and hashtag rows
+        rss = [process.memory_info().rss]
+        lines = 0
+        began = time.perf_counter()
+        async with (
+            httpx.AsyncClient(base_url=base_url, timeout=600) as client,
+            client.stream("GET", f"/v1/export.{name}", params={"country": country}) as response,
+        ):
+            async for _ in response.aiter_lines():
+                lines += 1
+                if lines % 5000 == 0:
+                    rss.append(process.memory_info().rss)
+        measured.append((name, lines - headers, time.perf_counter() - began, rss))
     chosen = Selection(country=country)
     began = time.perf_counter()
     fetched = 0
@@ -355,21 +411,21 @@ async def export(base_url: str, url: str, pid: int, country: str) -> str:
         await cur.execute(export_views.events_query(chosen, located_only=False), chosen.params())
         while batch := await cur.fetchmany(2000):
             fetched += len(batch)
-    raw_seconds = time.perf_counter() - began
-    mib = 1024 * 1024
-    return (
-        f"CSV export of {rows} rows: {rows / seconds:,.0f} rows/s, query RSS {rss[0] / mib:.0f} -> "
-        f"{max(rss) / mib:.0f} MiB (last {rss[-1] / mib:.0f}) | raw server-side cursor {fetched / raw_seconds:,.0f} "
-        f"rows/s | ratio {rows / seconds / (fetched / raw_seconds):.2f}"
+    raw = fetched / (time.perf_counter() - began)
+    return "\n".join(
+        f"{name.upper()} export of {rows} rows: {rows / seconds:,.0f} rows/s, query RSS {rss[0] / mib:.0f} -> "
+        f"{max(rss) / mib:.0f} MiB (last {rss[-1] / mib:.0f}) | raw server-side cursor {raw:,.0f} rows/s | ratio "
+        f"{rows / seconds / raw:.2f}"
+        for name, rows, seconds, rss in measured
     )
 
 
 def explain(url: str) -> None:
     with psycopg.connect(url) as conn:
         for name, params_of, statement in cases():
-            query, params = statement(params_of(1))
-            plan = conn.execute(sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + query, params).fetchall()
-            print(f"\n--- EXPLAIN {name} {params_of(1)}\n" + "\n".join(row[0] for row in plan))
+            for query, params in statement(params_of(1)):
+                plan = conn.execute(sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + query, params).fetchall()
+                print(f"\n--- EXPLAIN {name} {params_of(1)}\n" + "\n".join(row[0] for row in plan))
         chosen = Selection(country="BY")
         plan = conn.execute(
             sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + export_views.events_query(chosen, located_only=False),
@@ -424,7 +480,7 @@ def main() -> None:
             process, base_url = start_query(url, Path(tmp))
             try:
                 print(f"\n{args.readers} concurrent readers, {args.requests} requests each read:")
-                asyncio.run(measure(base_url, url, args.readers, args.requests))
+                asyncio.run(measure(base_url, url, args.readers, args.requests, Path(tmp), process))
                 print(asyncio.run(export(base_url, url, process.pid, "KG")))
             finally:
                 process.terminate()

@@ -1,4 +1,4 @@
-"""`crisis replay <projection|all>`: check the request, then rebuild each projection with a progress bar."""
+"""`crisis replay <projection|all>`: check the request, then rebuild the projections with a progress bar."""
 
 from __future__ import annotations
 
@@ -44,9 +44,10 @@ async def run(settings: Settings, name: str, from_seq: int | None, from_time: st
         TimeRemainingColumn(),
     )
     with Progress(*columns, transient=False) as progress:
-        for projection in todo:
-            task = progress.add_task(projection.name, total=None, rate="")
-            done = await replay(settings, projection, origin, ProgressBar(progress, task))
+        task = progress.add_task(name, total=None, rate="")
+        for projection, done in zip(
+            todo, await replay(settings, todo, origin, ProgressBar(progress, task)), strict=True
+        ):
             resumed = f", resumed after {done.resumed_at}" if done.resumed_at >= done.origin else ""
             lines.append(f"{projection.name}: rebuilt from sequence {done.origin}{resumed}, live at {done.live_at}")
     return lines

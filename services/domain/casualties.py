@@ -146,26 +146,24 @@ def _current_figures(rows: Iterable[FigureRow]) -> list[tuple[Kind, Figure]]:
     for (report_id, category, group), history in versions.items():
         dropped_by = None if history[-1].event_id == current[report_id] else current[report_id]
         original = next((r for r in history if r.event_id == report_id), history[0])
+        versions_of = [
+            Version(
+                event_id=r.event_id, count=_count(r), corrected=r.event_id != report_id, reason=r.reason,
+                recorded_at=r.recorded_at,
+            )
+            for r in history
+        ]  # fmt: skip
         result.append(
             (
                 (category, group),
                 Figure(
                     report_id=report_id,
                     source=original.source,
-                    count=_count(history[-1]),
+                    count=versions_of[-1].count,
                     verification=history[-1].verification,
                     occurred_at=original.occurred_at,
                     reported_at=original.reported_at,
-                    versions=[
-                        Version(
-                            event_id=r.event_id,
-                            count=_count(r),
-                            corrected=r.event_id != report_id,
-                            reason=r.reason,
-                            recorded_at=r.recorded_at,
-                        )
-                        for r in history
-                    ],
+                    versions=versions_of,
                     corrected_away_by=dropped_by,
                 ),
             )

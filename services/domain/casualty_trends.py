@@ -11,6 +11,7 @@ exact value, else its lower bound), `lower` and `upper` the sums of the tolls' r
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
@@ -29,20 +30,29 @@ class TrendFigure(BaseModel):
 def bucket_figures(tolls: Iterable[list[FigureRow]]) -> list[TrendFigure]:
     """One bucket's figures per category and group; each item of `tolls` holds every version of one incident's
     reports."""
-    totals: dict[tuple[str, str], TrendFigure] = {}
+    totals: dict[tuple[str, str], _Sums] = {}
     for rows in tolls:
         for folded in casualty_figures(rows):
             if folded.best_supported is None:
                 continue  # every report of this toll is retracted
             best = folded.best_supported.figure.count
-            total = totals.setdefault(
-                (folded.category, folded.group),
-                TrendFigure(category=folded.category, group=folded.group, best=0, lower=0, upper=0, sources=0),
-            )
+            total = totals.setdefault((folded.category, folded.group), _Sums())
             total.best += best.value if best.value is not None else best.lower or 0
             total.lower += folded.range.lower or 0
             total.upper = (
                 None if total.upper is None or folded.range.upper is None else total.upper + folded.range.upper
             )
             total.sources += sum(1 for source in folded.sources if source.latest is not None)
-    return [totals[kind] for kind in sorted(totals)]
+    return [
+        TrendFigure(category=category, group=group, **vars(sums)) for (category, group), sums in sorted(totals.items())
+    ]
+
+
+@dataclass
+class _Sums:
+    """A bucket's running sums for one category and group (plain attributes: a model's __setattr__ ran on every +=)."""
+
+    best: int = 0
+    lower: int = 0
+    upper: int | None = 0  # None: some toll is open-ended
+    sources: int = 0

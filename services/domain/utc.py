@@ -7,6 +7,7 @@ local midnight (`2021-03-19T00:00:00+06:00`) reads as the day the source meant, 
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Self
 
@@ -40,10 +41,16 @@ class GivenOffsets(BaseModel):
 
     @model_validator(mode="after")
     def _at_the_given_offsets(self) -> Self:
-        for name, minutes in self:
-            if name.endswith("_offset_min") and isinstance(minutes, int):
-                field = f"{name.removesuffix('_offset_min')}_at"
-                moment = getattr(self, field)
-                if moment is not None:
-                    object.__setattr__(self, field, moment.astimezone(timezone(timedelta(minutes=minutes))))
+        for field, offset in _offset_fields(type(self)):
+            minutes, moment = getattr(self, offset), getattr(self, field)
+            if isinstance(minutes, int) and moment is not None:
+                object.__setattr__(self, field, moment.astimezone(timezone(timedelta(minutes=minutes))))
         return self
+
+
+@functools.cache
+def _offset_fields(row: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """A row class's (`<name>_at`, `<name>_offset_min`) pairs, found once per class: looked for among every field
+    of every row, they cost more than validating the row (a year of a country's figures, 3,000 rows, read them)."""
+    suffix = "_offset_min"
+    return tuple((f"{name.removesuffix(suffix)}_at", name) for name in row.model_fields if name.endswith(suffix))

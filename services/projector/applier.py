@@ -20,11 +20,8 @@ from typing import Any
 import psycopg
 import structlog
 from psycopg import AsyncConnection
-from pydantic import ValidationError
 
-from schemas.catalogue import UnknownEventType, parse_event
 from schemas.envelope import Event
-from services.common.logging import CORRELATION_HEADER
 from services.projector.checkpoints import lock_checkpoints, save_checkpoints
 from services.projector.dead_letters import record_dead_letter
 from services.projector.messages import StreamMessage
@@ -139,7 +136,7 @@ async def _decoded(
     """The events of `todo` whose id is applied here for the first time; the undecodable go to dead letters."""
     decoded: list[tuple[StreamMessage, Event[Any]]] = []
     for message in todo:
-        event = decode(message)
+        event = message.event
         if isinstance(event, str):
             for member in members:
                 if member.wants(message):
@@ -200,20 +197,10 @@ async def _in_savepoint(
     return None
 
 
-def decode(message: StreamMessage) -> Event[Any] | str:
-    """The event, or why it cannot be decoded (as dead letters record it)."""
-    try:
-        return parse_event(message.data)
-    except (UnknownEventType, ValidationError, ValueError) as exc:
-        log.warning("event cannot be decoded", seq=message.seq, error=str(exc),
-                    correlation_id=message.headers.get(CORRELATION_HEADER))  # fmt: skip
-        return f"undecodable: {exc}"
-
-
 async def apply_one(conn: AsyncConnection[Any], projection: Projection, message: StreamMessage) -> str | None:
     """Apply one event to one read model (an operator's retry of a dead letter); returns why it cannot be
     applied, DUPLICATE, or None when it was."""
-    event = decode(message)
+    event = message.event
     if isinstance(event, str):
         return event
     if not await first_time(conn, event.event_id, message.seq):

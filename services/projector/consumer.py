@@ -44,7 +44,7 @@ from services.projector.checkpoints import lock_checkpoints, register_checkpoint
 from services.projector.connection import connect_projector
 from services.projector.fault_injection import maybe_crash_after_commit
 from services.projector.group import ProjectionGroup
-from services.projector.messages import StreamMessage
+from services.projector.prefetch import Fetched, Prefetcher
 
 log = structlog.get_logger(__name__)
 
@@ -75,21 +75,23 @@ class GroupWorker:
         await js.add_consumer(self.stream.name, consumer_config(self.group, self.settings, checkpoint))
         log.info("consumer ready", group=self.group.lease_name, from_seq=checkpoint + 1)
 
-    async def handle(self, batch: Sequence[Msg]) -> None:
+    async def handle(self, batch: Sequence[Fetched]) -> None:
+        msgs = [msg for msg, _ in batch]
         try:
             with metrics.BATCH_SECONDS.labels(self.group.lease_name).time():
+                messages = [message for _, message in batch]
                 result = await apply_batch(
-                    await self._connection(), self.group.members, self._convert(batch), self._next, self.group.partition
+                    await self._connection(), self.group.members, messages, self._next, self.group.partition
                 )
         except Exception as exc:  # nothing was committed: have the whole batch redelivered after a pause
             log.warning("batch failed; will retry", group=self.group.lease_name, size=len(batch), error=repr(exc))
             metrics.BATCH_FAILURES.labels(self.group.lease_name).inc()
             await self._drop_connection()
-            for msg in batch:
+            for msg in msgs:
                 await msg.nak(delay=self.settings.projector_retry_delay_s)
             return
         maybe_crash_after_commit()
-        await acknowledge(batch, result.checkpoint)  # only now, after COMMIT
+        await acknowledge(msgs, result.checkpoint)  # only now, after COMMIT
         self._count(result)
         log.info(
             "batch committed",
@@ -97,7 +99,7 @@ class GroupWorker:
             applied=result.applied,
             dead_lettered=result.dead_lettered,
             checkpoint=result.checkpoint,
-            correlation_ids=sorted({m.headers.get(CORRELATION_HEADER, "") for m in batch if m.headers} - {""})[:20],
+            correlation_ids=sorted({m.headers.get(CORRELATION_HEADER, "") for m in msgs if m.headers} - {""})[:20],
         )
 
     def _count(self, result: BatchResult) -> None:
@@ -109,31 +111,30 @@ class GroupWorker:
 
     async def run(self, nc: Client, stopping: asyncio.Event) -> None:
         """Fetch and apply batches until `stopping` is set or the client reconnects (the caller then resets the
-        consumer); a fetch returns as soon as any message is there."""
+        consumer); a fetch returns as soon as any message is there, and the next one is fetched meanwhile."""
         reconnects = nc.stats["reconnects"]
         subscription = await nc.jetstream().pull_subscribe_bind(
             durable=self.group.durable_name, stream=self.stream.name
         )
+        batches = Prefetcher(subscription, self.settings.projector_batch_size, FETCH_WAIT_S, self.stream)
         try:
             while not stopping.is_set() and nc.stats["reconnects"] == reconnects:
                 try:
-                    batch = await subscription.fetch(self.settings.projector_batch_size, timeout=FETCH_WAIT_S)
-                except TimeoutError:  # nothing new; nats-py raises its own subclass or asyncio's
-                    batch = []
+                    batch = await batches.next()
                 except nats.errors.Error as exc:  # e.g. while the client reconnects: wait, then fetch again
                     log.warning("fetch failed; retrying", group=self.group.lease_name, error=repr(exc))
                     await asyncio.sleep(FETCH_WAIT_S)
                     continue
-                # nats-py returns no messages, not a timeout, when the pull request expires first
                 if batch:
                     self.applying = True
                     try:
                         await self.handle(batch)
                     finally:
                         self.applying = False
-                if not batch or batch[-1].metadata.num_pending == 0:
+                if not batch or batch[-1][0].metadata.num_pending == 0:
                     await self._reach_stream_end(nc.jetstream())
         finally:
+            await batches.aclose()
             with contextlib.suppress(nats.errors.Error):
                 await subscription.unsubscribe()
 
@@ -167,9 +168,6 @@ class GroupWorker:
     async def _next(self, seq: int) -> int | None:
         assert self._js is not None, "reset_consumer() first"
         return await next_in_stream(self._js, seq, self.stream, self._subjects)
-
-    def _convert(self, batch: Sequence[Msg]) -> list[StreamMessage]:
-        return [StreamMessage.from_nats(m, self.stream) for m in batch]
 
     async def _connection(self) -> AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
@@ -219,6 +217,7 @@ def consumer_config(group: ProjectionGroup, settings: Settings, checkpoint: int)
         ack_policy=JsAckPolicy.ALL,
         ack_wait=ACK_WAIT_S,
         max_deliver=-1,  # retried without end: a transient failure must never skip an event
-        max_ack_pending=settings.projector_batch_size,  # bounded memory however far behind
+        # Two batches: the one being applied and the one fetched ahead; bounded memory however far behind.
+        max_ack_pending=2 * settings.projector_batch_size,
         filter_subject=EventStream.of(settings).partition_events(group.partition.index),
     )

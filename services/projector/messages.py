@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
+import structlog
 from nats.aio.msg import Msg
+from pydantic import ValidationError
 
+from schemas.catalogue import UnknownEventType, parse_event
+from schemas.envelope import Event
 from services.common.eventstream import EventStream
+from services.common.logging import CORRELATION_HEADER
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,3 +35,14 @@ class StreamMessage:
             data=msg.data,
             headers=dict(msg.headers or {}),
         )
+
+    @cached_property
+    def event(self) -> Event[Any] | str:
+        """The event, or why it cannot be decoded (as dead letters record it). Decoded once, however many read
+        models or shadows apply it, and possibly ahead of time (while the batch before is committing)."""
+        try:
+            return parse_event(self.data)
+        except (UnknownEventType, ValidationError, ValueError) as exc:
+            log.warning("event cannot be decoded", seq=self.seq, error=str(exc),
+                        correlation_id=self.headers.get(CORRELATION_HEADER))  # fmt: skip
+            return f"undecodable: {exc}"

@@ -1,13 +1,17 @@
-"""`crisis replay`: rebuild a projection from the stream beside its live tables, then swap them in (blue/green).
+"""`crisis replay`: rebuild projections from the stream beside their live tables, then swap them in (blue/green).
 
-A temporary consumer feeds the shadow tables (see shadow.py) batch by batch, each batch committed with the
-shadow's checkpoint, so an interrupted rebuild resumes where it stopped. Once the shadow is within one batch of
-the stream's end, one transaction locks the live checkpoint (the live applier waits), applies the rest up to the
-live position, and swaps the tables. The query service keeps reading the live tables until that COMMIT.
+One temporary consumer feeds the shadow tables (see shadow.py) of every projection the run rebuilds, batch by
+batch: the stream is read and decoded once, however many projections are rebuilt, and each batch is committed
+with each shadow's checkpoint, so an interrupted rebuild resumes where it stopped. Once the shadows are within one
+batch of the stream's end, each projection in turn gets one transaction that locks its live checkpoint (the live
+applier waits), applies the rest up to the live position, and swaps the tables; the others are fed on. The query
+service keeps reading the live tables until that COMMIT.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -24,11 +28,12 @@ from psycopg import AsyncConnection
 
 from services.common.eventstream import DEFAULT_STREAM, EventStream, connect_options
 from services.common.settings import Settings
-from services.projector.applier import apply_batch
+from services.projector.applier import BatchResult, apply_batch
 from services.projector.connection import connect_projector
-from services.projector.consumer import next_in_stream
+from services.projector.consumer import acknowledge, next_in_stream
 from services.projector.messages import StreamMessage
 from services.projector.operator_errors import OperatorError
+from services.projector.prefetch import Prefetcher
 from services.projector.projection import Projection
 from services.projector.shadow import lock_live_checkpoint, open_shadow, shadow_tag, swap_in
 
@@ -80,43 +85,60 @@ async def temporary_consumer(
         await js.delete_consumer(stream.name, config.name)
 
 
+@dataclass
+class Shadow:
+    """A projection's shadow tables, reached through a connection whose search path puts them first."""
+
+    projection: Projection
+    conn: AsyncConnection[Any]
+    checkpoint: int  # the shadow has applied everything up to here
+
+
 class ShadowFeed:
-    """Applies stream messages to the shadow tables, in order, from its checkpoint on."""
+    """Feeds the shadows of one replay from ONE consumer, in order, each from its checkpoint on: every batch is
+    fetched (ahead, while the one before is applied) and decoded once, then applied to each shadow with the live
+    path's set-based `apply_batch`, the shadows side by side on their own connections."""
 
-    def __init__(
-        self,
-        conn: AsyncConnection[Any],
-        js: JetStreamContext,
-        projection: Projection,
-        sub: Any,
-        checkpoint: int,
-        stream: EventStream = DEFAULT_STREAM,
-    ) -> None:
-        self.conn, self.js, self.projection, self.sub = conn, js, projection, sub
-        self.checkpoint = checkpoint
-        self.stream = stream
+    def __init__(self, js: JetStreamContext, sub: Any, shadows: list[Shadow], batch: int,
+                 stream: EventStream = DEFAULT_STREAM) -> None:  # fmt: skip
+        self.js, self.shadows, self.stream = js, shadows, stream
+        self.batches = Prefetcher(sub, batch, FETCH_WAIT_S, stream)
 
-    async def until(self, target: int, on_progress: OnProgress, batch: int, unacked: list[Msg] | None = None) -> None:
-        """Feed up to `target`. Messages are acked after each COMMIT, or collected in `unacked` when the caller's
+    @property
+    def checkpoint(self) -> int:
+        """Every shadow has applied everything up to here."""
+        return min(shadow.checkpoint for shadow in self.shadows)
+
+    async def until(self, target: int, on_progress: OnProgress, held: list[Msg] | None = None) -> None:
+        """Feed up to `target`. Messages are acked after each COMMIT, or collected in `held` when the caller's
         transaction holds the commit."""
         while self.checkpoint < target:
-            try:
-                msgs = await self.sub.fetch(batch, timeout=FETCH_WAIT_S)
-            except nats.errors.TimeoutError:
+            batch = await self.batches.next()
+            if not batch:
                 continue
-            messages = [StreamMessage.from_nats(m, self.stream) for m in msgs]
-            result = await apply_batch(
-                self.conn, [self.projection], messages, partial(next_in_stream, self.js, stream=self.stream)
-            )
-            for msg in msgs:
-                if msg.metadata.sequence.stream > result.checkpoint:
-                    await msg.nak()
-                elif unacked is None:
-                    await msg.ack()
-                else:
-                    unacked.append(msg)
-            self.checkpoint = result.checkpoint
+            messages = [message for _, message in batch]
+            # Every shadow's batch has ended (committed or rolled back) before a failure is raised: none is left
+            # running on a connection about to close.
+            results = await asyncio.gather(*(self._apply(s, messages) for s in self.shadows), return_exceptions=True)
+            for shadow, result in zip(self.shadows, results, strict=True):
+                if isinstance(result, BaseException):
+                    raise result
+                shadow.checkpoint = result.checkpoint
+            msgs = [msg for msg, _ in batch]
+            if held is None:
+                await acknowledge(msgs, self.checkpoint)
+            else:  # deferred ones come back soon; the rest are acknowledged after the caller's COMMIT
+                await acknowledge([m for m in msgs if m.metadata.sequence.stream > self.checkpoint], self.checkpoint)
+                held.extend(m for m in msgs if m.metadata.sequence.stream <= self.checkpoint)
             on_progress(self.checkpoint, target)
+
+    async def _apply(self, shadow: Shadow, messages: list[StreamMessage]) -> BatchResult:
+        return await apply_batch(
+            shadow.conn, [shadow.projection], messages, partial(next_in_stream, self.js, stream=self.stream)
+        )
+
+    async def close(self) -> None:
+        await self.batches.aclose()
 
 
 async def plan(settings: Settings, run: str, projections: list[Projection], origin: int | None) -> list[Projection]:
@@ -144,35 +166,50 @@ class Rebuilt:
     live_at: int  # the checkpoint the tables went live with
 
 
-async def replay(settings: Settings, projection: Projection, origin: int | None, on_progress: OnProgress) -> Rebuilt:
-    """Rebuild one projection and swap it in."""
+async def replay(
+    settings: Settings, projections: list[Projection], origin: int | None, on_progress: OnProgress
+) -> list[Rebuilt]:
+    """Rebuild these projections from one reading of the stream, then swap each in, in this order."""
     assert settings.database_url is not None
     batch = settings.projector_batch_size
     stream = EventStream.of(settings)
-    nc = await nats.connect(**connect_options(settings, f"crisis-replay-{projection.name}"))
+    nc = await nats.connect(**connect_options(settings, "crisis-replay"))
     try:
         js = nc.jetstream()
-        # The live worker's kind of connection (dict rows): handlers are written against it.
-        async with await connect_projector(settings.database_url, autocommit=True) as conn:
-            origin, checkpoint = await open_shadow(conn, projection, origin)
+        async with contextlib.AsyncExitStack() as connections:
+            shadows, origins, resumed = [], {}, {}
+            for projection in projections:
+                # The live worker's kind of connection (dict rows): handlers are written against it.
+                conn = await connections.enter_async_context(
+                    await connect_projector(settings.database_url, autocommit=True)
+                )
+                origins[projection.name], resumed[projection.name] = await open_shadow(conn, projection, origin)
+                shadows.append(Shadow(projection, conn, resumed[projection.name]))
             config = ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=checkpoint + 1,
-                ack_policy=AckPolicy.EXPLICIT,
-                max_ack_pending=batch,
+                opt_start_seq=min(resumed.values()) + 1,
+                ack_policy=AckPolicy.ALL,
+                max_ack_pending=2 * batch,  # the batch applied and the one fetched ahead
             )
+            rebuilt = []
             async with temporary_consumer(js, config, stream) as sub:
-                feed = ShadowFeed(conn, js, projection, sub, checkpoint, stream)
-                on_progress(checkpoint, (await js.stream_info(stream.name)).state.last_seq)
-                while (end := (await js.stream_info(stream.name)).state.last_seq) - feed.checkpoint > batch:
-                    await feed.until(end, on_progress, batch)
-                unacked: list[Msg] = []
-                async with conn.transaction():
-                    live = await lock_live_checkpoint(conn, projection)
-                    await feed.until(max(live, end), on_progress, batch, unacked)
-                    await swap_in(conn, projection, feed.checkpoint)
-                for msg in unacked:  # after COMMIT
-                    await msg.ack()
-        return Rebuilt(origin=origin, resumed_at=checkpoint, live_at=feed.checkpoint)
+                feed = ShadowFeed(js, sub, list(shadows), batch, stream)
+                try:
+                    on_progress(feed.checkpoint, (await js.stream_info(stream.name)).state.last_seq)
+                    while (end := (await js.stream_info(stream.name)).state.last_seq) - feed.checkpoint > batch:
+                        await feed.until(end, on_progress)
+                    for shadow in shadows:
+                        held: list[Msg] = []
+                        async with shadow.conn.transaction():
+                            live = await lock_live_checkpoint(shadow.conn, shadow.projection)
+                            await feed.until(max(live, end), on_progress, held)
+                            await swap_in(shadow.conn, shadow.projection, shadow.checkpoint)
+                        feed.shadows.remove(shadow)  # gone with its schema: the others go on
+                        await acknowledge(held, shadow.checkpoint)
+                        name = shadow.projection.name
+                        rebuilt.append(Rebuilt(origins[name], resumed[name], shadow.checkpoint))
+                finally:
+                    await feed.close()
+        return rebuilt
     finally:
         await nc.close()

@@ -58,12 +58,12 @@ async def search_events(
         raise invalid_parameter("sort", "relevance sorts by q: give q, or sort by occurred_at or -occurred_at")
     decoded = after_cursor(CURSORS[sort], cursor)
     after = (decoded[1], decoded[2]) if decoded is not None else None
-    rows = await search_views.hits(conn, selection, sort, after=after, limit=limit + 1)
+    found = await search_views.hits(conn, selection, sort, after=after, limit=limit + 1)
     sort_key = "rank" if sort == "relevance" else "occurred_at"
     items, next_cursor = next_page(
-        rows, limit, CURSORS[sort], key=lambda hit: (sort, getattr(hit, sort_key), hit.position)
+        found.hits, limit, CURSORS[sort], key=lambda hit: (sort, getattr(hit, sort_key), hit.position)
     )
-    return EventHitPage(items=items, next_cursor=next_cursor)
+    return EventHitPage(items=items, next_cursor=next_cursor, relevance_capped=found.capped)
 
 
 @router.get("/trends")

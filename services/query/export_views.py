@@ -13,7 +13,7 @@ from psycopg import sql
 
 from services.common.database import DictConnection
 from services.query.as_of import AS_OF
-from services.query.heavy_reads import chunks
+from services.query.heavy_reads import EXPORT_CHUNK_ROWS, chunks
 from services.query.selection import Selection
 
 
@@ -36,7 +36,8 @@ class ExportRow:
 
 
 def events(conn: DictConnection, selection: Selection, *, located_only: bool) -> AsyncGenerator[list[ExportRow]]:
-    return chunks(conn, events_query(selection, located_only=located_only), ExportRow, selection.params())
+    query = events_query(selection, located_only=located_only)
+    return chunks(conn, query, ExportRow, selection.params(), size=EXPORT_CHUNK_ROWS)
 
 
 def events_query(selection: Selection, *, located_only: bool) -> sql.Composed:
@@ -50,8 +51,8 @@ def events_query(selection: Selection, *, located_only: bool) -> sql.Composed:
                envelope ->> 'occurred_at' AS occurred_at, envelope ->> 'occurred_precision' AS occurred_precision,
                recorded_at, envelope -> 'source' AS source,
                envelope -> 'location' AS location, envelope -> 'data' AS data,
-               verification_as_of(event_id, {as_of}) AS verification
-        FROM event_log
+               COALESCE(changed.status, 'reported') AS verification  -- unchanged: as reported
+        FROM event_log LEFT JOIN verifications_as_of({as_of}) AS changed USING (event_id)
         WHERE {conditions}
         ORDER BY event_log.occurred_at, stream_seq  -- the instant, not the output text of the same name
         """

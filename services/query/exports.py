@@ -2,7 +2,9 @@
 [longitude, latitude]), as CSV with an HXL hashtag row under the headers (https://hxlstandard.org), for
 humanitarian tools, and as NDJSON (one JSON object a line), for scripts.
 
-All are written chunk by chunk as the rows arrive, so a streamed answer holds one chunk, never the selection.
+All are written chunk by chunk as the rows arrive, so a streamed answer holds a chunk or two, never the selection.
+A chunk is encoded on the event loop, between other requests: in a worker thread, the encoding held the GIL, and
+each time the loop let go of it (to poll, to send), it waited for the thread's turn to end.
 The rows come from a server-side cursor in a transaction on a pooled connection: however the answer ends (a client
 that leaves mid-stream too), its generators are closed before the connection goes back to the pool. Left suspended,
 they kept the transaction open, and psycopg refused to hand the connection back: an error in the log for each
@@ -24,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from schemas.catalogue import EVENT_TYPES, parse_payload
 from schemas.events.base import EventPayload
 from schemas.events.casualties import CasualtiesReported, CasualtyCategory, CasualtyFigure, CasualtyGroup
+from schemas.values import ActorRef
 from services.domain.actor_refs import actor_refs
 from services.domain.descriptions import description, quantity_words
 from services.domain.utc import rfc3339
@@ -32,25 +35,28 @@ from services.query.export_views import ExportRow
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """A row with its payload read as its contract class (through the upcasters, as the stream's readers do)."""
+    """A row with its payload read as its contract class (through the upcasters, as the stream's readers do), and
+    what several columns read from it, found once: the actors it names, its figures and headline by category."""
 
     row: ExportRow
     payload: EventPayload
+    refs: list[tuple[str, ActorRef]]
+    figures: dict[CasualtyCategory, list[CasualtyFigure]]
+    headlines: dict[CasualtyCategory, CasualtyFigure]
 
     @classmethod
     def of(cls, row: ExportRow) -> Line:
-        return cls(row, parse_payload(row.type, row.schema_version, row.data))
+        payload = parse_payload(row.type, row.schema_version, row.data)
+        figures: dict[CasualtyCategory, list[CasualtyFigure]] = {}
+        for figure in payload.figures if isinstance(payload, CasualtiesReported) else []:
+            figures.setdefault(figure.category, []).append(figure)
+        headlines = {category: found for category, given in figures.items() if (found := _headline(given))}
+        return cls(row, payload, list(actor_refs(payload)), figures, headlines)
 
 
-def _figures(line: Line, category: CasualtyCategory) -> list[CasualtyFigure]:
-    figures = line.payload.figures if isinstance(line.payload, CasualtiesReported) else []
-    return [f for f in figures if f.category is category]
-
-
-def _headline(line: Line, category: CasualtyCategory) -> CasualtyFigure | None:
-    """The category's figure for the number columns: the total, else the only group given; a report stored before
+def _headline(figures: list[CasualtyFigure]) -> CasualtyFigure | None:
+    """A category's figure for the number columns: the total, else the only group given; a report stored before
     one figure per category and group was the rule gives its last, as the casualties view reads it."""
-    figures = _figures(line, category)
     totals = [f for f in figures if f.group is CasualtyGroup.TOTAL]
     if totals:
         return totals[-1]
@@ -62,23 +68,23 @@ def _figure_columns(category: CasualtyCategory) -> list[tuple[str, str, Callable
     and every group's figure when the report counts groups."""
 
     def value(line: Line) -> object:
-        figure = _headline(line, category)
+        figure = line.headlines.get(category)
         return "" if figure is None or figure.count.value is None else figure.count.value
 
     def bound(index: int) -> Callable[[Line], object]:
         def read(line: Line) -> object:
-            figure = _headline(line, category)
+            figure = line.headlines.get(category)
             found = None if figure is None else figure.count.bounds[index]
             return "" if found is None else found
 
         return read
 
     def words(line: Line) -> object:
-        figure = _headline(line, category)
+        figure = line.headlines.get(category)
         return "" if figure is None else figure.count.text or ""
 
     def groups(line: Line) -> object:
-        figures = _figures(line, category)
+        figures = line.figures.get(category, [])
         if all(f.group is CasualtyGroup.TOTAL for f in figures):
             return ""
         return "; ".join(f"{f.group.value}: {quantity_words(f.count)}" for f in figures)
@@ -95,7 +101,7 @@ def _figure_columns(category: CasualtyCategory) -> list[tuple[str, str, Callable
 
 def _actors(line: Line) -> str:
     """Everyone the report names, with where it names them: "person: Almazbek Atambayev; detained by: ..."."""
-    return "; ".join(f"{path.split('.')[0].replace('_', ' ')}: {ref.name}" for path, ref in actor_refs(line.payload))
+    return "; ".join(f"{path.split('.')[0].replace('_', ' ')}: {ref.name}" for path, ref in line.refs)
 
 
 # (header, HXL hashtag, value of a line)
@@ -109,7 +115,7 @@ COLUMNS: list[tuple[str, str, Callable[[Line], object]]] = [
     ("acled_event_type", "#event+type+acled", lambda line: _acled(line.row.type)),
     ("sub_type", "#event+type+sub", lambda line: line.row.data.get("sub_type", "")),
     ("actors", "#actor+name", _actors),
-    ("actor_ids", "#actor+code", lambda line: "; ".join(dict.fromkeys(ref.id for _, ref in actor_refs(line.payload)))),
+    ("actor_ids", "#actor+code", lambda line: "; ".join(dict.fromkeys(ref.id for _, ref in line.refs))),
     *(column for category in CasualtyCategory for column in _figure_columns(category)),
     ("location", "#loc+name", lambda line: (line.row.location or {}).get("name", "")),
     ("admin_area", "#adm1+name", lambda line: (line.row.location or {}).get("admin_area") or ""),
@@ -122,6 +128,10 @@ COLUMNS: list[tuple[str, str, Callable[[Line], object]]] = [
     ("recorded_at", "#date+recorded", lambda line: rfc3339(line.row.recorded_at)),
     ("description", "#description", lambda line: description(line.payload)),
 ]
+
+
+# json.dumps(value, ensure_ascii=False), without building an encoder per call
+_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _acled(event_type: str) -> str:
@@ -175,7 +185,7 @@ async def feature_collection(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIte
         separator = ""
         yield '{"type": "FeatureCollection", "features": ['
         async for rows in chunks:
-            features = [json.dumps(_feature(row, row.location), ensure_ascii=False) for row in rows if row.location]
+            features = [_json(_feature(row, row.location)) for row in rows if row.location]
             if features:
                 yield separator + ", ".join(features)
                 separator = ", "
@@ -201,7 +211,7 @@ def _csv_lines(lines: list[list[Any]]) -> str:
 
 
 def _ndjson_line(row: ExportRow) -> str:
-    return json.dumps(
+    return _json(
         {
             "position": row.position,
             "event_id": str(row.event_id),
@@ -214,8 +224,7 @@ def _ndjson_line(row: ExportRow) -> str:
             "location": row.location,
             "verification": row.verification,
             "data": row.data,
-        },
-        ensure_ascii=False,
+        }
     )
 
 

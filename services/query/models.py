@@ -93,7 +93,12 @@ class EventHit(TimelineEntry):
     distance_km: float | None = Field(description="From the `near` point; null without near.")
 
 
-EventHitPage = Page[EventHit]
+class EventHitPage(Page[EventHit]):
+    relevance_capped: bool = Field(
+        default=False,
+        description="Sorted by relevance, q matched 1,000 events or more, and only the first 1,000 the index found "
+        "were ranked: narrow the filters, or sort by occurred_at to page through every match.",
+    )
 
 
 class TrendPoint(BaseModel):

@@ -18,10 +18,11 @@ from uuid import UUID
 from psycopg import sql
 from psycopg.rows import class_row, dict_row
 
+from schemas.events.casualties import CasualtiesReported
 from services.common.database import DictConnection
 from services.domain.casualties import FigureRow, casualty_figures
 from services.query.as_of import AS_OF
-from services.query.models import EventHit, HitFigure, NamedActor
+from services.query.models import EventHit, HitFigure
 from services.query.selection import DISTANCE_KM, TSQUERY, Selection
 
 Sort = Literal["occurred_at", "-occurred_at", "relevance"]
@@ -41,6 +42,13 @@ ORDERS: dict[str, _Order] = {
     "relevance": _Order("rank DESC, stream_seq DESC", "(rank, stream_seq) < (%(after_key)s, %(after_seq)s)"),
 }
 
+# Sorted by relevance, `q` ranks at most this many matches: ranking reads every candidate's row, and a common word
+# matches thousands (6,000 of a million events in the benchmark). The page says when it was capped.
+RANKED_MATCHES = 1000
+
+# The events a casualty_figures row is about: a page reads figures only when it has one.
+CASUALTY_REPORTS = {CasualtiesReported.event_type()}
+
 # ts_headline's defaults, but two fragments: a quote and a description each get a chance.
 SNIPPET_OPTIONS = 'MaxFragments=2, MaxWords=20, MinWords=6, FragmentDelimiter=" … "'
 
@@ -48,28 +56,40 @@ SNIPPET_OPTIONS = 'MaxFragments=2, MaxWords=20, MinWords=6, FragmentDelimiter=" 
 def hits_query(
     selection: Selection, sort: Sort, *, after: tuple[Any, int] | None, limit: int
 ) -> tuple[sql.Composed, dict[str, Any]]:
-    """The statement of a page of hits, and its parameters (apart, so that a benchmark can EXPLAIN it)."""
+    """The statement of a page of hits, and its parameters (apart, so that a benchmark can EXPLAIN it). Sorted by
+    relevance, the matches ranked are the first RANKED_MATCHES the scan finds; `candidates` tells how many were."""
     order = ORDERS[sort]
-    conditions = [selection.where()]
-    if after is not None:
-        conditions.append(sql.SQL(order.after))
     searching = selection.text is not None
+    ranking = sort == "relevance"
+    # The cap applies before the page's cursor: every page ranks the same candidates.
+    candidates = sql.SQL(
+        "(SELECT *, count(*) OVER () AS candidates FROM"
+        " (SELECT * FROM event_log WHERE {conditions} LIMIT %(ranked_matches)s) capped) event_log"
+        if ranking
+        else "event_log"
+    ).format(conditions=selection.where())
+    conditions: list[sql.Composable] = [sql.SQL(order.after) if after is not None else sql.SQL("true")]
+    if not ranking:
+        conditions.append(selection.where())
     query = sql.SQL(
         """
         SELECT stream_seq AS position, event_id, incident_id, type, occurred_at,
                envelope ->> 'occurred_precision' AS occurred_precision, reported_at, recorded_at,
                envelope -> 'source' AS source, envelope -> 'location' AS location, envelope -> 'data' AS data,
-               verification_as_of(event_id, {as_of}) AS verification, rank, distance_km,
-               {snippet} AS snippet
+               v.verification, rank, distance_km,
+               {snippet} AS snippet, {candidates_count} AS candidates,
+               (SELECT COALESCE(json_agg(json_build_object('id', m.actor_id, 'name', m.name, 'kind', m.kind,
+                                                           'role', m.role, 'field', m.field) ORDER BY m.field), '[]')
+                FROM actor_mentions m WHERE m.event_id = page.event_id) AS actors
         FROM (
             SELECT event_log.*, rank, distance_km
-            FROM event_log,
+            FROM {candidates},
                  LATERAL (SELECT {rank} AS rank) r,
                  LATERAL (SELECT {distance} AS distance_km) d
             WHERE {conditions}
             ORDER BY {order}
             LIMIT %(limit)s
-        ) page
+        ) page CROSS JOIN LATERAL verification_at(page.event_id, {as_of}) v
         ORDER BY {order}
         """
     ).format(
@@ -81,6 +101,8 @@ def hits_query(
         ),
         rank=sql.SQL(f"ts_rank(search, {TSQUERY})::float8" if searching else "NULL::float8"),
         distance=sql.SQL(DISTANCE_KM if selection.near is not None else "NULL::float8"),
+        candidates=candidates,
+        candidates_count=sql.SQL("candidates" if ranking else "NULL::bigint"),
         conditions=sql.SQL(" AND ").join(conditions),
         order=sql.SQL(order.order),
     )
@@ -90,38 +112,32 @@ def hits_query(
         "after_key": after_key,
         "after_seq": after_seq,
         "limit": limit,
+        "ranked_matches": RANKED_MATCHES,
         "snippet_options": SNIPPET_OPTIONS,
     }
     return query, params
 
 
+@dataclass(frozen=True)
+class Hits:
+    hits: list[EventHit]
+    capped: bool  # sorted by relevance, the matches were more than RANKED_MATCHES: not every one was ranked
+
+
 async def hits(
     conn: DictConnection, selection: Selection, sort: Sort, *, after: tuple[Any, int] | None, limit: int
-) -> list[EventHit]:
+) -> Hits:
     """Up to `limit` hits after `after` in `sort` order."""
     query, params = hits_query(selection, sort, after=after, limit=limit)
-    async with conn.cursor(row_factory=class_row(EventHit)) as cur:
-        await cur.execute(query, params)
-        found = await cur.fetchall()
-    ids = [hit.event_id for hit in found]
-    actors = await _named_actors(conn, ids)
-    figures = await _figures(conn, ids, selection.as_of)
-    for hit in found:
-        hit.actors, hit.casualties = actors.get(hit.event_id, []), figures.get(hit.event_id, [])
-    return found
-
-
-async def _named_actors(conn: DictConnection, event_ids: Sequence[UUID]) -> dict[UUID, list[NamedActor]]:
-    named: dict[UUID, list[NamedActor]] = defaultdict(list)
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT event_id, actor_id AS id, name, kind, role, field FROM actor_mentions"
-            " WHERE event_id = ANY(%s) ORDER BY event_id, field",
-            (list(event_ids),),
-        )
-        for row in await cur.fetchall():
-            named[row.pop("event_id")].append(NamedActor(**row))
-    return named
+        await cur.execute(query, params)
+        rows = await cur.fetchall()
+    candidates = max((row.pop("candidates") or 0 for row in rows), default=0)
+    found = [EventHit(**row) for row in rows]
+    figures = await _figures(conn, [hit.event_id for hit in found if hit.type in CASUALTY_REPORTS], selection.as_of)
+    for hit in found:
+        hit.casualties = figures.get(hit.event_id, [])
+    return Hits(found, capped=sort == "relevance" and candidates >= RANKED_MATCHES)
 
 
 async def _figures(
@@ -132,8 +148,8 @@ async def _figures(
         """
         SELECT event_id, version_of, category, casualty_group, value, min, max, text, lower_bound, upper_bound,
                source, reason, occurred_at, reported_at, recorded_at, stream_seq,
-               verification_as_of(version_of, {as_of}) AS verification
-        FROM casualty_figures
+               v.verification
+        FROM casualty_figures CROSS JOIN LATERAL verification_at(version_of, {as_of}) v
         WHERE version_of = ANY(%(ids)s) AND recorded_at <= {as_of}
         """
     ).format(as_of=sql.SQL(AS_OF))

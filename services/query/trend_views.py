@@ -19,6 +19,7 @@ from typing import Any, Literal
 from psycopg import sql
 from psycopg.rows import class_row
 
+from schemas.events.casualties import CasualtiesReported
 from schemas.events.facts import EventsLinked, ReportCorrected, ReportRetracted, VerificationChanged
 from services.common.database import DictConnection
 from services.domain.casualties import FigureRow
@@ -28,6 +29,7 @@ from services.query.heavy_reads import chunks
 from services.query.selection import Selection
 
 Interval = Literal["day", "week", "month"]
+FIGURE_CHUNK_ROWS = 1000  # a year of a country's casualty reports in one to five fetches (200k to 1M events)
 GroupBy = Literal["type", "country", "incident"]
 
 GROUP_COLUMNS: dict[str | None, str] = {None: "''", "type": "type", "country": "country", "incident": "incident_id"}
@@ -64,13 +66,23 @@ class BucketFigureRow(FigureRow):
 
 
 def params(selection: Selection, interval: Interval) -> dict[str, Any]:
-    return {**selection.params(), "interval": interval, "step": STEPS[interval], "fact_changes": FACT_CHANGES}
+    return {
+        **selection.params(),
+        "interval": interval,
+        "step": STEPS[interval],
+        "fact_changes": FACT_CHANGES,
+        "casualty_report": CasualtiesReported.event_type(),
+    }
 
 
-def _counted(selection: Selection, group_by: GroupBy | None) -> sql.Composable:
-    return sql.SQL(_COUNTED).format(
-        group=sql.SQL(GROUP_COLUMNS[group_by]), where=selection.where(), as_of=sql.SQL(AS_OF)
-    )
+def _counted(selection: Selection, group_by: GroupBy | None, *, reports_only: bool = False) -> sql.Composable:
+    """The counted events; `reports_only`: only casualty reports, the events with figures (so that the planner
+    walks the (country, type, ...) index to the reports, then each one's figures by index, instead of hashing
+    every figure of the table)."""
+    where = selection.where()
+    if reports_only:
+        where = sql.SQL("{} AND type = %(casualty_report)s").format(where)
+    return sql.SQL(_COUNTED).format(group=sql.SQL(GROUP_COLUMNS[group_by]), where=where, as_of=sql.SQL(AS_OF))
 
 
 async def span(conn: DictConnection, selection: Selection) -> tuple[datetime | None, datetime | None]:
@@ -123,18 +135,30 @@ def counts_query(selection: Selection, group_by: GroupBy | None) -> sql.Composed
 async def figures(
     conn: DictConnection, selection: Selection, interval: Interval, group_by: GroupBy | None
 ) -> AsyncIterator[tuple[tuple[str, datetime], list[TrendFigure]]]:
-    """Per (group, bucket) that has casualty reports, its figures; read from a server-side cursor and folded one
-    (group, bucket) at a time, so the process holds one bucket's reports, however many the selection has; each
-    fold runs in a worker thread, off the event loop."""
-    rows = _rows(chunks(conn, figures_query(selection, group_by), BucketFigureRow, params(selection, interval)))
+    """Per (group, bucket) that has casualty reports, its figures; read from a server-side cursor FIGURE_CHUNK_ROWS
+    at a time and folded a chunk's complete buckets at a time, so the process holds about one chunk, however many
+    reports the selection has; each fold runs in a worker thread, off the event loop."""
     pending: list[BucketFigureRow] = []
-    async for row in rows:
-        if pending and (row.grp, row.bucket) != (pending[0].grp, pending[0].bucket):
-            yield (pending[0].grp, pending[0].bucket), await asyncio.to_thread(_fold, pending)
-            pending = []
-        pending.append(row)
+    query, values = figures_query(selection, group_by), params(selection, interval)
+    async for chunk in chunks(conn, query, BucketFigureRow, values, size=FIGURE_CHUNK_ROWS):
+        pending += chunk
+        open_bucket = _bucket_start(pending)  # the last bucket may go on in the next chunk
+        if open_bucket:
+            for folded in await asyncio.to_thread(_fold_buckets, pending[:open_bucket]):
+                yield folded
+            pending = pending[open_bucket:]
     if pending:
-        yield (pending[0].grp, pending[0].bucket), await asyncio.to_thread(_fold, pending)
+        for folded in await asyncio.to_thread(_fold_buckets, pending):
+            yield folded
+
+
+def _bucket_start(rows: list[BucketFigureRow]) -> int:
+    """Where the last row's (group, bucket) begins in `rows`, ordered by group and bucket."""
+    last = (rows[-1].grp, rows[-1].bucket)
+    start = len(rows) - 1
+    while start > 0 and (rows[start - 1].grp, rows[start - 1].bucket) == last:
+        start -= 1
+    return start
 
 
 def figures_query(selection: Selection, group_by: GroupBy | None) -> sql.Composed:
@@ -143,21 +167,24 @@ def figures_query(selection: Selection, group_by: GroupBy | None) -> sql.Compose
         SELECT f.event_id, f.version_of, f.category, f.casualty_group, f.value, f.min, f.max, f.text,
                f.lower_bound, f.upper_bound, f.source, f.reason, f.occurred_at, f.reported_at, f.recorded_at,
                f.stream_seq,
-               verification_as_of(f.version_of, {as_of}) AS verification,
+               v.verification,
                r.grp, r.bucket, r.incident_id AS report_incident
-        FROM casualty_figures f JOIN ({counted}) r ON f.version_of = r.event_id
-        WHERE f.recorded_at <= {as_of}
+        FROM ({counted}) r
+             -- each report's figures by the version_of index (OFFSET 0 keeps the subquery apart: joined flat,
+             -- PostgreSQL hashed every figure of the table, 150,000 rows at a million events, for a few thousand)
+             CROSS JOIN LATERAL (
+                 SELECT * FROM casualty_figures f WHERE f.version_of = r.event_id AND f.recorded_at <= {as_of}
+                 OFFSET 0
+             ) f
+             CROSS JOIN LATERAL verification_at(f.version_of, {as_of}) v
         ORDER BY r.grp, r.bucket, r.incident_id
         """
-    ).format(as_of=sql.SQL(AS_OF), counted=_counted(selection, group_by))
+    ).format(as_of=sql.SQL(AS_OF), counted=_counted(selection, group_by, reports_only=True))
 
 
-async def _rows(chunked: AsyncIterator[list[BucketFigureRow]]) -> AsyncIterator[BucketFigureRow]:
-    async for chunk in chunked:
-        for row in chunk:
-            yield row
-
-
-def _fold(rows: list[BucketFigureRow]) -> list[TrendFigure]:
-    """One bucket's rows, ordered by incident: one toll per incident."""
-    return bucket_figures(list(toll) for _, toll in groupby(rows, key=lambda r: r.report_incident))
+def _fold_buckets(rows: list[BucketFigureRow]) -> list[tuple[tuple[str, datetime], list[TrendFigure]]]:
+    """Rows ordered by group, bucket and incident: each bucket's figures, one toll per incident."""
+    return [
+        (key, bucket_figures(list(toll) for _, toll in groupby(bucket, key=lambda r: r.report_incident)))
+        for key, bucket in groupby(rows, key=lambda r: (r.grp, r.bucket))
+    ]

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from services.common.settings import Settings
+from services.query import search_views
 from tests.conftest import incident_id
 from tests.stack import Stack, running_stack
 
@@ -231,6 +232,36 @@ async def test_q_searches_text_aliases_and_names_without_diacritics(stack: Stack
     found = await all_hits(stack.query, **mine, q="Bishkek OR square OR order OR capital")
     ranks = [hit["rank"] for hit in found]
     assert len(found) > 2 and ranks == sorted(ranks, reverse=True) and ranks[0] > ranks[-1]
+
+
+async def test_relevance_ranks_a_capped_number_of_matches_and_says_so(
+    stack: Stack, posted: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine: dict[str, Any] = {
+        "incident": [posted["kg"], posted["by"]],
+        "q": "Bishkek OR square OR order OR capital OR protest",
+    }
+    every_match = await all_hits(stack.query, **mine, sort="-occurred_at")
+    assert len(every_match) > 2
+    page = (await stack.query.get("/v1/events", params=mine)).json()
+    assert page["relevance_capped"] is False and len(page["items"]) == len(every_match)
+
+    # a common word: relevance ranks the first RANKED_MATCHES matches, the same ones on every page, and says so
+    monkeypatch.setattr(search_views, "RANKED_MATCHES", len(every_match) - 1)
+    ranked, cursor = [], None
+    while True:
+        params = {**mine, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await stack.query.get("/v1/events", params=params)).json()
+        assert page["relevance_capped"] is True
+        ranked += page["items"]
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert len(ranked) == len(every_match) - 1 == len({hit["event_id"] for hit in ranked})
+    assert {hit["event_id"] for hit in ranked} < {hit["event_id"] for hit in every_match}
+    assert [hit["rank"] for hit in ranked] == sorted((hit["rank"] for hit in ranked), reverse=True)
+    # sorted by time, every match is read: no cap
+    page = (await stack.query.get("/v1/events", params={**mine, "sort": "-occurred_at", "limit": 100})).json()
+    assert page["relevance_capped"] is False and len(page["items"]) == len(every_match)
 
 
 async def test_trends_count_per_bucket_with_one_figure_per_toll(stack: Stack, posted: dict[str, Any]) -> None:

@@ -38,6 +38,9 @@ TOKEN = secrets.token_urlsafe(18)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}  # the query document is no more public than its data
 EXAMPLES = 60  # per operation: enough to reach every documented status, small enough for CI
 START_TIMEOUT_S = 15.0
+# Thousands of generated requests per document: the query document's run took over 300 s (the suite's default
+# timeout, a hang guard) with two suites and four benchmarks on two cores. Still a bound, not a wait.
+pytestmark = pytest.mark.timeout(1200)
 
 
 def serve(app: FastAPI) -> Iterator[str]:

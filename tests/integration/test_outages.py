@@ -89,7 +89,8 @@ async def test_postgres_down_10s_no_ack_no_loss_and_query_answers_503(
 
 
 RESTARTS = 6
-BATCH = 20  # the projector's batch, and so its consumer's max_ack_pending: small, to fill it with few deliveries
+BATCH = 20  # the projector's batch: small, to fill its consumer's max_ack_pending with few deliveries
+MAX_ACK_PENDING = 2 * BATCH  # the batch being applied and the one fetched ahead
 CATCH_UP_S = 15.0  # "a few seconds" on a loaded 2-core machine: far below the 60 s ack_wait a stale consumer waits
 
 
@@ -124,8 +125,8 @@ async def test_nats_server_restarts_with_max_ack_pending_full_each_catch_up_with
                         await wait_until(lambda: consumer(nc), lambda c: c.num_waiting == 0, what="no pull open")
                         last = await publish_all(nc, events_for(3 * BATCH))
                         published += 1 + 3 * BATCH
-                        await take_and_drop(server.url, BATCH - await ack_pending(nc))
-                        assert await ack_pending(nc) == BATCH, "max_ack_pending is full"
+                        await take_and_drop(server.url, MAX_ACK_PENDING - await ack_pending(nc))
+                        assert await ack_pending(nc) == MAX_ACK_PENDING, "max_ack_pending is full"
                         server.stop()
                         server.start()
                         await wait_until(lambda: stream_back(nc), bool, what="JetStream back with the stream")

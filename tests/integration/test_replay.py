@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,10 +17,12 @@ import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
 from nats.aio.client import Client
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from schemas.subjects import STREAM_NAME
 from services.common.settings import Settings
 from services.projector.read_models import PROJECTIONS
-from services.projector.replay import ShadowFeed, temporary_consumer
+from services.projector.replay import Shadow, ShadowFeed, temporary_consumer
 from services.projector.shadow import open_shadow
 from services.query.app import create_app as create_query_app
 from tests.conftest import incident_id
@@ -90,19 +93,60 @@ async def test_an_interrupted_replay_resumes_from_its_shadow(nc: Client, setting
     # A first run that stops after 50 events, as Ctrl-C would leave it.
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         origin, checkpoint = await open_shadow(conn, incidents, None)
-        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT)
         async with temporary_consumer(nc.jetstream(), config) as sub:
-            await ShadowFeed(conn, nc.jetstream(), incidents, sub, checkpoint).until(
-                last - 150, lambda *_: None, batch=10
-            )
+            feed = ShadowFeed(nc.jetstream(), sub, [Shadow(incidents, conn, checkpoint)], batch=10)
+            await feed.until(last - 150, lambda *_: None)
+            await feed.close()
     assert (origin, snapshot(url)) == (1, before)  # the live tables are untouched meanwhile
 
     result = await crisis(settings, "replay", "incidents")
 
     assert result.exit_code == 0, result.output
     assert f"incidents: rebuilt from sequence 1, resumed after {last - 150}, live at {last}" in result.output
+    assert snapshot(url) == before
+
+
+async def test_one_consumer_feeds_the_shadows_of_two_projections_reading_the_stream_once(
+    nc: Client, settings: Settings
+) -> None:
+    url = settings.database_url or ""
+    _, last = await projected(nc, settings, 120)
+    two = [PROJECTIONS["incidents"], PROJECTIONS["event_log"]]
+    js = nc.jetstream()
+    async with contextlib.AsyncExitStack() as stack:
+        shadows = []
+        for projection in two:
+            conn = await stack.enter_async_context(await psycopg.AsyncConnection.connect(url, autocommit=True))
+            _, checkpoint = await open_shadow(conn, projection, None)
+            shadows.append(Shadow(projection, conn, checkpoint))
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.ALL)
+        async with temporary_consumer(js, config) as sub:
+            feed = ShadowFeed(js, sub, shadows, batch=25)
+            await feed.until(last, lambda *_: None)
+            await feed.close()
+            info = await js.consumer_info(STREAM_NAME, config.name or "")
+
+    assert (info.delivered.consumer_seq, info.delivered.stream_seq, info.num_redelivered) == (120, last, 0)
+    assert [shadow.checkpoint for shadow in shadows] == [last, last]
+    for table in ("incidents", "event_log"):
+        assert await fetch(url, f"SELECT count(*) FROM rebuild_{table}.{table}") == await fetch(
+            url, f"SELECT count(*) FROM public.{table}"
+        )
+
+
+async def test_replay_all_reads_the_stream_with_one_consumer(nc: Client, settings: Settings) -> None:
+    url = settings.database_url or ""
+    await projected(nc, settings, 50)
+    before = snapshot(url)
+    created = await nc.subscribe(f"$JS.EVENT.ADVISORY.CONSUMER.CREATED.{STREAM_NAME}.*")
+
+    result = await crisis(settings, "replay", "all")
+
+    assert result.exit_code == 0, result.output
+    await nc.flush()  # a round trip: the server has sent every advisory of the replay before it answers
+    advisories = [(await created.next_msg(timeout=1)).subject.rsplit(".", 1)[-1] for _ in range(created.pending_msgs)]
+    assert len(advisories) == 1 and advisories[0].startswith("replay-"), advisories
     assert snapshot(url) == before
 
 
@@ -145,7 +189,8 @@ async def test_replay_all_interrupted_in_its_third_projection_resumes_there(
     first, second, third, *rest = PROJECTIONS
 
     # Ctrl-C while the third projection is being swapped in: the test holds its live checkpoint's row lock, which
-    # the swap takes first, so the replay waits there, its first two projections swapped in, the third fed.
+    # the swap takes first, so the replay waits there, its first two projections swapped in, the third fed (and
+    # the rest with it: one consumer feeds every shadow of the run).
     async with await psycopg.AsyncConnection.connect(url) as holder:
         await holder.execute("SELECT 1 FROM projection_checkpoints WHERE projection = %s FOR UPDATE", (third,))
         replaying = start_replay_all(settings, tmp_path / "replay.log")
@@ -156,17 +201,17 @@ async def test_replay_all_interrupted_in_its_third_projection_resumes_there(
         finally:
             if replaying.poll() is None:
                 replaying.kill()
-    stopped_at = await shadow_checkpoint(url, third)
+    stopped_at = {name: await shadow_checkpoint(url, name) for name in (third, *rest)}
     assert len(await shadow_schemas(url)) == len(rest) + 1
-    assert stopped_at is not None and stopped_at > 0
+    assert all(seq is not None and seq > 0 for seq in stopped_at.values())
 
     result = await crisis(settings, "replay", "all")
 
     assert result.exit_code == 0, result.output
     assert f"{first}: swapped in by the interrupted run, skipped" in result.output
     assert f"{second}: swapped in by the interrupted run, skipped" in result.output
-    assert f"{third}: rebuilt from sequence 1, resumed after {stopped_at}, live at {last}" in result.output
-    assert all(f"{name}: rebuilt from sequence 1, live at {last}" in result.output for name in rest)
+    for name, seq in stopped_at.items():
+        assert f"{name}: rebuilt from sequence 1, resumed after {seq}, live at {last}" in result.output
     assert snapshot(url) == before
     assert await shadow_schemas(url) == []
 

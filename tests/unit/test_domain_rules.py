@@ -6,9 +6,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from schemas.catalogue import EVENT_TYPES
 from schemas.events.political import BodyFormed
 from schemas.values import ActorKind, ActorRef
-from services.domain.actor_refs import actor_refs
+from services.domain.actor_refs import _fields_that_may_name_actors, actor_refs
 from services.domain.actors import MentionRow, actors
 from services.domain.detentions import DetentionRow, custody
 from services.domain.elections import ElectionRow, elections
@@ -150,3 +151,26 @@ def test_actor_references_are_found_wherever_a_payload_holds_them() -> None:
     member = ActorRef(id="ex-pm", name="A former prime minister", kind=ActorKind.PERSON)
     formed = BodyFormed(body=council, members=[member])
     assert list(actor_refs(formed)) == [("body", council), ("members.0", member)]
+
+
+def test_actor_references_skip_only_fields_that_cannot_hold_a_model() -> None:
+    """actor_refs leaves out the fields whose type holds no model: by the contract's own JSON Schema, none of them
+    can hold an object (an actor, or anything naming one)."""
+    for name, cls in EVENT_TYPES.items():
+        schema = cls.model_json_schema()
+        skipped = set(cls.model_fields) - set(_fields_that_may_name_actors(cls))
+        for field in skipped:
+            assert not _holds_objects(schema["properties"][field], schema.get("$defs", {})), (name, field)
+    assert _fields_that_may_name_actors(BodyFormed) == ("body", "members")
+
+
+def _holds_objects(schema: Any, defs: dict[str, Any]) -> bool:
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _holds_objects(defs[schema["$ref"].removeprefix("#/$defs/")], defs)
+        if schema.get("type") == "object" or "properties" in schema:
+            return True
+        return any(_holds_objects(value, defs) for value in schema.values())
+    if isinstance(schema, list):
+        return any(_holds_objects(item, defs) for item in schema)
+    return False

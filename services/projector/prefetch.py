@@ -1,0 +1,59 @@
+"""Fetch the next batch while the one before is applied, so that neither NATS nor PostgreSQL waits for the other.
+
+The batch fetched ahead is also decoded ahead, while the one before waits for its COMMIT. It is only handed out
+after that one's turn is over, so batches are still applied one after the other, in stream order; when the one
+before failed and was NAKed, the batch fetched ahead is what follows it, and the applier defers it (see
+ordering.py) until the NAKed events are back. The consumer's `max_ack_pending` must allow two batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import nats.errors
+from nats.aio.msg import Msg
+
+from services.common.eventstream import EventStream
+from services.projector.messages import StreamMessage
+
+Fetched = tuple[Msg, StreamMessage]  # a fetched message, and the projector's view of it
+
+
+class Prefetcher:
+    def __init__(self, subscription: Any, batch_size: int, wait_s: float, stream: EventStream) -> None:
+        self._subscription = subscription
+        self._stream = stream
+        self._batch_size = batch_size
+        self._wait_s = wait_s
+        self._ahead: asyncio.Task[list[Fetched]] | None = None
+
+    async def next(self) -> list[Fetched]:
+        """The batch fetched ahead (empty when nothing came within the wait); starts fetching the one after it.
+        A failed fetch raises here (nats.errors.Error), and the next call fetches again."""
+        ahead = self._ahead or asyncio.create_task(self._fetch())
+        self._ahead = None
+        batch = await ahead
+        self._ahead = asyncio.create_task(self._fetch())
+        return batch
+
+    async def aclose(self) -> None:
+        """Stop fetching ahead: what was fetched and not handed out is delivered again (after the consumer is
+        recreated, or deleted with it)."""
+        if self._ahead is not None:
+            self._ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, nats.errors.Error):
+                await self._ahead
+            self._ahead = None
+
+    async def _fetch(self) -> list[Fetched]:
+        try:
+            msgs = await self._subscription.fetch(self._batch_size, timeout=self._wait_s)
+        except TimeoutError:  # nothing new; nats-py raises its own subclass or asyncio's
+            return []
+        # An empty list, not a timeout, when the pull request expires first.
+        batch = [(msg, StreamMessage.from_nats(msg, self._stream)) for msg in msgs]
+        for _, message in batch:
+            _ = message.event  # decoded now, while the batch before waits for PostgreSQL
+        return batch
