@@ -336,21 +336,14 @@ async def test_trends_as_of_before_a_retraction_count_the_retracted_report(
     kg = posted["kg"]
     [retracted] = await all_hits(stack.query, incident=kg, verification="retracted")
     before = datetime.fromisoformat(retracted["recorded_at"]).isoformat()  # recorded by then; the retraction after
-    now = await stack.get(
-        "/v1/trends",
-        incident=kg,
-        interval="month",
-        occurred_from="2020-10-01T00:00:00Z",
-        occurred_to="2020-11-01T00:00:00Z",
-    )
-    then = await stack.get(
-        "/v1/trends",
-        incident=kg,
-        interval="month",
-        occurred_from="2020-10-01T00:00:00Z",
-        occurred_to="2020-11-01T00:00:00Z",
-        as_of=before,
-    )
+    october = {
+        "incident": kg,
+        "interval": "month",
+        "occurred_from": "2020-10-01T00:00:00Z",
+        "occurred_to": "2020-11-01T00:00:00Z",
+    }
+    now = await stack.get("/v1/trends", **october)
+    then = await stack.get("/v1/trends", **october, as_of=before)
     retracted_figure = retracted["casualties"][0]["count"]["value"]
     assert now["series"][0]["points"][0]["casualties"][0]["upper"] < retracted_figure
     assert then["series"][0]["points"][0]["casualties"][0]["upper"] == retracted_figure
