@@ -106,36 +106,29 @@ async def freshness_ms(
     per_second: float,
     on_progress: Progress,
 ) -> list[float]:
-    """Milliseconds from each 202 to the query API's position (X-Position) reaching the event, posting at a steady
-    rate. One reader polls the position, as a dashboard would; a read that waits with `min_position` would hold
-    one of the query service's pooled connections for each event in flight."""
-    accepted: dict[int, float] = {}  # stream sequence -> when its 202 arrived
+    """Milliseconds from each 202 until the query API shows the event, posting at a steady rate. As a client that
+    reads its own write does: right after the 202, a GET of the event with `min_position` set to its sequence, which
+    answers once the read models hold it (no polling interval on the reader's side adds to the figure)."""
     latencies: list[float] = []
 
-    async def post(event: dict[str, Any]) -> None:
+    async def post_then_read(event: dict[str, Any]) -> None:
         published = _raise_for_status(await client.post(f"{ingest_url}/v1/events", json=event)).json()
-        accepted[published["seq"]] = time.perf_counter()
+        accepted = time.perf_counter()
+        shown = await client.get(
+            f"{query_url}/v1/events/{published['event_id']}", params={"min_position": published["seq"]}
+        )
+        if shown.headers.get("X-Stale") == "true":
+            raise BenchFailed(f"event {published['seq']} was not visible within the query service's wait bound")
+        _raise_for_status(shown)
+        latencies.append((time.perf_counter() - accepted) * 1000)
+        on_progress(len(latencies), len(events))
 
-    async def watch() -> None:
-        while len(latencies) < len(events):
-            reached = await position(client, query_url)
-            now = time.perf_counter()
-            for seq in [seq for seq in accepted if seq <= reached]:
-                latencies.append((now - accepted.pop(seq)) * 1000)
-            on_progress(len(latencies), len(events))
-            await asyncio.sleep(POLL_S)
-
-    watcher = asyncio.create_task(watch())
-    try:
-        started = time.perf_counter()
-        posts = []
-        for index, event in enumerate(events):
-            await asyncio.sleep(max(0.0, started + index / per_second - time.perf_counter()))
-            posts.append(asyncio.create_task(post(event)))
-        await asyncio.gather(*posts)
-        await asyncio.wait_for(watcher, CATCH_UP_TIMEOUT_S)
-    finally:
-        watcher.cancel()
+    started = time.perf_counter()
+    posts = []
+    for index, event in enumerate(events):
+        await asyncio.sleep(max(0.0, started + index / per_second - time.perf_counter()))
+        posts.append(asyncio.create_task(post_then_read(event)))
+    await asyncio.wait_for(asyncio.gather(*posts), CATCH_UP_TIMEOUT_S)
     return latencies
 
 
