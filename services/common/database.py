@@ -11,6 +11,8 @@ DictConnection = psycopg.AsyncConnection[dict[str, object]]
 # The projector NOTIFYs this channel with the incident id when it commits timeline entries; the query service's
 # live feed LISTENs to it.
 TIMELINE_CHANNEL = "crisis_timeline"
+# The projector NOTIFYs this channel with a checkpoint it moved; the query service's read-your-writes waits on it.
+PROGRESS_CHANNEL = "crisis_progress"
 
 
 async def connect(url: str, *, autocommit: bool = False) -> psycopg.AsyncConnection[dict[str, object]]:

@@ -4,6 +4,11 @@ A partitioned stream has a checkpoint per projection and partition: the partitio
 
 Read models fed together lock and move their checkpoints with one statement each per batch. They usually hold
 the same position; one can be ahead (just swapped in by a replay) or behind (just added): each skips what it has.
+
+Every move of a checkpoint NOTIFYs PROGRESS_CHANNEL with the new position, in the same statement: PostgreSQL
+delivers it at COMMIT, so a reader waiting for a position (read-your-writes) wakes once the rows are visible, never
+before. The payload is the moved checkpoint, not the read models' position (the lowest of every checkpoint): the
+last move that brings the lowest to N announces N or more, so a reader waiting for N re-reads on such an announcement.
 """
 
 from collections.abc import Sequence
@@ -12,7 +17,11 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import tuple_row
 
+from services.common.database import PROGRESS_CHANNEL
 from services.projector.partition import WHOLE_STREAM, Partition
+
+# Announces the highest checkpoint the UPDATE in `moved` set, if it set any.
+_ANNOUNCE = f"SELECT pg_notify('{PROGRESS_CHANNEL}', max(last_seq)::text) FROM moved HAVING count(*) > 0"
 
 
 async def _create(conn: AsyncConnection[Any], projections: Sequence[str], partition: Partition) -> None:
@@ -73,7 +82,18 @@ async def save_checkpoints(
 ) -> None:
     """Every one of them has applied up to `last_seq` (one already past it stays where it is)."""
     await conn.execute(
-        """UPDATE projection_checkpoints SET last_seq = %s, updated_at = now()
-           WHERE projection = ANY(%s) AND partition = %s AND last_seq < %s""",
+        f"""WITH moved AS (UPDATE projection_checkpoints SET last_seq = %s, updated_at = now()
+                           WHERE projection = ANY(%s) AND partition = %s AND last_seq < %s RETURNING last_seq)
+            {_ANNOUNCE}""",
         (last_seq, list(projections), partition.index, last_seq),
+    )
+
+
+async def carry_over_checkpoint(conn: AsyncConnection[Any], projection: str, last_seq: int) -> None:
+    """A rebuilt projection's tables went live: its live checkpoints (of every partition) take the rebuild's."""
+    await conn.execute(
+        f"""WITH moved AS (UPDATE public.projection_checkpoints SET last_seq = %s, updated_at = now()
+                           WHERE projection = %s RETURNING last_seq)
+            {_ANNOUNCE}""",
+        (last_seq, projection),
     )

@@ -15,7 +15,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import tuple_row
 
-from services.projector.checkpoints import lock_projection
+from services.projector.checkpoints import carry_over_checkpoint, lock_projection
 from services.projector.projection import Projection
 
 BOOKKEEPING = ("projection_checkpoints", "processed_events", "dead_letters")
@@ -129,10 +129,7 @@ async def swap_in(conn: AsyncConnection[Any], projection: Projection, checkpoint
                ON CONFLICT (projection, stream_seq) DO NOTHING"""
         ).format(schema)
     )
-    await conn.execute(
-        "UPDATE public.projection_checkpoints SET last_seq = %s, updated_at = now() WHERE projection = %s",
-        (checkpoint, projection.name),
-    )
+    await carry_over_checkpoint(conn, projection.name, checkpoint)
     await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(schema))
 
 
