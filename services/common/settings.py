@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     nats_tls_key_file: Path | None = Field(default=None, description="The client certificate's key.")
     # Read-your-writes: how long a read with `min_position` waits for the read models before answering stale.
     min_position_wait_s: float = Field(default=5.0, ge=0, le=60)
+    # A waiting read wakes when the projector announces its progress (LISTEN/NOTIFY); it also re-reads the position
+    # this often, in case an announcement was lost. While the announcements are not heard, it polls every 20 ms.
+    min_position_poll_s: float = Field(default=1.0, gt=0, le=60)
     # The live feed (GET /v1/incidents/{id}/live): seconds between heartbeat comments on an idle stream.
     live_heartbeat_s: float = Field(default=15.0, gt=0)
     # Webhook deliveries (run by the projector process, apart from the projections).

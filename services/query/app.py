@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from services.common.database import PROGRESS_CHANNEL, TIMELINE_CHANNEL
 from services.common.http import error_body, install_common
 from services.common.openapi import install_openapi
 from services.common.settings import Settings
@@ -22,7 +23,9 @@ from services.query.database import ReadModels, read_pool
 from services.query.dependencies import QueryRuntime, install_runtime, runtime_of
 from services.query.freshness import PositionWaiter
 from services.query.heavy_reads import HeavyReadSlots, TooManyRows
+from services.query.listener import Listener
 from services.query.live import LiveFeed, TimelineNotifications
+from services.query.progress import ProjectorProgress
 from services.query.stream_end import StreamEnd
 
 
@@ -37,11 +40,14 @@ def create_app(settings: Settings) -> FastAPI:
         await pool.open(wait=False)
         heavy = HeavyReadSlots(settings.query_heavy_reads, settings.database_timeout_s)
         read_models = ReadModels(pool, settings.database_timeout_s, heavy)
-        notifications = TimelineNotifications(database_url)
-        notifications.start()
+        notifications, progress = TimelineNotifications(), ProjectorProgress()
+        listener = Listener(database_url, {TIMELINE_CHANNEL: notifications, PROGRESS_CHANNEL: progress})
+        listener.start()
         stream_end = StreamEnd(settings)
         stream_end.start()
-        waiter = PositionWaiter(stream_end, settings.min_position_wait_s)
+        waiter = PositionWaiter(
+            read_models, stream_end, progress, settings.min_position_wait_s, settings.min_position_poll_s
+        )
         install_runtime(app, QueryRuntime(read_models, LiveFeed(read_models, notifications), waiter, settings))
         # What the process holds once started (modules, schemas, the app) never becomes garbage: out of the
         # collector's sight, a full collection while heavy reads allocate does not stall the event loop on it.
@@ -51,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             install_runtime(app, None)
             await stream_end.stop()
-            await notifications.stop()
+            await listener.stop()
             await pool.close()
 
     app = FastAPI(title="crisis query", version="1", lifespan=lifespan)

@@ -2,6 +2,9 @@
 `SessionDep`): a pooled connection (or a heavy read's), the position waiter, the live feed, the settings, the read
 position.
 
+A read that waits for a position (`min_position`) waits before it takes its pooled connection: every connection
+dependency depends on the wait, so a slow projector cannot drain the pool with waiting reads.
+
 The lifespan opens them once and hands them over as one `QueryRuntime`; nothing else reads `app.state`.
 """
 
@@ -17,7 +20,13 @@ from services.common.database import DictConnection
 from services.common.http import Unavailable, error_body
 from services.common.settings import Settings
 from services.query.database import ReadModels
-from services.query.freshness import MIN_POSITION_HEADER, BeyondStreamEnd, Freshness, PositionWaiter
+from services.query.freshness import (
+    MIN_POSITION_HEADER,
+    BeyondStreamEnd,
+    Freshness,
+    PositionWaiter,
+    read_models_position,
+)
 from services.query.live import LiveFeed
 
 
@@ -50,13 +59,48 @@ def _runtime(request: Request) -> QueryRuntime:
 Runtime = Annotated[QueryRuntime, Depends(_runtime)]
 
 
-async def _connection(runtime: Runtime) -> AsyncIterator[DictConnection]:
+def _position_waiter(runtime: Runtime) -> PositionWaiter:
+    return runtime.position_waiter
+
+
+Waiter = Annotated[PositionWaiter, Depends(_position_waiter)]
+
+MinPosition = Annotated[
+    int | None, Query(ge=0, description="Wait (bounded) until the read models reach this stream position.")
+]
+MinPositionHeader = Annotated[
+    int | None, Header(alias=MIN_POSITION_HEADER, ge=0, description="The same as `min_position`, as a header.")
+]
+
+
+async def _wanted_position(
+    waiter: Waiter, min_position: MinPosition = None, x_min_position: MinPositionHeader = None
+) -> int | None:
+    """The position the reader wants (None: any), once the read models reach it or the bound has passed."""
+    wanted, loc = (
+        (min_position, ["query", "min_position"])
+        if min_position is not None
+        else (x_min_position, ["header", "X-Min-Position"])
+    )
+    if wanted is not None:
+        try:
+            await waiter.wait_for(wanted)
+        except BeyondStreamEnd as exc:
+            detail = {"loc": loc, "msg": str(exc), "type": "beyond_stream_end"}
+            raise HTTPException(400, detail=error_body(str(exc), [detail])) from exc
+    return wanted
+
+
+WantedPosition = Annotated[int | None, Depends(_wanted_position)]
+
+
+async def _connection(runtime: Runtime, _waited: WantedPosition) -> AsyncIterator[DictConnection]:
     """One pooled connection per request, back in the pool when the handler returns."""
     async with runtime.read_models.connection() as conn:
         yield conn
 
 
-async def _heavy_connection(runtime: Runtime) -> AsyncIterator[DictConnection]:
+async def _heavy_connection(runtime: Runtime, _waited: WantedPosition) -> AsyncIterator[DictConnection]:
     """The heavy reads' connection: a slot, then a connection, both held until the answer is sent (a streamed
     one too: it keeps the default request scope)."""
     async with runtime.read_models.heavy.slot(), runtime.read_models.connection() as conn:
@@ -71,43 +115,18 @@ def _settings(runtime: Runtime) -> Settings:
     return runtime.settings
 
 
-def _position_waiter(runtime: Runtime) -> PositionWaiter:
-    return runtime.position_waiter
-
-
 Connection = Annotated[DictConnection, Depends(_connection, scope="function")]
 # Exports, maps and folds: a bounded number at once, each with a connection held while its answer is sent.
 HeavyConnection = Annotated[DictConnection, Depends(_heavy_connection)]
 Live = Annotated[LiveFeed, Depends(_live)]
 QuerySettings = Annotated[Settings, Depends(_settings)]
-Waiter = Annotated[PositionWaiter, Depends(_position_waiter)]
-
-MinPosition = Annotated[
-    int | None, Query(ge=0, description="Wait (bounded) until the read models reach this stream position.")
-]
-MinPositionHeader = Annotated[
-    int | None, Header(alias=MIN_POSITION_HEADER, ge=0, description="The same as `min_position`, as a header.")
-]
 
 
-async def read_position(
-    response: Response,
-    conn: Connection,
-    waiter: Waiter,
-    min_position: MinPosition = None,
-    x_min_position: MinPositionHeader = None,
-) -> Freshness:
-    """The read models' position, once it reaches the wanted one (bounded); sets X-Position (and X-Stale)."""
-    wanted, loc = (
-        (min_position, ["query", "min_position"])
-        if min_position is not None
-        else (x_min_position, ["header", "X-Min-Position"])
-    )
-    try:
-        freshness = await waiter.reach(conn, wanted)
-    except BeyondStreamEnd as exc:
-        detail = {"loc": loc, "msg": str(exc), "type": "beyond_stream_end"}
-        raise HTTPException(400, detail=error_body(str(exc), [detail])) from exc
+async def read_position(response: Response, conn: Connection, wanted: WantedPosition) -> Freshness:
+    """The read models' position, read before the data on the request's connection; sets X-Position (and X-Stale
+    when a wanted position was not reached within the bound)."""
+    position = await read_models_position(conn)
+    freshness = Freshness(position, stale=wanted is not None and position < wanted)
     response.headers.update(freshness.headers)
     return freshness
 

@@ -2,21 +2,29 @@
 have reached it, up to a bound; past the bound it answers with what it has and says so (`X-Stale: true`).
 
 A position beyond the end of the stream was never written: waiting for it could only time out, so it is refused.
+
+A waiting read sleeps until the projector announces a checkpoint at or past its position (progress.py), then reads
+the position again; a safety poll every `poll_s` covers an announcement lost without the connection noticing. While
+the process is not listening, announcements are lost: the read polls every POLL_WITHOUT_LISTENER_S instead. Each read
+of the position takes a pooled connection only for that read, so waiting holds none.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 
 from services.common.database import DictConnection
+from services.query.database import ReadModels
+from services.query.progress import ProjectorProgress
 from services.query.stream_end import StreamEnd
 
 POSITION_HEADER = "X-Position"
 MIN_POSITION_HEADER = "X-Min-Position"
 STALE_HEADER = "X-Stale"
-POLL_INTERVAL_S = 0.02  # the projector commits a batch every few tens of milliseconds under load
+POLL_WITHOUT_LISTENER_S = 0.02  # the projector commits a batch every few tens of milliseconds under load
 
 
 async def read_models_position(conn: DictConnection) -> int:
@@ -44,20 +52,31 @@ class Freshness:
 
 @dataclass(frozen=True)
 class PositionWaiter:
+    read_models: ReadModels
     stream_end: StreamEnd
+    progress: ProjectorProgress
     bound_s: float
+    poll_s: float  # the safety poll while listening
 
-    async def reach(self, conn: DictConnection, wanted: int | None) -> Freshness:
-        """The read models' position once it is at least `wanted` (or the bound has passed); raises
+    async def wait_for(self, wanted: int) -> None:
+        """Return once the read models' position is at least `wanted`, or the bound has passed; raises
         BeyondStreamEnd for a position the stream does not have."""
-        position = await read_models_position(conn)
-        if wanted is None or position >= wanted:
-            return Freshness(position, stale=False)
-        last_seq = await self.stream_end.last_seq()
-        if last_seq is not None and wanted > last_seq:
-            raise BeyondStreamEnd(wanted, last_seq)
-        deadline = time.monotonic() + self.bound_s
-        while position < wanted and time.monotonic() < deadline:
-            await asyncio.sleep(POLL_INTERVAL_S)
-            position = await read_models_position(conn)
-        return Freshness(position, stale=position < wanted)
+        with self.progress.watch(wanted) as announced:  # first: an announcement after the read below wakes it
+            if await self._position() >= wanted:
+                return
+            last_seq = await self.stream_end.last_seq()
+            if last_seq is not None and wanted > last_seq:
+                raise BeyondStreamEnd(wanted, last_seq)
+            deadline = time.monotonic() + self.bound_s
+            while (left_s := deadline - time.monotonic()) > 0:
+                poll_s = self.poll_s if self.progress.listening else POLL_WITHOUT_LISTENER_S
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(left_s, poll_s)):
+                        await announced.wait()
+                announced.clear()  # before the read: an announcement after it wakes the next wait
+                if await self._position() >= wanted:
+                    return
+
+    async def _position(self) -> int:
+        async with self.read_models.connection() as conn:
+            return await read_models_position(conn)

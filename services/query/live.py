@@ -1,10 +1,10 @@
 """The live feed: new timeline entries of an incident as Server-Sent Events, as the projector commits them.
 
 The projector NOTIFYs `crisis_timeline` with the incident id in the transaction that adds an entry; PostgreSQL
-delivers it on COMMIT. One LISTEN connection per query process wakes the streams of that incident, and each
-stream reads the entries after the last one it sent (by stream sequence, the SSE event id) from the read model:
-a missed or merged notification loses nothing, and a client that reconnects with `Last-Event-ID` resumes
-exactly after the last entry it got. Heartbeats and closing on server shutdown are sse-starlette's.
+delivers it on COMMIT. The query process's one LISTEN connection (listener.py) wakes the streams of that incident,
+and each stream reads the entries after the last one it sent (by stream sequence, the SSE event id) from the
+read model: a missed or merged notification loses nothing, and a client that reconnects with `Last-Event-ID`
+resumes exactly after the last entry it got. Heartbeats and closing on server shutdown are sse-starlette's.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 
-import psycopg
 import structlog
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from services.common.database import TIMELINE_CHANNEL
 from services.common.http import Unavailable
 from services.query import event_log_views
 from services.query.database import ReadModels
@@ -25,25 +23,14 @@ from services.query.database import ReadModels
 log = structlog.get_logger(__name__)
 
 PAGE = 500
-RELISTEN_DELAY_S = 1.0
 
 
 class TimelineNotifications:
-    """Wakes the live streams of an incident when the projector commits entries for it."""
+    """Wakes the live streams of an incident when the projector commits entries for it (a handler of the
+    process's Listener, on TIMELINE_CHANNEL)."""
 
-    def __init__(self, database_url: str) -> None:
-        self._database_url = database_url
+    def __init__(self) -> None:
         self._streams: dict[str, set[asyncio.Event]] = {}
-        self._listening: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._listening = asyncio.create_task(self._listen(), name="query-live-listen")
-
-    async def stop(self) -> None:
-        if self._listening is not None:
-            self._listening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listening
 
     @contextlib.contextmanager
     def watch(self, incident_id: str) -> Iterator[asyncio.Event]:
@@ -57,17 +44,12 @@ class TimelineNotifications:
             if not self._streams[incident_id]:
                 del self._streams[incident_id]
 
-    async def _listen(self) -> None:
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(self._database_url, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {TIMELINE_CHANNEL}")
-                    self._wake(set(self._streams))  # notifications may have been missed while not listening
-                    async for notification in conn.notifies():
-                        self._wake({notification.payload})
-            except psycopg.OperationalError as exc:
-                log.warning("live feed not listening; retrying", error=str(exc))
-                await asyncio.sleep(RELISTEN_DELAY_S)
+    def on_notify(self, payload: str) -> None:
+        self._wake({payload})
+
+    def on_listening(self, up: bool) -> None:
+        if up:  # notifications may have been missed while not listening
+            self._wake(set(self._streams))
 
     def _wake(self, incidents: set[str]) -> None:
         for incident_id in incidents:

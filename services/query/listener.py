@@ -1,0 +1,68 @@
+"""The query process's one LISTEN connection: every channel the projector NOTIFYs, each to its own handler.
+
+PostgreSQL delivers a notification at the COMMIT of the transaction that sent it, and only to the connections
+listening then: while this one is down, notifications are lost. So each handler is told when listening stops and
+when it starts again (and must then assume it missed some). The connection comes back with a doubling delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from typing import Protocol
+
+import psycopg
+import structlog
+from psycopg import sql
+
+log = structlog.get_logger(__name__)
+
+APPLICATION_NAME = "crisis-query-listener"  # how operators (and tests) find the connection in pg_stat_activity
+FIRST_RETRY_S = 0.1
+LAST_RETRY_S = 2.0
+
+
+class ChannelHandler(Protocol):
+    def on_notify(self, payload: str) -> None: ...
+
+    def on_listening(self, up: bool) -> None: ...
+
+
+class Listener:
+    def __init__(self, database_url: str, handlers: Mapping[str, ChannelHandler]) -> None:
+        self._database_url = database_url
+        self._handlers = dict(handlers)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="query-listen")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _listen(self) -> None:
+        retry_s = FIRST_RETRY_S
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._database_url, autocommit=True, application_name=APPLICATION_NAME
+                ) as conn:
+                    for channel in self._handlers:
+                        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    retry_s = FIRST_RETRY_S
+                    self._tell_listening(True)
+                    async for notification in conn.notifies():
+                        self._handlers[notification.channel].on_notify(notification.payload)
+            except psycopg.Error as exc:
+                log.warning("not listening to the projector; retrying", error=str(exc), retry_s=retry_s)
+            self._tell_listening(False)
+            await asyncio.sleep(retry_s)
+            retry_s = min(2 * retry_s, LAST_RETRY_S)
+
+    def _tell_listening(self, up: bool) -> None:
+        for handler in self._handlers.values():
+            handler.on_listening(up)
