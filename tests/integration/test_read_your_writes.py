@@ -1,4 +1,8 @@
-"""Read-your-writes on the real stack: a GET with the position ingest returned sees the write, at once."""
+"""Read-your-writes on the real stack: a GET with the position ingest returned sees the write, at once.
+
+A waiting read wakes on the projector's announcements (NOTIFY at COMMIT): the tests of that path set the safety
+poll far past the wait's bound, so a read that was not woken by an announcement would answer stale.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,12 @@ from nats.aio.client import Client
 
 from schemas.subjects import STREAM_NAME
 from services.common.settings import Settings
+from services.query.listener import APPLICATION_NAME as LISTENER
 from tests.conftest import incident_id
+from tests.integration.cli_runner import crisis
+from tests.integration.test_projector import fetch
 from tests.stack import project, running_stack, statement
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("stream")
 
@@ -91,3 +99,75 @@ async def test_a_malformed_min_position_is_422_naming_it(settings: Settings, val
         got = await stack.query.get("/v1/incidents", params={"min_position": value})
         assert got.status_code == 422
         assert got.json()["details"][0]["loc"] == ["query", "min_position"]
+
+
+def woken_only(settings: Settings) -> Settings:
+    """No safety poll within the bound: only an announcement of the projector can end a wait before the bound."""
+    return settings.model_copy(update={"min_position_poll_s": 60, "min_position_wait_s": 10})
+
+
+async def listening_backend(database_url: str) -> int | None:
+    """The query process's LISTEN connection, once it listens to the projector's progress (its process id)."""
+    rows = await fetch(
+        database_url,
+        """SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s
+           AND state = 'idle' AND query LIKE 'LISTEN%%crisis_progress%%'""",
+        LISTENER,
+    )
+    return rows[0][0] if rows else None
+
+
+async def reads_own_write(stack: Any, settings: Settings, nc: Client) -> None:
+    """Post, have it projected a little later, and read it back with its position: answered fresh, not stale."""
+    incident, url = incident_id(), settings.database_url or ""
+    # Projected at once first: every read model then has its checkpoint, and the position is their lowest.
+    await project(url, nc, (await stack.publish(statement(incident_id())))["seq"])
+    published = await stack.publish(statement(incident))
+    lagging = asyncio.create_task(project(url, nc, published["seq"], delay_s=0.2))
+    started = time.monotonic()
+    got = await stack.query.get(f"/v1/incidents/{incident}", params={"min_position": published["seq"]})
+    assert time.monotonic() - started < settings.min_position_wait_s  # woken, not at the bound's last look
+    await lagging
+    assert got.status_code == 200, got.text
+    assert "X-Stale" not in got.headers
+    assert int(got.headers["X-Position"]) >= published["seq"]
+
+
+async def test_a_waiting_read_answers_when_the_projector_commits(settings: Settings, nc: Client) -> None:
+    settings = woken_only(settings)
+    async with running_stack(settings) as stack:
+        await wait_until(lambda: listening_backend(settings.database_url or ""), bool, what="the listener")
+        await reads_own_write(stack, settings, nc)
+
+
+async def test_reads_answer_while_the_listener_is_killed_and_it_comes_back(settings: Settings, nc: Client) -> None:
+    settings, url = woken_only(settings), settings.database_url or ""
+    async with running_stack(settings) as stack:
+        killed = await wait_until(lambda: listening_backend(url), bool, what="the listener")
+        assert await fetch(url, "SELECT pg_terminate_backend(%s)", killed) == [(True,)]
+        # Not listening (or back already): a waiting read polls meanwhile, and every read answers.
+        await reads_own_write(stack, settings, nc)
+        assert (await stack.query.get("/v1/incidents")).status_code == 200
+        back = await wait_until(lambda: listening_backend(url), lambda pid: pid not in (None, killed), what="relisten")
+        assert back != killed
+        await reads_own_write(stack, settings, nc)  # woken by an announcement again: no poll would be in time
+
+
+async def test_a_waiting_read_answers_when_a_replay_swaps_its_tables_in(settings: Settings, nc: Client) -> None:
+    """Only the swaps of `crisis replay all` move the checkpoints past the first event, and the last one announces."""
+    settings, url = woken_only(settings), settings.database_url or ""
+    incident = incident_id()
+    async with running_stack(settings) as stack:
+        await wait_until(lambda: listening_backend(url), bool, what="the listener")
+        await project(url, nc, (await stack.publish(statement(incident_id())))["seq"])  # every checkpoint exists
+        published = await stack.publish(statement(incident))
+        started = time.monotonic()
+        reading = asyncio.create_task(
+            stack.query.get(f"/v1/incidents/{incident}", params={"min_position": published["seq"]})
+        )
+        replayed = await crisis(settings, "replay", "all")
+        got = await reading
+        assert time.monotonic() - started < settings.min_position_wait_s  # woken, not at the bound's last look
+        assert replayed.exit_code == 0, replayed.output
+        assert got.status_code == 200, got.text
+        assert "X-Stale" not in got.headers
