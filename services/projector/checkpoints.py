@@ -80,11 +80,14 @@ async def register_checkpoints(
 async def save_checkpoints(
     conn: AsyncConnection[Any], projections: Sequence[str], last_seq: int, partition: Partition = WHOLE_STREAM
 ) -> None:
-    """Every one of them has applied up to `last_seq` (one already past it stays where it is)."""
+    """Every one of them has applied up to `last_seq` (one already past it stays where it is). Announced for the
+    live tables (in `public`) only, not a replay's shadow (its schema leads the search path): its progress is no
+    reader's, and PostgreSQL serialises the commits of notifying transactions, which would queue the shadows'
+    concurrent commits one behind the other."""
     await conn.execute(
         f"""WITH moved AS (UPDATE projection_checkpoints SET last_seq = %s, updated_at = now()
                            WHERE projection = ANY(%s) AND partition = %s AND last_seq < %s RETURNING last_seq)
-            {_ANNOUNCE}""",
+            {_ANNOUNCE} AND current_schema() = 'public'""",
         (last_seq, list(projections), partition.index, last_seq),
     )
 

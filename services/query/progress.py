@@ -3,7 +3,7 @@
 The projector NOTIFYs PROGRESS_CHANNEL with each checkpoint it moves, delivered at COMMIT (see the projector's
 checkpoints.py). The read models' position is the lowest checkpoint of every read model and partition, which
 no single announcement gives: an announcement at or past a waiting read's position only tells it to read the
-position again (the truth is the checkpoints table). One from a replay's shadow is a spurious wake, nothing worse.
+position again (the truth is the checkpoints table).
 """
 
 from __future__ import annotations
