@@ -89,7 +89,8 @@ async def publish(nc: Client, mix: str, count: int) -> int:
 class Sample:
     seconds: float  # since the start of the measurement
     events: int  # done by then
-    rss_mb: float | None = None
+    rss_mb: float | None = None  # the projector's, at that moment
+    cpu_s: float = 0.0  # the projector's CPU time since the start, user and system
 
 
 def crossed(samples: list[Sample], mark: int) -> Sample:
@@ -98,11 +99,18 @@ def crossed(samples: list[Sample], mark: int) -> Sample:
     after = next(i for i, s in enumerate(samples) if s.events >= mark)
     before, past = samples[max(0, after - 1)], samples[after]
     share = (mark - before.events) / (past.events - before.events) if past.events > before.events else 1.0
-    return Sample(before.seconds + share * (past.seconds - before.seconds), mark, past.rss_mb)
+    seconds = before.seconds + share * (past.seconds - before.seconds)
+    return Sample(seconds, mark, past.rss_mb, before.cpu_s + share * (past.cpu_s - before.cpu_s))
 
 
 def rate(first: Sample, last: Sample) -> float:
     return (last.events - first.events) / (last.seconds - first.seconds)
+
+
+def cpu_ms_per_event(first: Sample, last: Sample) -> float:
+    """The projector's own work per event, whatever the machine's load: a rate that falls while this stays flat
+    waited (for a CPU, for PostgreSQL) rather than worked more."""
+    return 1000 * (last.cpu_s - first.cpu_s) / (last.events - first.events)
 
 
 async def raw_fetch(nc: Client, count: int) -> list[Sample]:
@@ -122,8 +130,9 @@ async def raw_fetch(nc: Client, count: int) -> list[Sample]:
 
 
 async def catch_up(projector: Child, database_url: str, count: int) -> list[Sample]:
-    """Samples of the projector's checkpoint and RSS until it reaches `count` (the stream starts at 1)."""
+    """Samples of the projector's checkpoint, RSS and CPU time until it reaches `count` (the stream starts at 1)."""
     process = psutil.Process(projector.process.pid)
+    cpu_before = sum(process.cpu_times()[:2])
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         started, samples = time.perf_counter(), [Sample(0.0, 0)]
         while samples[-1].events < count:
@@ -131,21 +140,23 @@ async def catch_up(projector: Child, database_url: str, count: int) -> list[Samp
             if projector.process.poll() is not None:
                 raise BenchFailed(f"the projector exited with code {projector.process.returncode}: see its log")
             row = await (await conn.execute("SELECT coalesce(min(last_seq), 0) FROM projection_checkpoints")).fetchone()
-            rss = process.memory_info().rss / 2**20
-            samples.append(Sample(time.perf_counter() - started, int(row[0]) if row else 0, rss))
+            rss, cpu = process.memory_info().rss / 2**20, sum(process.cpu_times()[:2]) - cpu_before
+            samples.append(Sample(time.perf_counter() - started, int(row[0]) if row else 0, rss, cpu))
     return samples
 
 
 def marks_table(ours: list[Sample], raw: list[Sample], count: int, every: int) -> str:
-    lines = [f"  {'events':<26}{'catch-up/s':>12}{'raw/s':>10}{'RSS MB':>9}"]
+    lines = [f"  {'events':<26}{'catch-up/s':>12}{'raw/s':>10}{'CPU ms/event':>14}{'RSS MB':>9}"]
     for mark in [m for m in CUMULATIVE_MARKS if m < count] + [count]:
         reached = crossed(ours, mark)
         lines.append(f"  {f'first {mark:,}':<26}{rate(ours[0], reached):>12,.0f}"
-                     f"{rate(raw[0], crossed(raw, mark)):>10,.0f}{reached.rss_mb or 0:>9.1f}")  # fmt: skip
+                     f"{rate(raw[0], crossed(raw, mark)):>10,.0f}{cpu_ms_per_event(ours[0], reached):>14.3f}"
+                     f"{reached.rss_mb or 0:>9.1f}")  # fmt: skip
     ends = [*range(every, count, every), count]
     for start, end in zip([0, *ends], ends, strict=False):
         first, last = crossed(ours, start), crossed(ours, end)
-        lines.append(f"  {f'{start + 1:,}-{end:,}':<26}{rate(first, last):>12,.0f}{'':>10}{last.rss_mb or 0:>9.1f}")
+        lines.append(f"  {f'{start + 1:,}-{end:,}':<26}{rate(first, last):>12,.0f}{'':>10}"
+                     f"{cpu_ms_per_event(first, last):>14.3f}{last.rss_mb or 0:>9.1f}")  # fmt: skip
     return "\n".join(lines)
 
 
