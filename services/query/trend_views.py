@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 from typing import Any, Literal
+from uuid import UUID
 
 from psycopg import sql
 from psycopg.rows import class_row
@@ -22,7 +23,6 @@ from psycopg.rows import class_row
 from schemas.events.casualties import CasualtiesReported
 from schemas.events.facts import EventsLinked, ReportCorrected, ReportRetracted, VerificationChanged
 from services.common.database import DictConnection
-from services.domain.casualties import FigureRow
 from services.domain.casualty_trends import TrendFigure, bucket_figures
 from services.query.as_of import AS_OF
 from services.query.heavy_reads import chunks
@@ -59,9 +59,28 @@ class BucketCount:
     events: int
 
 
-class BucketFigureRow(FigureRow):
+@dataclass(slots=True)
+class BucketFigureRow:
+    """One figure of one version of a casualty report in a bucket, as the rule reads it (FigureFields): a plain
+    row as the database gives it. Validated as a model it cost about 6 µs a row, as much as its fold now."""
+
+    event_id: UUID
+    version_of: UUID
+    category: str
+    casualty_group: str
+    value: int | None
+    min: int | None
+    max: int | None
+    lower_bound: int | None
+    upper_bound: int | None
+    source: dict[str, Any]
+    occurred_at: datetime
+    reported_at: datetime | None
+    recorded_at: datetime
+    stream_seq: int
+    verification: str
     grp: str
-    bucket: datetime
+    bucket: datetime  # naive UTC
     report_incident: str
 
 
@@ -164,9 +183,8 @@ def _bucket_start(rows: list[BucketFigureRow]) -> int:
 def figures_query(selection: Selection, group_by: GroupBy | None) -> sql.Composed:
     return sql.SQL(
         """
-        SELECT f.event_id, f.version_of, f.category, f.casualty_group, f.value, f.min, f.max, f.text,
-               f.lower_bound, f.upper_bound, f.source, f.reason, f.occurred_at, f.reported_at, f.recorded_at,
-               f.stream_seq,
+        SELECT f.event_id, f.version_of, f.category, f.casualty_group, f.value, f.min, f.max, f.lower_bound,
+               f.upper_bound, f.source, f.occurred_at, f.reported_at, f.recorded_at, f.stream_seq,
                v.verification,
                r.grp, r.bucket, r.incident_id AS report_incident
         FROM ({counted}) r
