@@ -155,7 +155,7 @@ async def test_a_retry_after_the_duplicate_window_is_stored_again(settings: Sett
             async def retry() -> httpx.Response:
                 return await client.post("/v1/events", json=incident_opened(incident), headers=headers)
 
-            after = await wait_until(retry, lambda r: not r.json()["duplicate"], within=10, what="the window to pass")
+            after = await wait_until(retry, lambda r: not r.json()["duplicate"], within=60, what="the window to pass")
         assert after.json()["seq"] > first.json()["seq"]
         assert after.json()["event_id"] == first.json()["event_id"]
         assert await stream_messages(nc) == 2
