@@ -34,7 +34,8 @@ LEAP_SECOND_RULE = "A leap second (23:59:60) is accepted and read as the last mi
 
 
 def _leap_second(value: object) -> object:
-    return _LEAP_SECOND.sub(r"\1:59.999999", value) if isinstance(value, str) else value
+    # The substring test first: every time of every decoded event passes here, and a regex substitution costs more.
+    return _LEAP_SECOND.sub(r"\1:59.999999", value) if isinstance(value, str) and ":60" in value else value
 
 
 def _within_window(value: datetime) -> datetime:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
-from schemas.values import Model
+from schemas.values import Model, Name
 
 MIN_TOKEN_LENGTH = 16
 
@@ -125,7 +125,17 @@ def merge_tokens(*sources: Tokens) -> dict[str, ApiToken]:
     return merged
 
 
+# A token's name is recorded in every event it writes (`recorded_by`), which ingest does not validate again.
+_recorded_by: TypeAdapter[str] = TypeAdapter(Name)
+
+
 def _add(tokens: dict[str, ApiToken], token: ApiToken, where: str) -> None:
+    try:
+        recordable = _recorded_by.validate_python(token.name) == token.name
+    except ValidationError:
+        recordable = False
+    if not recordable:
+        raise TokenConfigError(f"{where}: a name is 1 to 200 characters, with no space at either end")
     if token.name in tokens:
         raise TokenConfigError(f"{where}: the name is configured twice")
     tokens[token.name] = token

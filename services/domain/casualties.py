@@ -1,29 +1,20 @@
-"""Casualty figures side by side: the latest figure per source with its history, the range across sources, and
-the best supported figure by a documented rule. Contradictory figures are kept, never averaged or dropped.
-
-The best supported figure is the one that ranks first by, in order:
-1. verification: confirmed > corroborated > reported > disputed (retracted figures never count);
-2. source: official (government, state body) > international organisation > NGO or media > party, witness, other;
-3. precision: an exact count > a range > a vague word ("hundreds");
-4. the most recent report (reported_at, else occurred_at), then the last recorded.
+"""Casualty figures side by side, as an incident's answer gives them: the latest figure per source with its
+history, the range across sources, and the best supported figure. The rule that decides is
+services/domain/casualty_rule.py; this module builds its result into the answer's models.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
 from schemas import vocabulary
-from services.domain.reports import latest_versions, stands
+from services.domain.casualty_rule import Bounds, KindFigures, ReportFigure, bounds, fold, why_best
 from services.domain.utc import GivenOffsets
-
-VERIFICATION_RANK = {"confirmed": 3, "corroborated": 2, "reported": 1, "disputed": 0}
-SOURCE_RANK = {"government": 3, "state_body": 3, "international_org": 2, "ngo": 1, "media": 1}
 
 
 class FigureRow(GivenOffsets):
@@ -57,7 +48,7 @@ class Count(BaseModel):
     text: str | None = Field(description="The source's words, verbatim, e.g. Hundreds, more than 200.")
     lower: int | None = Field(description="The lower bound the figure implies; null when unknown.")
     upper: int | None = Field(description="The upper bound the figure implies; null when open-ended or unknown.")
-    bounds: Literal["known", "open", "unknown"] = Field(
+    bounds: Bounds = Field(
         description="open: no upper bound (more than 200); unknown: words outside the vocabulary, no min/max given."
     )
     approximate: bool = Field(description="The source gave the figure as an approximation (about N).")
@@ -84,10 +75,6 @@ class Figure(BaseModel):
         description="The correction that left this category out of the report: the figure no longer counts, and "
         "`count` is the last one the report gave.",
     )
-
-    def counts(self) -> bool:
-        """Whether the figure is still claimed: neither retracted nor corrected away."""
-        return stands(self.verification) and self.corrected_away_by is None
 
 
 class SourceFigures(BaseModel):
@@ -120,55 +107,53 @@ class CategoryFigures(BaseModel):
     sources: list[SourceFigures]
 
 
-# (category, group): figures of different groups (protesters, security forces) never compete in one range.
-Kind = tuple[str, str]
-
-
 def casualty_figures(rows: Iterable[FigureRow]) -> list[CategoryFigures]:
     """Rows of every version visible at the query's `as_of`, folded per category, group and source."""
-    figures = _current_figures(rows)
-    by_kind: dict[Kind, list[Figure]] = defaultdict(list)
-    for kind, figure in figures:
-        by_kind[kind].append(figure)
-    return [_category(kind, by_kind[kind]) for kind in sorted(by_kind)]
+    return [_category(folded) for folded in fold(rows)]
 
 
-def _current_figures(rows: Iterable[FigureRow]) -> list[tuple[Kind, Figure]]:
-    """One Figure per (report, category, group): the original's source and times, the latest version's count."""
-    rows = sorted(rows, key=lambda r: (r.recorded_at, r.stream_seq))
-    versions: dict[tuple[UUID, str, str], list[FigureRow]] = defaultdict(list)
-    for row in rows:
-        versions[(row.version_of, row.category, row.casualty_group)].append(row)
-    # A correction replaces the whole report: a category it leaves out is no longer claimed by the report, but
-    # its earlier figure stays in the source's history, marked by the correction that dropped it.
-    current = {report_id: row.event_id for report_id, row in latest_versions(rows).items()}
-    result = []
-    for (report_id, category, group), history in versions.items():
-        dropped_by = None if history[-1].event_id == current[report_id] else current[report_id]
-        original = next((r for r in history if r.event_id == report_id), history[0])
-        versions_of = [
-            Version(
-                event_id=r.event_id, count=_count(r), corrected=r.event_id != report_id, reason=r.reason,
-                recorded_at=r.recorded_at,
+def _category(folded: KindFigures[FigureRow]) -> CategoryFigures:
+    # one model per report figure (each source's latest and the best are in some history), as cited in several places
+    models = {id(figure): _figure(figure) for source in folded.sources for figure in source.history}
+    category, group = folded.kind
+    return CategoryFigures(
+        category=category,
+        group=group,
+        range=Range(
+            lower=folded.lower, upper=folded.upper, unknown_bounds=[f.report_id for f in folded.unknown_bounds]
+        ),
+        best_supported=None
+        if folded.best is None
+        else BestSupported(figure=models[id(folded.best)], why=why_best(folded)),
+        sources=[
+            SourceFigures(
+                source=source.history[0].original.source,
+                latest=None if source.latest is None else models[id(source.latest)],
+                history=[models[id(f)] for f in source.history],
             )
-            for r in history
-        ]  # fmt: skip
-        result.append(
-            (
-                (category, group),
-                Figure(
-                    report_id=report_id,
-                    source=original.source,
-                    count=versions_of[-1].count,
-                    verification=history[-1].verification,
-                    occurred_at=original.occurred_at,
-                    reported_at=original.reported_at,
-                    versions=versions_of,
-                    corrected_away_by=dropped_by,
-                ),
-            )
+            for source in folded.sources
+        ],
+    )
+
+
+def _figure(figure: ReportFigure[FigureRow]) -> Figure:
+    versions = [
+        Version(
+            event_id=r.event_id, count=_count(r), corrected=r.event_id != figure.report_id, reason=r.reason,
+            recorded_at=r.recorded_at,
         )
-    return result
+        for r in figure.versions
+    ]  # fmt: skip
+    return Figure(
+        report_id=figure.report_id,
+        source=figure.original.source,
+        count=versions[-1].count,
+        verification=figure.current.verification,
+        occurred_at=figure.original.occurred_at,
+        reported_at=figure.original.reported_at,
+        versions=versions,
+        corrected_away_by=figure.corrected_away_by,
+    )
 
 
 def _count(row: FigureRow) -> Count:
@@ -180,70 +165,6 @@ def _count(row: FigureRow) -> Count:
         text=row.text,
         lower=row.lower_bound,
         upper=row.upper_bound,
-        bounds=_bounds(row.lower_bound, row.upper_bound),
+        bounds=bounds(row.lower_bound, row.upper_bound),
         approximate=reading is not None and reading.approximate,
     )
-
-
-def _bounds(lower: int | None, upper: int | None) -> Literal["known", "open", "unknown"]:
-    if lower is None and upper is None:
-        return "unknown"  # only words outside the vocabulary leave both out: a range gives one, a value both
-    return "open" if upper is None else "known"
-
-
-def _category(kind: Kind, figures: list[Figure]) -> CategoryFigures:
-    by_source: dict[str, list[Figure]] = defaultdict(list)
-    for figure in sorted(figures, key=_recency):
-        by_source[figure.source["name"]].append(figure)
-    sources = [
-        SourceFigures(
-            source=history[0].source,
-            latest=next((f for f in reversed(history) if f.counts()), None),
-            history=history,
-        )
-        for _, history in sorted(by_source.items())
-    ]
-    latest = [s.latest for s in sources if s.latest is not None]
-    category, group = kind
-    return CategoryFigures(
-        category=category, group=group, range=_range(latest), best_supported=best_supported(latest), sources=sources
-    )
-
-
-def _recency(figure: Figure) -> tuple[datetime, datetime]:
-    return figure.reported_at or figure.occurred_at, figure.versions[0].recorded_at
-
-
-def _range(figures: list[Figure]) -> Range:
-    known = [f for f in figures if f.count.bounds != "unknown"]
-    lowers = [f.count.lower for f in known if f.count.lower is not None]
-    uppers = [f.count.upper for f in known]
-    return Range(
-        lower=min(lowers) if lowers else None,
-        upper=None if not uppers or None in uppers else max(u for u in uppers if u is not None),
-        unknown_bounds=[f.report_id for f in figures if f.count.bounds == "unknown"],
-    )
-
-
-def _precision(count: Count) -> int:
-    if count.value is not None:
-        return 2
-    return 1 if count.min is not None or count.max is not None else 0
-
-
-def best_supported(figures: list[Figure]) -> BestSupported | None:
-    """The figure that ranks first by the module's rule, and why; None when no source has a standing figure."""
-    candidates = [f for f in figures if f.counts()]
-    if not candidates:
-        return None
-
-    def rank(f: Figure) -> tuple[int, int, int, datetime, datetime]:
-        kind = f.source.get("kind", "other")
-        return (VERIFICATION_RANK.get(f.verification, 0), SOURCE_RANK.get(kind, 0), _precision(f.count), *_recency(f))
-
-    best = max(candidates, key=rank)
-    precision = ("a vague figure", "a range", "an exact figure")[_precision(best.count)]
-    why = f"{best.verification}, from {best.source['name']} ({best.source.get('kind')}), {precision}"
-    if len(candidates) > 1:
-        why += f"; ranked first of {len(candidates)} sources by verification, source kind, precision, recency"
-    return BestSupported(figure=best, why=why)

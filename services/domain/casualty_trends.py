@@ -2,8 +2,9 @@
 toll, with the range that sources' figures allow.
 
 A toll is one incident's figure for one category within one bucket. Its sources' figures are alternatives, folded
-by the same rule as an incident's casualties (services/domain/casualties.py): corrections applied, retracted reports
-left out, the best supported figure chosen, the range from the lowest lower bound to the highest upper bound.
+by the same rule as an incident's casualties (services/domain/casualty_rule.py, on the rows as they come: no model
+per figure): corrections applied, retracted reports left out, the best supported figure chosen, the range from the
+lowest lower bound to the highest upper bound.
 Different tolls (other incidents) add up: the bucket's `best` is the sum of each toll's best supported figure (its
 exact value, else its lower bound), `lower` and `upper` the sums of the tolls' ranges.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from services.domain.casualties import FigureRow, casualty_figures
+from services.domain.casualty_rule import FigureFields, fold
 
 
 class TrendFigure(BaseModel):
@@ -27,22 +28,20 @@ class TrendFigure(BaseModel):
     sources: int = Field(description="Per toll, the sources with a standing figure; summed over tolls.")
 
 
-def bucket_figures(tolls: Iterable[list[FigureRow]]) -> list[TrendFigure]:
+def bucket_figures(tolls: Iterable[Iterable[FigureFields]]) -> list[TrendFigure]:
     """One bucket's figures per category and group; each item of `tolls` holds every version of one incident's
     reports."""
     totals: dict[tuple[str, str], _Sums] = {}
     for rows in tolls:
-        for folded in casualty_figures(rows):
-            if folded.best_supported is None:
+        for folded in fold(rows):
+            if folded.best is None:
                 continue  # every report of this toll is retracted
-            best = folded.best_supported.figure.count
-            total = totals.setdefault((folded.category, folded.group), _Sums())
-            total.best += best.value if best.value is not None else best.lower or 0
-            total.lower += folded.range.lower or 0
-            total.upper = (
-                None if total.upper is None or folded.range.upper is None else total.upper + folded.range.upper
-            )
-            total.sources += sum(1 for source in folded.sources if source.latest is not None)
+            best = folded.best.current
+            total = totals.setdefault(folded.kind, _Sums())
+            total.best += best.value if best.value is not None else best.lower_bound or 0
+            total.lower += folded.lower or 0
+            total.upper = None if total.upper is None or folded.upper is None else total.upper + folded.upper
+            total.sources += folded.candidates
     return [
         TrendFigure(category=category, group=group, **vars(sums)) for (category, group), sums in sorted(totals.items())
     ]

@@ -14,11 +14,11 @@ from typing import Annotated, Self
 from pydantic import AfterValidator, AwareDatetime, BaseModel, model_validator
 
 
-def _as_utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(as_utc)]
 # Read from the stored envelope's text, not from a timestamptz column (which keeps the instant, not the offset).
 SourceTime = AwareDatetime
 

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
+from schemas.catalogue import build_envelopes
 from services.common.bearer import configured_tokens
 from services.common.http import install_common
 from services.common.openapi import install_openapi
@@ -31,6 +32,7 @@ def create_app(settings: Settings, event_log: EventLog | None = None) -> FastAPI
         # Refuses to start without tokens or the event id secret, before NATS.
         app.state.tokens = configured_tokens(settings, "ingest")
         app.state.event_id_secret = event_id_secret(settings)
+        build_envelopes()
         await log_of_events.start()
         log.info("ingest started", nats_url=settings.nats_url, tokens=sorted(app.state.tokens))
         try:

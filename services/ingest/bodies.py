@@ -108,11 +108,13 @@ def _finite(text: str) -> float:
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise NotStandardJson(f"duplicate key {key!r} in one object")
-        result[key] = value
+    result = dict(pairs)  # in C; the loop below only names the key that came twice
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise NotStandardJson(f"duplicate key {key!r} in one object")
+            seen.add(key)
     return result
 
 

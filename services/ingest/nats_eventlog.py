@@ -4,8 +4,9 @@ Ingest must start, answer /readyz with 503 and POSTs with 503, while NATS is dow
 - `start` begins connecting in a background task (nats-py retries forever with our connect options) and waits
   only for the first attempt. If it succeeds the stream is declared right away, and a server that is too old
   stops the start; if it fails, ingest starts anyway.
-- `broker()`, used by every publish and by /readyz, answers 503 until the connection is up, and declares the
+- `_client()`, used by every publish and by /readyz, answers 503 until the connection is up, and declares the
   stream on first use if that could not be done at start (or again after a publish found no stream).
+faststream's broker only holds the connection; publisher.py and acks.py publish with nats-py.
 It raises the domain errors of errors.py, never an HTTP error: the routes decide what the writer is told.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +29,7 @@ from schemas.envelope import Event
 from services.common.eventstream import EventStream, StreamUnusable, broker_options, ensure_stream
 from services.common.http import Unavailable
 from services.common.settings import Settings
+from services.ingest.acks import Acks
 from services.ingest.errors import IncidentMoved, TakenId, refuse_taken
 from services.ingest.eventlog import Published
 from services.ingest.ownership import taken_because
@@ -36,12 +39,6 @@ from services.ingest.unavailable import NATS_UNAVAILABLE, unavailable
 log = structlog.get_logger(__name__)
 
 
-def _no_correlation_id() -> str:
-    """faststream adds a `correlation_id` header to every message, generated when none is given (an empty one is
-    left out): the event's X-Correlation-ID header, declared in the contract, already carries the real one."""
-    return ""
-
-
 class NatsEventLog:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -49,7 +46,6 @@ class NatsEventLog:
         self._broker = NatsBroker(
             **broker_options(settings, "crisis-ingest"),
             error_cb=self._connection_error,
-            id_generator=_no_correlation_id,
         )
         self._connecting: asyncio.Task[Client] | None = None
         self._attempt_failed = asyncio.Event()
@@ -92,8 +88,8 @@ class NatsEventLog:
             with contextlib.suppress(nats.errors.Error, OSError):
                 await task.result().close()
 
-    async def broker(self) -> NatsBroker:
-        """The broker, connected, with the stream declared; raises Unavailable otherwise (the readiness check)."""
+    async def _client(self) -> Client:
+        """The connection, up, with the stream declared; raises Unavailable otherwise (the readiness check)."""
         task = self._connecting
         if task is None or not task.done():
             raise Unavailable("not connected to NATS yet")
@@ -107,7 +103,7 @@ class NatsEventLog:
                 await self._declare_stream(client)
             except StreamUnusable as exc:
                 raise Unavailable(str(exc), retry_after_s=60) from exc
-        return self._broker
+        return client
 
     async def publish(self, events: Sequence[Event[Any]], expected_position: int | None = None) -> list[Published]:
         """Publish in order; with `expected_position` (of the first event's incident), IncidentMoved on conflict.
@@ -117,10 +113,10 @@ class NatsEventLog:
         return results
 
     async def _publish(self, events: Sequence[Event[Any]], expected_position: int | None) -> list[Published]:
-        broker = await self.broker()
+        await self._client()
         timeout = self._settings.publish_timeout_s
         try:
-            return await publish_events(broker, self._stream, events, timeout, expected_position)
+            return await publish_events(self._acks, self._stream, events, timeout, expected_position)
         except PositionMoved as moved:
             stored = await self._stored_after(moved)
             if stored is None:
@@ -183,12 +179,18 @@ class NatsEventLog:
             raise unavailable(exc, "reading the incident's position") from exc
         return last.seq or 0
 
+    @functools.cached_property
+    def _acks(self) -> Acks:
+        """Every publish's acks come through one subscription."""
+        assert self._connecting is not None  # only called after _client() found the connection up
+        return Acks(self._connecting.result())
+
     def _jetstream(self) -> JetStreamContext:
-        assert self._connecting is not None  # only called after broker() found the connection up
+        assert self._connecting is not None  # only called after _client() found the connection up
         return self._connecting.result().jetstream(timeout=self._settings.publish_timeout_s)
 
     async def check(self) -> None:
-        await self.broker()
+        await self._client()
 
     async def _declare_stream(self, client: Client) -> None:
         async with self._declare_lock:  # concurrent first requests declare once

@@ -1,18 +1,20 @@
 """Publishing stored events to the JetStream log, all at once, results in order; nothing here knows about HTTP.
 
+Every event of a request is sent before any ack is awaited, then the acks are awaited together (acks.py).
+
 An event may carry an expected incident position: it is published with `Nats-Expected-Last-Subject-Sequence`
 over all the incident's subjects, so JetStream refuses it (and stores nothing) when the incident has moved on.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import nats.errors
 import nats.js.errors
-from faststream.nats import NatsBroker
+from nats.js.api import PubAck
 
 from schemas.envelope import Event
 from schemas.headers import (
@@ -20,9 +22,11 @@ from schemas.headers import (
     CORRELATION,
     EXPECTED_LAST_SEQUENCE,
     EXPECTED_LAST_SEQUENCE_SUBJECT,
+    EXPECTED_STREAM,
     MESSAGE_ID,
 )
 from services.common.eventstream import DEFAULT_STREAM, EventStream
+from services.ingest.acks import Acks, Message
 from services.ingest.eventlog import Published
 from services.ingest.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, PUBLISH_FAILURES
 from services.ingest.ownership import ownership_headers
@@ -52,8 +56,9 @@ def message_headers(
     headers = {
         # JetStream drops a second message with the same id inside the stream's duplicate window.
         MESSAGE_ID: str(event.event_id),
-        # Lower case on purpose: faststream sets an empty `content-type` for bytes; this replaces it.
         CONTENT_TYPE: "application/json",
+        # JetStream refuses the message if the subject is another stream's.
+        EXPECTED_STREAM: stream.name,
     } | ownership_headers(event)
     if event.correlation_id:
         headers[CORRELATION] = event.correlation_id
@@ -64,46 +69,14 @@ def message_headers(
     return headers
 
 
-async def publish_event(
-    broker: NatsBroker,
-    stream: EventStream,
-    event: Event[Any],
-    ack_timeout_s: float,
-    expected_position: int | None = None,
-) -> Published:
-    subject = stream.subject(event.incident_id, event.type)
-    for attempt in range(1, PUBLISH_ATTEMPTS + 1):
-        try:
-            ack = await broker.publish(
-                event.model_dump_json().encode(),
-                subject,
-                headers=message_headers(event, expected_position, stream),
-                stream=stream.name,
-                timeout=ack_timeout_s,
-            )
-        except nats.errors.TimeoutError:
-            if attempt == PUBLISH_ATTEMPTS:
-                raise
-            continue
-        except nats.js.errors.BadRequestError as exc:
-            if exc.err_code == WRONG_LAST_SEQUENCE and expected_position is not None:
-                raise PositionMoved(event, expected_position) from exc
-            raise
-        return Published(event_id=event.event_id, seq=ack.seq, duplicate=bool(ack.duplicate), subject=subject)
-    raise AssertionError("unreachable: the last attempt returns or raises")
-
-
 async def publish_events(
-    broker: NatsBroker,
+    acks: Acks,
     stream: EventStream,
     events: Sequence[Event[Any]],
     ack_timeout_s: float,
     expected_position: int | None = None,
 ) -> list[Published]:
-    """Publish every event concurrently (one round trip for the lot, not one per event); results in `events` order.
-
-    The stream stores them in `events` order too: the tasks start in order and each one queues its message on
-    the connection before it first waits, so the messages leave on the socket in order (a test holds us to it).
+    """Publish every event at once; results in `events` order. The stream stores them in that order too.
 
     With `expected_position`, the first event is published alone with that expectation (PositionMoved when it
     does not hold, and nothing is published); the rest follow it unchecked, once it is stored.
@@ -111,26 +84,85 @@ async def publish_events(
     Raises Unavailable when NATS fails any of them. Some may then be stored already: a retry with the same event
     ids (or Idempotency-Key) is deduplicated, so the caller's retry completes the batch without doubles.
     """
+    stored: list[PubAck] = []
     rest = events
-    outcomes: list[Published | BaseException] = []
     if expected_position is not None:
-        try:
-            outcomes.append(await publish_event(broker, stream, events[0], ack_timeout_s, expected_position))
-            rest = events[1:]
-        except NATS_UNAVAILABLE as exc:
-            outcomes.append(exc)
-            rest = []  # the first may not be stored: the rest must not go without it
-    outcomes += await asyncio.gather(
-        *(publish_event(broker, stream, e, ack_timeout_s) for e in rest), return_exceptions=True
-    )
-    failures = [o for o in outcomes if isinstance(o, BaseException)]
-    if failures:
-        for failure in failures:
-            if not isinstance(failure, NATS_UNAVAILABLE):
-                raise failure
-            PUBLISH_FAILURES.labels(type(failure).__name__).inc()
-        raise unavailable(failures[0], f"publishing {len(failures)} of {len(events)} events") from failures[0]
-    results = [o for o in outcomes if isinstance(o, Published)]
-    for event, result in zip(events, results, strict=True):
-        (EVENTS_DUPLICATE if result.duplicate else EVENTS_ACCEPTED).labels(event.type).inc()
+        stored = await _publish_all(acks, stream, events[:1], ack_timeout_s, expected_position)
+        rest = events[1:]
+    if rest:
+        stored += await _publish_all(acks, stream, rest, ack_timeout_s)
+    results = [
+        Published(
+            event_id=event.event_id,
+            seq=ack.seq,
+            duplicate=bool(ack.duplicate),
+            subject=stream.subject(event.incident_id, event.type),
+        )
+        for event, ack in zip(events, stored, strict=True)
+    ]
+    _count(events, results)
     return results
+
+
+def _count(events: Sequence[Event[Any]], results: Sequence[Published]) -> None:
+    """One increment per type and outcome for the request: `labels()` per event was 5% of batch ingest."""
+    counts = Counter((event.type, result.duplicate) for event, result in zip(events, results, strict=True))
+    for (event_type, duplicate), count in counts.items():
+        (EVENTS_DUPLICATE if duplicate else EVENTS_ACCEPTED).labels(event_type).inc(count)
+
+
+async def _publish_all(
+    acks: Acks,
+    stream: EventStream,
+    events: Sequence[Event[Any]],
+    ack_timeout_s: float,
+    expected_position: int | None = None,
+) -> list[PubAck]:
+    """Each event's ack, in order; raises PositionMoved, Unavailable, or what else JetStream answered."""
+    try:
+        outcomes = await _outcomes(acks, stream, events, ack_timeout_s, expected_position)
+    except NATS_UNAVAILABLE as exc:  # the connection refused a message (closed, reconnecting, buffer full)
+        PUBLISH_FAILURES.labels(type(exc).__name__).inc()
+        raise unavailable(exc, f"publishing {len(events)} events") from exc
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    for failure in failures:
+        refused = isinstance(failure, nats.js.errors.BadRequestError) and failure.err_code == WRONG_LAST_SEQUENCE
+        if refused and expected_position is not None:
+            raise PositionMoved(events[0], expected_position) from failure
+        if not isinstance(failure, NATS_UNAVAILABLE):
+            raise failure
+        PUBLISH_FAILURES.labels(type(failure).__name__).inc()
+    if failures:
+        raise unavailable(failures[0], f"publishing {len(failures)} of {len(events)} events") from failures[0]
+    return [o for o in outcomes if isinstance(o, PubAck)]
+
+
+async def _outcomes(
+    acks: Acks,
+    stream: EventStream,
+    events: Sequence[Event[Any]],
+    ack_timeout_s: float,
+    expected_position: int | None,
+) -> list[PubAck | BaseException]:
+    """The ack or the error of each event. One whose ack does not come within the timeout is sent again (the same
+    message id: stored once), then counts as timed out."""
+    messages = [
+        Message(
+            stream.subject(event.incident_id, event.type),
+            event.__pydantic_serializer__.to_json(event),  # bytes at once (model_dump_json makes a str)
+            message_headers(event, expected_position, stream),
+        )
+        for event in events
+    ]
+    outcomes: list[PubAck | BaseException] = [nats.errors.TimeoutError()] * len(events)
+    waiting = list(range(len(events)))
+    for _ in range(PUBLISH_ATTEMPTS):
+        answers = await acks.publish([messages[i] for i in waiting], ack_timeout_s)
+        for index, answer in zip(waiting, answers, strict=True):
+            outcomes[index] = answer
+        waiting = [
+            i for i, answer in zip(waiting, answers, strict=True) if isinstance(answer, nats.errors.TimeoutError)
+        ]
+        if not waiting:
+            break
+    return outcomes

@@ -154,9 +154,17 @@ async def _pipelined(conn: AsyncConnection[Any], members: Sequence[_Member], tod
     try:
         async with conn.pipeline():
             positioned = [(event, _position(m)) for m, event in fresh]
-            for member in members:  # read models write tables of their own: one after the other is the same
-                events = [(event, pos) for event, pos in positioned if pos.seq > member.checkpoint]
-                await member.projection.apply_all(conn, events)
+            # Read models write tables of their own, and read only their own: every read first, then every write.
+            # A read in a pipeline waits for every statement sent before it; this way none waits for a write, and
+            # PostgreSQL runs the first write (event_log's, the largest) while the later ones are being built.
+            writes = [
+                await member.projection.prepare(
+                    conn, [(event, pos) for event, pos in positioned if pos.seq > member.checkpoint]
+                )
+                for member in members
+            ]
+            for write in writes:
+                await write()
     except TRANSIENT_ERRORS:
         raise
     except Exception as exc:

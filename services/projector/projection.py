@@ -1,14 +1,18 @@
 """A projection: named handlers, one small function per (event type, read model), dispatched by a registry.
 
 A handler of every event may instead take the whole batch (`on_every_batch`) and write it set-based, in one
-statement rather than one per event.
+statement rather than one per event. A batch handler that reads stored rows before it writes is an async generator
+that yields once, between its reads and its writes: the applier then sends every read model's reads before the
+first write (`prepare`), so that in a pipeline no read waits for another read model's writes. A batch handler's
+reads see none of the batch's writes (each read model has one batch handler, reading only its own tables).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from psycopg import AsyncConnection
 
@@ -25,7 +29,14 @@ class Position:
 
 
 Handler = Callable[[AsyncConnection[Any], Event[Any], Position], Awaitable[None]]
-BatchHandler = Callable[[AsyncConnection[Any], Sequence[tuple[Event[Any], Position]]], Awaitable[None]]
+Batch = Sequence[tuple[Event[Any], Position]]
+# Writes the batch; or, as an async generator, reads what it needs, yields once, then writes.
+BatchHandler = (
+    Callable[[AsyncConnection[Any], Batch], Awaitable[None]]
+    | Callable[[AsyncConnection[Any], Batch], AsyncIterator[None]]
+)
+StagedHandler = Callable[[AsyncConnection[Any], Batch], AsyncIterator[None]]
+Write = Callable[[], Awaitable[None]]
 
 
 class Projection:
@@ -35,7 +46,7 @@ class Projection:
         self.name = name
         self.tables = tables  # what a rebuild empties
         self._every: list[Handler] = []
-        self._every_batch: list[BatchHandler] = []
+        self._every_batch: list[StagedHandler] = []
         self._by_type: dict[str, list[Handler]] = {}
 
     def on(self, *payloads: type[EventPayload]) -> Callable[[Handler], Handler]:
@@ -51,13 +62,18 @@ class Projection:
         return handler
 
     def on_every_batch(self, handler: BatchHandler) -> BatchHandler:
-        self._every_batch.append(handler)
+        if inspect.isasyncgenfunction(handler):
+            self._every_batch.append(cast(StagedHandler, handler))
+        else:
+            self._every_batch.append(
+                _nothing_to_read(cast(Callable[[AsyncConnection[Any], Batch], Awaitable[None]], handler))
+            )
         return handler
 
     async def apply(self, conn: AsyncConnection[Any], event: Event[Any], position: Position) -> None:
         await self.apply_all(conn, [(event, position)])
 
-    async def apply_all(self, conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
+    async def apply_all(self, conn: AsyncConnection[Any], events: Batch) -> None:
         """Apply events in stream order. The batch handlers write runs of events at once, but before an event's
         own handlers run they have written every event up to it and none after: those handlers (which may read
         what the batch handlers wrote) see exactly what they would see event by event."""
@@ -72,14 +88,40 @@ class Projection:
                     await handler(conn, event, position)
         await self._write_run(conn, run)
 
-    async def _write_run(self, conn: AsyncConnection[Any], run: Sequence[tuple[Event[Any], Position]]) -> None:
+    async def prepare(self, conn: AsyncConnection[Any], events: Batch) -> Write:
+        """Run the reads of applying `events` now and return its writes, to be awaited before any other statement
+        of this read model. With handlers per event (which may read what the batch handlers wrote), nothing is
+        read ahead: the writes are the whole of apply_all."""
+        if self._every or self._by_type or not events:
+            return lambda: self.apply_all(conn, events)
+        stages = [handler(conn, events) for handler in self._every_batch]
+        for stage in stages:
+            await anext(stage, None)  # up to its yield: its reads are done
+
+        async def write() -> None:
+            for stage in stages:
+                async for _ in stage:  # the rest of it: its writes
+                    pass
+
+        return write
+
+    async def _write_run(self, conn: AsyncConnection[Any], run: Batch) -> None:
         if run:
             for batch_handler in self._every_batch:
-                await batch_handler(conn, run)
+                async for _ in batch_handler(conn, run):
+                    pass
 
     @property
     def durable_name(self) -> str:
         return f"projector-{self.name.replace('_', '-')}"
+
+
+def _nothing_to_read(handler: Callable[[AsyncConnection[Any], Batch], Awaitable[None]]) -> StagedHandler:
+    async def staged(conn: AsyncConnection[Any], events: Batch) -> AsyncIterator[None]:
+        yield
+        await handler(conn, events)
+
+    return staged
 
 
 def columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:

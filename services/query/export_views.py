@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import sql
+from psycopg.rows import class_row
 
 from services.common.database import DictConnection
 from services.query.as_of import AS_OF
@@ -37,7 +38,7 @@ class ExportRow:
 
 def events(conn: DictConnection, selection: Selection, *, located_only: bool) -> AsyncGenerator[list[ExportRow]]:
     query = events_query(selection, located_only=located_only)
-    return chunks(conn, query, ExportRow, selection.params(), size=EXPORT_CHUNK_ROWS)
+    return chunks(conn, query, class_row(ExportRow), selection.params(), size=EXPORT_CHUNK_ROWS)
 
 
 def events_query(selection: Selection, *, located_only: bool) -> sql.Composed:

@@ -24,7 +24,7 @@ import anyio
 import orjson
 from fastapi import Response
 from psycopg import sql
-from psycopg.rows import class_row
+from psycopg.rows import AsyncRowFactory, class_row
 from psycopg.types.json import set_json_loads
 from pydantic import BaseModel
 
@@ -68,13 +68,18 @@ class HeavyReadSlots:
 
 
 async def chunks(
-    conn: DictConnection, query: sql.Composed, row: type[R], params: dict[str, Any], *, size: int = CHUNK_ROWS
+    conn: DictConnection,
+    query: sql.Composed,
+    make_row: AsyncRowFactory[R],
+    params: dict[str, Any],
+    *,
+    size: int = CHUNK_ROWS,
 ) -> AsyncGenerator[list[R]]:
-    """The rows of `query`, `size` at a time, from a server-side cursor (in a transaction of its own). The next
-    chunk is fetched while the caller works on this one: PostgreSQL reads while this process encodes. The cursor is
-    closed however the reading ends: a client gone mid-download cancels it in the middle of a fetch, and in a
-    request anyio has cancelled every unshielded await is cancelled again."""
-    cursor = conn.cursor(name=f"heavy_{uuid.uuid4().hex}", row_factory=class_row(row))
+    """The rows of `query`, each made by `make_row`, `size` at a time, from a server-side cursor (in a transaction of
+    its own). The next chunk is fetched while the caller works on this one: PostgreSQL reads while this process
+    encodes. The cursor is closed however the reading ends: a client gone mid-download cancels it in the middle of a
+    fetch, and in a request anyio has cancelled every unshielded await is cancelled again."""
+    cursor = conn.cursor(name=f"heavy_{uuid.uuid4().hex}", row_factory=make_row)
     # JSON columns parsed by orjson, several times faster than json's, to the same values (the projector wrote
     # them with orjson): a heavy read parses one or more a row.
     set_json_loads(orjson.loads, cursor)
@@ -104,7 +109,7 @@ async def chunks(
 async def fold_rows(conn: DictConnection, query: sql.Composed, row: type[R], params: dict[str, Any]) -> list[R]:
     """Every row of `query`, for a fold; TooManyRows past MAX_FOLD_ROWS."""
     rows: list[R] = []
-    async for chunk in chunks(conn, query, row, params):
+    async for chunk in chunks(conn, query, class_row(row), params):
         rows += chunk
         if len(rows) > MAX_FOLD_ROWS:
             raise TooManyRows(

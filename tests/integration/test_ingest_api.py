@@ -28,7 +28,7 @@ from services.common.ports import free_port
 from services.common.settings import Settings
 from services.ingest.app import create_app
 from tests.conftest import EVENT_ID_SECRET, incident_id
-from tests.factories import incident_opened
+from tests.factories import incident_opened, results_annulled
 
 TOKEN = secrets.token_urlsafe(18)  # 24 characters
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -185,15 +185,27 @@ async def test_a_batch_is_published_in_order(client: httpx.AsyncClient, nc: Clie
 
 async def test_a_retried_batch_is_deduplicated_event_by_event(client: httpx.AsyncClient, nc: Client) -> None:
     incident = incident_id()
-    body = {"events": [incident_opened(incident, title=f"report {i}") for i in range(5)]}
+    body = {"events": [incident_opened(incident, title=f"report {i}") for i in range(3)] + [results_annulled(incident)]}
     headers = AUTH | {"Idempotency-Key": "batch-1"}
+    kinds = [(name, kind) for name in ("accepted", "duplicate") for kind in ("IncidentOpened", "ResultsAnnulled")]
+    before = {(name, kind): counter(f"crisis_ingest_events_{name}_total", type=kind) for name, kind in kinds}
 
     first = (await client.post("/v1/events/batch", json=body, headers=headers)).json()["results"]
     second = (await client.post("/v1/events/batch", json=body, headers=headers)).json()["results"]
 
     assert [r["seq"] for r in second] == [r["seq"] for r in first]
-    assert [r["duplicate"] for r in second] == [True] * 5
-    assert await stream_messages(nc) == 5
+    assert [r["duplicate"] for r in second] == [True] * 4
+    assert await stream_messages(nc) == 4
+    counted = {
+        (name, kind): counter(f"crisis_ingest_events_{name}_total", type=kind) - before[name, kind]
+        for name, kind in kinds
+    }
+    assert counted == {
+        ("accepted", "IncidentOpened"): 3,
+        ("accepted", "ResultsAnnulled"): 1,
+        ("duplicate", "IncidentOpened"): 3,
+        ("duplicate", "ResultsAnnulled"): 1,
+    }
 
 
 # --- refusals ---------------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -13,7 +14,7 @@ from asgi_lifespan import LifespanManager
 from nats.aio.client import Client
 from nats.js.api import RawStreamMsg
 
-from services.cli.bench.workload import SCENARIOS, Mix, submissions
+from services.cli.bench.workload import SCENARIOS, Mix, incident_name, submissions
 from services.cli.status import Report, collect, render
 from services.common.embedded_postgres import EmbeddedPostgres
 from services.common.eventstream import EventStream, PartitionsMismatch, ensure_stream
@@ -23,12 +24,15 @@ from services.projector.app import create_app
 from services.projector.read_models import PROJECTIONS
 from tests.conftest import fresh_database
 from tests.integration.cli_runner import crisis
+from tests.projector_process import ProjectorProcess
 from tests.readmodels import snapshot
 from tests.stack import running_stack
 from tests.waiting import wait_until
 
 GENERATED = 1500  # events copied from the demo scenarios, beside the scenarios themselves
 INCIDENTS = 40
+MERGED = 4  # incidents merged into another, each in the other partition (by the names, which partition() hashes)
+KILLED_BATCH = 25  # the killed projector's batches: small, so that it is killed with most of its share to go
 
 
 @contextmanager
@@ -80,14 +84,23 @@ async def republish(nc: Client, settings: Settings, messages: list[RawStreamMsg]
         assert ack.seq == seq
 
 
-async def stored_by_partition(nc: Client, settings: Settings) -> list[int]:
-    """How many events each partition holds, counted by the server over the stored subjects."""
+async def incidents_by_partition(nc: Client, settings: Settings) -> list[dict[str, int]]:
+    """Each partition's incidents with how many events it holds of each, counted by the server."""
     stream = EventStream.of(settings)
-    counts = []
+    found = []
     for k in range(stream.partitions):
         info = await nc.jetstream().stream_info(stream.name, subjects_filter=stream.partition_events(k))
-        counts.append(sum((info.state.subjects or {}).values()))
-    return counts
+        incidents: dict[str, int] = {}
+        for subject, count in (info.state.subjects or {}).items():
+            incident = subject.removeprefix(f"{stream.prefix}.").split(".")[0]
+            incidents[incident] = incidents.get(incident, 0) + count
+        found.append(incidents)
+    return found
+
+
+async def stored_by_partition(nc: Client, settings: Settings) -> list[int]:
+    """How many events each partition holds, counted by the server over the stored subjects."""
+    return [sum(incidents.values()) for incidents in await incidents_by_partition(nc, settings)]
 
 
 async def positions(database_url: str) -> dict[tuple[str, int], int]:
@@ -105,17 +118,42 @@ async def projected(database_url: str, partitions: int, last_seq: int) -> None:
     )
 
 
+def merges() -> dict[str, str]:
+    """Incidents merged into another: each copy of the election into the flood's copy of the same number."""
+    election, flood = SCENARIOS[Mix.demo]
+    return {incident_name(election, k): incident_name(flood, k) for k in range(MERGED)}
+
+
+def merged(incident: str, into: str) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": "IncidentMerged",
+        "incident_id": incident,
+        "occurred_at": "2020-10-09T12:00:00+06:00",
+        "source": {"name": "Desk editor", "kind": "media"},
+        "data": {"into": into, "reason": "the same events, reported twice"},
+    }
+
+
 def workload() -> list[dict[str, Any]]:
-    """The demo scenarios as they are, then copies of them over many incidents."""
+    """The demo scenarios as they are, then copies of them over many incidents; half-way, some incidents are
+    merged into another (IncidentMerged, the one event naming another incident), and their events go on."""
     demo = [event for name in SCENARIOS[Mix.demo] for event in scenario_events(name)]
-    return demo + submissions(Mix.demo, GENERATED, INCIDENTS)
+    generated = submissions(Mix.demo, GENERATED, INCIDENTS)
+    half = len(generated) // 2
+    return demo + generated[:half] + [merged(i, into) for i, into in merges().items()] + generated[half:]
 
 
-async def test_two_partition_projectors_build_the_read_models_of_one(
-    nc: Client, settings: Settings, postgres_server: EmbeddedPostgres
-) -> None:
+@asynccontextmanager
+async def one_projector_then_split(
+    nc: Client, settings: Settings, postgres: EmbeddedPostgres
+) -> AsyncIterator[tuple[str, Settings, int]]:
+    """The workload ingested into an unpartitioned stream and projected by one projector; then the same messages,
+    at the same sequences, in a stream of the same name split in two, not yet projected. Yields the one
+    projector's database, the split stream's settings (with a fresh database) and the last sequence; the
+    databases and streams are gone once the block ends."""
     tag = uuid.uuid4().hex[:8]  # one stream name and subjects, created unpartitioned and then split in two
-    with own_stream(settings, postgres_server, 1, tag) as whole, own_stream(settings, postgres_server, 2, tag) as split:
+    with own_stream(settings, postgres, 1, tag) as whole, own_stream(settings, postgres, 2, tag) as split:
         async with declared(nc, whole):
             last_seq = await ingest(whole, workload())
             messages = await stored_messages(nc, whole, last_seq)
@@ -123,28 +161,83 @@ async def test_two_partition_projectors_build_the_read_models_of_one(
                 await projected(whole.database_url or "", 1, last_seq)
         async with declared(nc, split):
             await republish(nc, split, messages)
-            async with AsyncExitStack() as stack:
-                for partition in (0, 1):  # each with its own NATS and PostgreSQL connections, as two processes
-                    feeding = split.model_copy(update={"projector_partition": partition})
-                    await stack.enter_async_context(LifespanManager(create_app(feeding)))
-                await projected(split.database_url or "", 2, last_seq)
-                js = nc.jetstream()
-                delivered = [  # messages delivered to each partition's consumer, redeliveries included
-                    (await js.consumer_info(split.stream_name, f"projector-all@{k}")).delivered.consumer_seq or 0
-                    for k in (0, 1)
-                ]
-                stored = await stored_by_partition(nc, split)
+            yield whole.database_url or "", split, last_seq
+
+
+def assert_same_rows(expected_url: str, found_url: str) -> None:
+    """Every table of every read model holds, row for row, the rows of the expected database."""
+    expected, found = snapshot(expected_url), snapshot(found_url)
+    assert expected.keys() == found.keys()
+    for table, rows in expected.items():
+        assert rows, f"{table} is empty: the workload does not exercise it"
+        assert found[table] == rows, table
+
+
+async def test_two_partition_projectors_build_the_read_models_of_one(
+    nc: Client, settings: Settings, postgres_server: EmbeddedPostgres
+) -> None:
+    async with one_projector_then_split(nc, settings, postgres_server) as (one_url, split, last_seq):
+        async with AsyncExitStack() as stack:
+            for partition in (0, 1):  # each with its own NATS and PostgreSQL connections, as two processes
+                feeding = split.model_copy(update={"projector_partition": partition})
+                await stack.enter_async_context(LifespanManager(create_app(feeding)))
+            await projected(split.database_url or "", 2, last_seq)
+            js = nc.jetstream()
+            delivered = [  # messages delivered to each partition's consumer, redeliveries included
+                (await js.consumer_info(split.stream_name, f"projector-all@{k}")).delivered.consumer_seq or 0
+                for k in (0, 1)
+            ]
+        by_partition = await incidents_by_partition(nc, split)
+        stored = [sum(incidents.values()) for incidents in by_partition]
+        partition_of = {incident: k for k, incidents in enumerate(by_partition) for incident in incidents}
+        merged_rows = await fetch_rows(split.database_url or "", "SELECT incident_id, merged_into FROM incidents")
 
         # Each projector fed its own share of the incidents, and the two shares are the whole stream ...
         assert all(count > last_seq // 5 for count in stored), stored
         assert sum(stored) == last_seq
         assert all(count <= sent < last_seq for count, sent in zip(stored, delivered, strict=True)), delivered
+        # ... every merge names an incident of the other partition, both ways round, and is applied ...
+        crossings = {(partition_of[incident], partition_of[into]) for incident, into in merges().items()}
+        assert crossings == {(0, 1), (1, 0)}, partition_of
+        assert {incident: into for incident, into in merged_rows if into} == merges()
         # ... and every table of every read model is, row for row, the single projector's.
-        whole_rows, split_rows = snapshot(whole.database_url or ""), snapshot(split.database_url or "")
-        assert whole_rows.keys() == split_rows.keys()
-        for table, rows in whole_rows.items():
-            assert rows, f"{table} is empty: the workload does not exercise it"
-            assert split_rows[table] == rows, table
+        assert_same_rows(one_url, split.database_url or "")
+
+
+async def test_a_partition_projector_killed_mid_catch_up_resumes_with_exactly_once_effect(
+    nc: Client, settings: Settings, postgres_server: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    """Partition 1's projector, a process of its own in small batches, SIGKILLed once it has committed some of its
+    share and before it has all of it, then restarted, while partition 0's runs on."""
+    async with one_projector_then_split(nc, settings, postgres_server) as (one_url, split, last_seq):
+        url = split.database_url or ""
+        stream = EventStream.of(split)
+        partition_end = (await nc.jetstream().get_msg(stream.name, subject=stream.partition_events(1))).seq or 0
+        env = {
+            "CRISIS_STREAM_NAME": split.stream_name,
+            "CRISIS_SUBJECT_PREFIX": split.subject_prefix,
+            "CRISIS_STREAM_PARTITIONS": "2",
+            "CRISIS_PROJECTOR_PARTITION": "1",
+            "CRISIS_PROJECTOR_BATCH_SIZE": str(KILLED_BATCH),
+        }
+
+        async def partition_1() -> int:
+            """Partition 1's position: its lowest checkpoint, 0 until every read model has one."""
+            found = {name: seq for (name, k), seq in (await positions(url)).items() if k == 1}
+            return min(found.values()) if len(found) == len(PROJECTIONS) else 0
+
+        async with LifespanManager(create_app(split.model_copy(update={"projector_partition": 0}))):
+            with ProjectorProcess(split, tmp_path, **env) as projector:
+                projector.start()
+                await wait_until(partition_1, lambda seq: seq > 0, within=60, what="partition 1's first commit")
+                projector.kill()
+                at_kill = await partition_1()
+                projector.start()
+                await projected(url, 2, last_seq)
+                projector.stop()
+
+        assert 0 < at_kill < partition_end, (at_kill, partition_end)  # killed mid-catch-up, with work left
+        assert_same_rows(one_url, url)
 
 
 async def test_a_stream_keeps_the_partitions_it_was_created_with(

@@ -4,23 +4,26 @@ the same events leave applied one at a time: changes between the originals, and 
 from __future__ import annotations
 
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import AsyncIterator, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg import AsyncConnection
 from structlog.testing import capture_logs
 
 from schemas.catalogue import payload_class
-from schemas.envelope import event_class
+from schemas.envelope import Event, event_class
 from schemas.subjects import event_subject
 from services.common.embedded_postgres import EmbeddedPostgres
 from services.demo.loader import scenario_events
 from services.projector.applier import apply_batch
 from services.projector.connection import connect_projector
 from services.projector.messages import StreamMessage
+from services.projector.projection import Position, Projection
 from services.projector.read_models import PROJECTIONS
 from tests.conftest import fresh_database, incident_id
+from tests.factories import make_event
 from tests.readmodels import snapshot
 
 
@@ -153,3 +156,34 @@ async def test_a_batch_with_refused_changes_dead_letters_exactly_what_one_by_one
     assert refused == {("facts", "ReportCorrected"), ("facts", "ReportRetracted"), ("casualties", "ReportCorrected")}
     assert len(together[1]) == 5  # the correction of a correction, 2 retractions and the mistyped correction (x2)
     assert together == apart
+
+
+def recording(name: str, calls: list[str]) -> Projection:
+    """A read model that reads before it writes, noting each step and how many read models had written by then."""
+    projection = Projection(name, tables=())
+
+    @projection.on_every_batch
+    async def read_then_write(
+        conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]
+    ) -> AsyncIterator[None]:
+        cur = await conn.execute("SELECT count(*) AS n FROM pg_temp.written")
+        calls.append(f"{name} reads, {(await cur.fetchall())[0]['n']} written")
+        yield
+        await conn.execute("INSERT INTO pg_temp.written VALUES (%s)", (name,))
+        calls.append(f"{name} writes")
+
+    return projection
+
+
+async def test_a_batch_runs_every_read_models_reads_before_the_first_write(postgres_server: EmbeddedPostgres) -> None:
+    """In a pipeline a read waits for every statement before it: no read model's read may wait for another's write."""
+    calls: list[str] = []
+    events = [make_event("x", "StatementIssued") for _ in range(3)]
+    batch = [StreamMessage(seq=i, subject="s", data=e.model_dump_json().encode()) for i, e in enumerate(events, 1)]
+    with fresh_database(postgres_server) as url:
+        async with await connect_projector(url) as conn:
+            await conn.execute("CREATE TEMP TABLE written (name text)")
+            result = await apply_batch(conn, [recording("a", calls), recording("b", calls)], batch, no_gaps)
+
+    assert result.applied == 3
+    assert calls == ["a reads, 0 written", "b reads, 0 written", "a writes", "b writes"]

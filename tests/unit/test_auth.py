@@ -41,6 +41,18 @@ def test_bad_token_settings_are_refused_clearly(spec: str) -> None:
         parse_tokens(spec)
 
 
+def test_a_name_that_could_not_be_recorded_as_recorded_by_is_refused(tmp_path: Path) -> None:
+    """Ingest stamps the name on every event without validating the event again: it must be a valid `Name`."""
+    with pytest.raises(TokenConfigError, match="1 to 200 characters"):
+        parse_tokens(f"{'a' * 201}:aaaaaaaaaaaaaaaaaaaa")
+    path = tmp_path / "tokens.json"
+    digest = hashlib.sha256(b"the-reporters-secret-token").hexdigest()
+    path.write_text(json.dumps({"tokens": [{"name": " app", "sha256": digest}]}))
+    with pytest.raises(TokenConfigError, match="no space at either end"):
+        load_token_file(path)
+    assert parse_tokens(f"{'a' * 200}:aaaaaaaaaaaaaaaaaaaa")
+
+
 def test_an_unknown_scope_is_refused_naming_the_known_ones() -> None:
     with pytest.raises(TokenConfigError, match="known scopes: events:write"):
         parse_tokens("alice:aaaaaaaaaaaaaaaaaaaa:events:delete")

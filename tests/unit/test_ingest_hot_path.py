@@ -14,6 +14,7 @@ from typing import Any
 import pydantic._internal._generics as pydantic_generics
 import pytest
 
+from schemas.envelope import event_class, submission_class
 from services.cli.bench.workload import Mix, submissions
 from tests.unit.test_ingest_http import AUTH, fast_settings, running_ingest
 
@@ -37,6 +38,28 @@ async def test_posting_events_builds_no_envelope_class_after_the_first_of_each_t
             assert (await ingest.http.post("/v1/events", json=event, headers=AUTH)).status_code == 202
             gc.collect()  # what drops a weakly cached class; under load it happens on its own
     assert {e["type"] for e in events[100:]} <= {e["type"] for e in events[:100]}
+    assert built == []
+
+
+async def test_ingest_builds_every_envelope_class_at_start_not_on_a_first_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submission_class.cache_clear()
+    event_class.cache_clear()
+    gc.collect()  # pydantic's own cache is weak: nothing else holds the classes now
+    events = submissions(Mix.demo, 100, incidents=4)
+    built: list[str] = []
+    build = pydantic_generics.create_generic_submodel
+
+    def counting_build(name: str, *args: Any, **kwargs: Any) -> Any:
+        built.append(name)
+        return build(name, *args, **kwargs)
+
+    async with running_ingest(fast_settings(tmp_path, write_rate_limit="1000000/second")) as ingest:
+        monkeypatch.setattr(pydantic_generics, "create_generic_submodel", counting_build)
+        response = await ingest.http.post("/v1/events/batch", json={"events": events}, headers=AUTH)
+    assert response.status_code == 202, response.text
+    assert len({e["type"] for e in events}) > 10
     assert built == []
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from schemas.envelope import Event
@@ -58,4 +58,70 @@ async def test_batch_handlers_have_written_every_event_up_to_one_before_its_own_
         ("batch", ["StatementIssued", "IncidentOpened", "ResultsAnnulled"]),
         ("check", ["ResultsAnnulled"]),
         ("batch", ["StatementIssued", "StatementIssued"]),
+    ]
+
+
+def staged_projection(name: str, calls: list[str]) -> Projection:
+    """A read model whose batch handler reads, yields, then writes, and one that only writes."""
+    projection = Projection(name, tables=())
+
+    @projection.on_every_batch
+    async def read_then_write(conn: Any, events: Sequence[tuple[Event[Any], Position]]) -> AsyncIterator[None]:
+        calls.append(f"{name} reads {len(events)}")
+        yield
+        calls.append(f"{name} writes {len(events)}")
+
+    @projection.on_every_batch
+    async def only_write(conn: Any, events: Sequence[tuple[Event[Any], Position]]) -> None:
+        calls.append(f"{name} only writes {len(events)}")
+
+    return projection
+
+
+async def test_prepare_runs_every_read_now_and_returns_the_writes() -> None:
+    calls: list[str] = []
+    first, second = staged_projection("a", calls), staged_projection("b", calls)
+    events = [(make_event("x", "StatementIssued"), Position(seq=i, subject="s")) for i in (1, 2)]
+
+    writes = [await first.prepare(None, events), await second.prepare(None, events[1:])]  # type: ignore[arg-type]
+    assert calls == ["a reads 2", "b reads 1"]
+    for write in writes:
+        await write()
+
+    assert calls == ["a reads 2", "b reads 1", "a writes 2", "a only writes 2", "b writes 1", "b only writes 1"]
+
+
+async def test_apply_all_reads_then_writes_each_handler_in_turn() -> None:
+    calls: list[str] = []
+    events = [(make_event("x", "StatementIssued"), Position(seq=1, subject="s"))]
+
+    await staged_projection("a", calls).apply_all(None, events)  # type: ignore[arg-type]
+
+    assert calls == ["a reads 1", "a writes 1", "a only writes 1"]
+
+
+async def test_prepare_reads_nothing_ahead_for_a_read_model_with_handlers_per_event() -> None:
+    """Those handlers may read what the batch handlers wrote: the whole batch is applied when the writes run."""
+    calls: list[str] = []
+    projection = staged_projection("a", calls)
+
+    @projection.on(ResultsAnnulled)
+    async def check(conn: Any, event: Event[Any], pos: Position) -> None:
+        calls.append("check")
+
+    events = [
+        (make_event("x", t), Position(seq=i, subject="s")) for i, t in enumerate(("ResultsAnnulled", "StatementIssued"))
+    ]
+    write = await projection.prepare(None, events)  # type: ignore[arg-type]
+    assert calls == []
+    await write()
+
+    assert calls == [
+        "a reads 1",
+        "a writes 1",
+        "a only writes 1",
+        "check",
+        "a reads 1",
+        "a writes 1",
+        "a only writes 1",
     ]

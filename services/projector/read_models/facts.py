@@ -9,7 +9,7 @@ written, a target earlier in the run is known from the run itself and one later 
 as if the events were applied one by one); then the facts, changes and links are written with one statement each.
 """
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -43,9 +43,12 @@ def _targets(event: Event[Any]) -> list[UUID]:
 
 
 @facts.on_every_batch
-async def register_facts(conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
+async def register_facts(
+    conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]
+) -> AsyncIterator[None]:
     targets = sorted({target for event, _ in events if isinstance(event.data, CHANGES) for target in _targets(event)})
     held = await _held(conn, targets) if targets else {}
+    yield  # read: the rest writes
     change_rows, link_rows = [], []
     for event, pos in events:
         if isinstance(event.data, EventsLinked):

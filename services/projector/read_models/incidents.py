@@ -4,7 +4,7 @@ A batch is folded onto the stored rows of its incidents by the domain's `fold`, 
 folds with: one read and one write per batch.
 """
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
@@ -19,11 +19,12 @@ incidents = Projection("incidents", tables=("incidents",))
 
 
 @incidents.on_every_batch
-async def fold_events(conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
+async def fold_events(conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> AsyncIterator[None]:
     ids = sorted({event.incident_id for event, _ in events})
     async with conn.cursor(row_factory=class_row(Incident)) as cur:
         await cur.execute("SELECT * FROM incidents WHERE incident_id = ANY(%s) ORDER BY incident_id FOR UPDATE", (ids,))
         stored = {incident.incident_id: incident for incident in await cur.fetchall()}
+    yield  # read: the rest writes
     states = fold(((pos.seq, event) for event, pos in events), stored)
     rows = [
         (

@@ -14,7 +14,7 @@ held: exactly as if the events were applied one by one.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -81,10 +81,13 @@ class Versions:
 
         return register
 
-    async def _write_run(self, conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
+    async def _write_run(
+        self, conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]
+    ) -> AsyncIterator[None]:
         """Every version the run holds, originals and corrections, with one statement per writer."""
         corrections = [(e, pos) for e, pos in events if isinstance(e.data, ReportCorrected) and self._writes(e.data)]
         held = await self._held(conn, [e.data.corrects for e, _ in corrections]) if corrections else {}
+        yield  # read: the rest writes
         by_writer: dict[Writer, list[Version]] = {}
         for event, pos in events:
             version = self._version(event, pos, held)
