@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 from uuid import UUID
 
-from services.domain.reports import RECORDED, latest_versions, stands
+from services.domain.reports import RECORDED, Versioned, latest_versions, stands
 
 VERIFICATION_RANK = {"confirmed": 3, "corroborated": 2, "reported": 1, "disputed": 0}
 SOURCE_RANK = {"government": 3, "state_body": 3, "international_org": 2, "ngo": 1, "media": 1}
@@ -34,14 +34,12 @@ Bounds = Literal["known", "open", "unknown"]
 Kind = tuple[str, str]
 
 
-class FigureFields(Protocol):
+class FigureFields(Versioned, Protocol):
     """One figure of one version of a report, with its report's verification as of the query: what the rule reads
     of a row (a validated FigureRow, or a plain row straight from the database)."""
 
     @property
     def event_id(self) -> UUID: ...
-    @property
-    def version_of(self) -> UUID: ...
     @property
     def category(self) -> str: ...
     @property
@@ -62,12 +60,6 @@ class FigureFields(Protocol):
     def occurred_at(self) -> datetime: ...
     @property
     def reported_at(self) -> datetime | None: ...
-    @property
-    def recorded_at(self) -> datetime: ...
-    @property
-    def stream_seq(self) -> int: ...
-    @property
-    def verification(self) -> str: ...
 
 
 F = TypeVar("F", bound=FigureFields)

@@ -19,10 +19,8 @@ from services.cli.bench.workload import Mix, submissions
 from tests.unit.test_ingest_http import AUTH, fast_settings, running_ingest
 
 
-async def test_posting_events_builds_no_envelope_class_after_the_first_of_each_type(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    events = submissions(Mix.demo, 150, incidents=4)
+def count_class_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the name of every generic model class pydantic builds (an envelope class per event type)."""
     built: list[str] = []
     build = pydantic_generics.create_generic_submodel
 
@@ -30,10 +28,18 @@ async def test_posting_events_builds_no_envelope_class_after_the_first_of_each_t
         built.append(name)
         return build(name, *args, **kwargs)
 
+    monkeypatch.setattr(pydantic_generics, "create_generic_submodel", counting_build)
+    return built
+
+
+async def test_posting_events_builds_no_envelope_class_after_the_first_of_each_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = submissions(Mix.demo, 150, incidents=4)
     async with running_ingest(fast_settings(tmp_path, write_rate_limit="1000000/second")) as ingest:
         for event in events[:100]:  # every type of the demo mix, once at least
             assert (await ingest.http.post("/v1/events", json=event, headers=AUTH)).status_code == 202
-        monkeypatch.setattr(pydantic_generics, "create_generic_submodel", counting_build)
+        built = count_class_builds(monkeypatch)
         for event in events[100:]:
             assert (await ingest.http.post("/v1/events", json=event, headers=AUTH)).status_code == 202
             gc.collect()  # what drops a weakly cached class; under load it happens on its own
@@ -48,15 +54,8 @@ async def test_ingest_builds_every_envelope_class_at_start_not_on_a_first_report
     event_class.cache_clear()
     gc.collect()  # pydantic's own cache is weak: nothing else holds the classes now
     events = submissions(Mix.demo, 100, incidents=4)
-    built: list[str] = []
-    build = pydantic_generics.create_generic_submodel
-
-    def counting_build(name: str, *args: Any, **kwargs: Any) -> Any:
-        built.append(name)
-        return build(name, *args, **kwargs)
-
     async with running_ingest(fast_settings(tmp_path, write_rate_limit="1000000/second")) as ingest:
-        monkeypatch.setattr(pydantic_generics, "create_generic_submodel", counting_build)
+        built = count_class_builds(monkeypatch)
         response = await ingest.http.post("/v1/events/batch", json={"events": events}, headers=AUTH)
     assert response.status_code == 202, response.text
     assert len({e["type"] for e in events}) > 10
