@@ -195,6 +195,22 @@ def test_every_relative_link_resolves(page: Path) -> None:
     assert not (broken := broken_links(page)), report(broken)
 
 
+# A URL curl is given in quotes: curl sends it as it is, and an HTTP server refuses a request line with a space or
+# a byte outside printable ASCII (uvicorn answers 400 before the app sees it). Such words go in --data-urlencode.
+CURL_URL = re.compile(r"curl [^\n]*?'((?:https?://)?localhost[^']*)'")
+
+
+def unsendable_curl_urls(text: str) -> list[str]:
+    return [url for url in CURL_URL.findall(text) if not re.fullmatch(r"[\x21-\x7e]+", url)]
+
+
+@pytest.mark.parametrize("page", pages(), ids=shown)
+def test_every_curl_example_sends_a_valid_request_line(page: Path) -> None:
+    assert unsendable_curl_urls(page.read_text()) == [], (
+        "percent-encode them, or pass the words with -G --data-urlencode"
+    )
+
+
 def test_each_check_names_what_a_page_lost_and_where_it_goes(tmp_path: Path) -> None:
     """The checks above would catch a removal: one item cut from the real text is reported, with its home."""
     docs, configuration, development = all_docs(), CONFIGURATION.read_text(), DEVELOPMENT.read_text()
@@ -212,6 +228,9 @@ def test_each_check_names_what_a_page_lost_and_where_it_goes(tmp_path: Path) -> 
     assert undocumented_dependencies(development.replace("| certifi |", "| |")) == [
         "runtime dependency `certifi` (pyproject.toml) is not in docs/development.md's dependency table: "
         "add a row saying what it is for"
+    ]
+    assert unsendable_curl_urls("curl -s 'localhost:8002/v1/events?q=tear gas'\ncurl -s 'localhost:8002/v1/a?b=c'") == [
+        "localhost:8002/v1/events?q=tear gas"
     ]
     page = tmp_path / "page.md"
     page.write_text("# Page\n\n[ok](#page) [gone](#nowhere) [also gone](missing.md)\n\n```\n# not a heading\n```\n")
