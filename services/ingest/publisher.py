@@ -76,7 +76,9 @@ async def publish_events(
     ack_timeout_s: float,
     expected_position: int | None = None,
 ) -> list[Published]:
-    """Publish every event at once; results in `events` order. The stream stores them in that order too.
+    """Publish every event at once; results in `events` order. The stream stores them in that order too, except
+    after a failure: an event JetStream did not store, sent again (here or by the caller's retry), lands after the
+    later ones that were stored.
 
     With `expected_position`, the first event is published alone with that expectation (PositionMoved when it
     does not hold, and nothing is published); the rest follow it unchecked, once it is stored.
