@@ -100,6 +100,15 @@ def test_a_message_is_the_whole_event_and_hashes_its_body_as_before(stamps: dict
     assert sent.headers[BODY_SHA256] == as_before
 
 
+async def test_what_ingest_loaded_at_start_is_out_of_the_collectors_sight_while_it_runs(tmp_path: Path) -> None:
+    async with running_ingest(fast_settings(tmp_path)) as ingest:
+        frozen = gc.get_freeze_count()
+        response = await ingest.http.post("/v1/events", json=submissions(Mix.demo, 1, incidents=2)[0], headers=AUTH)
+    assert response.status_code == 202, response.text
+    assert frozen > 10_000  # the app, its models and every imported module
+    assert gc.get_freeze_count() == 0  # and collectable again once it stops
+
+
 class RecordingClient:
     """What Acks needs of a nats-py client, recording what is published; no answer ever comes."""
 
