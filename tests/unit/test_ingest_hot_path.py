@@ -18,6 +18,7 @@ import nats.errors
 import orjson
 import pydantic._internal._generics as pydantic_generics
 import pytest
+import structlog
 from nats.aio.client import Client
 
 from schemas.catalogue import parse_event
@@ -25,6 +26,7 @@ from schemas.envelope import event_class, submission_class
 from schemas.headers import BODY_SHA256
 from services.cli.bench.workload import Mix, submissions
 from services.common.eventstream import DEFAULT_STREAM
+from services.common.logging import configure_logging
 from services.ingest.acks import SEND_AHEAD, Acks, Message
 from services.ingest.publisher import message
 from tests.factories import make_event
@@ -147,3 +149,24 @@ async def test_a_batch_is_sent_in_runs_that_the_flusher_writes_while_the_rest_is
     assert len(outcomes) == 3 * SEND_AHEAD
     assert all(isinstance(outcome, nats.errors.TimeoutError) for outcome in outcomes)
     assert {SEND_AHEAD, 2 * SEND_AHEAD} <= set(flushes)
+
+
+def test_a_log_line_below_the_level_runs_no_processor() -> None:
+    """Each write logs "events accepted" at info; at WARNING it must cost no timestamp, context or rendering."""
+    before = structlog.get_config()
+    configure_logging("WARNING", "json")
+    seen: list[str] = []
+
+    def watching(logger: Any, method: str, event: Any) -> Any:
+        seen.append(method)
+        return event
+
+    processors = structlog.get_config()["processors"]
+    structlog.configure(processors=[processors[0], watching, *processors[1:]])
+    try:
+        log = structlog.get_logger("test")
+        log.info("events accepted", count=1)
+        log.warning("dependency unavailable")
+    finally:
+        structlog.configure(**before)
+    assert seen == ["warning"]
