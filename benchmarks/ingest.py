@@ -25,7 +25,8 @@ import nats
 from nats.aio.client import Client
 
 from services.cli.bench import project, raw
-from services.cli.bench.http import Retries, client
+from services.cli.bench.http import Retries
+from services.cli.bench.lean_http import LeanPool
 from services.cli.bench.servers import Child, api_token, service
 from services.cli.bench.workload import Mix, submissions
 from services.common.embedded_nats import EmbeddedNats
@@ -47,12 +48,13 @@ async def one_round(settings: Settings, nc: Client, ingest: Child, token: str, o
     singles = submissions(Mix.demo, max(128, options.events // 4), INCIDENTS, concurrent=True)
     retries = Retries()
     before = _cpu(ingest)
-    async with client(token, retries) as http:
-        batch_rate = await project.batch_ingest_rate(http, ingest.url, batch)
+    async with LeanPool(ingest.url, token, retries) as pool:
+        batch_rate = await project.batch_ingest_rate(pool, batch)
     batch_cpu = _cpu(ingest) - before
     publish_async = await raw.publish_async_rate(nc, settings, [json.dumps(e).encode() for e in batch])
     before = _cpu(ingest)
-    single = await project.single_ingest(ingest.url, token, retries, singles, options.clients)
+    async with LeanPool(ingest.url, token, retries) as pool:
+        single = await project.single_ingest(pool, singles, options.clients)
     single_cpu = _cpu(ingest) - before
     js_publish = await raw.publish_in_flight(nc, settings, [json.dumps(e).encode() for e in singles], options.clients)
     return {
