@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -154,6 +155,8 @@ async def test_a_batch_is_sent_in_runs_that_the_flusher_writes_while_the_rest_is
 def test_a_log_line_below_the_level_runs_no_processor() -> None:
     """Each write logs "events accepted" at info; at WARNING it must cost no timestamp, context or rendering."""
     before = structlog.get_config()
+    root, faststream = logging.getLogger(), logging.getLogger("faststream")
+    handlers, levels = root.handlers[:], (root.level, faststream.level)
     configure_logging("WARNING", "json")
     seen: list[str] = []
 
@@ -167,6 +170,9 @@ def test_a_log_line_below_the_level_runs_no_processor() -> None:
         log = structlog.get_logger("test")
         log.info("events accepted", count=1)
         log.warning("dependency unavailable")
-    finally:
+    finally:  # the process's logging as it was, for the tests after this one
         structlog.configure(**before)
+        root.handlers[:] = handlers
+        root.setLevel(levels[0])
+        faststream.setLevel(levels[1])
     assert seen == ["warning"]
