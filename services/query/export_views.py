@@ -30,6 +30,9 @@ R = TypeVar("R")
 # 1.1 (the usual figure for SSDs, or pages in memory) it walks the index in the export's order, and PostgreSQL
 # reads while this process writes (docs/performance.md, "The exports").
 RANDOM_PAGE_COST = 1.1
+# A map's rows are made into objects (three JSON columns parsed) as a fetch lands, all at once on the event loop:
+# about 10 µs a row: as many a fetch as every export had before (docs/performance.md, "The exports").
+MAP_CHUNK_ROWS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,7 @@ NDJSON_LINE = """
 
 def located(conn: DictConnection, selection: Selection) -> AsyncGenerator[list[ExportRow]]:
     """The selection's events that give coordinates, for a map."""
-    return _chunks(conn, map_query(selection), class_row(ExportRow), selection)
+    return _chunks(conn, map_query(selection), class_row(ExportRow), selection, size=MAP_CHUNK_ROWS)
 
 
 def csv_rows(conn: DictConnection, selection: Selection) -> AsyncGenerator[list[CsvRow]]:
@@ -102,10 +105,14 @@ def ndjson_lines(conn: DictConnection, selection: Selection) -> AsyncGenerator[l
 
 
 def _chunks(
-    conn: DictConnection, query: sql.Composed, make_row: AsyncRowFactory[R], selection: Selection
+    conn: DictConnection,
+    query: sql.Composed,
+    make_row: AsyncRowFactory[R],
+    selection: Selection,
+    size: int = EXPORT_CHUNK_ROWS,
 ) -> AsyncGenerator[list[R]]:
     params = selection.params()
-    return chunks(conn, query, make_row, params, size=EXPORT_CHUNK_ROWS, random_page_cost=RANDOM_PAGE_COST)
+    return chunks(conn, query, make_row, params, size=size, random_page_cost=RANDOM_PAGE_COST)
 
 
 def map_query(selection: Selection) -> sql.Composed:
