@@ -9,13 +9,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import httpx
+import orjson
 import psycopg
 from nats.js.client import JetStreamContext
 
 from services.cli.bench.errors import BenchFailed
-from services.cli.bench.http import Retries
-from services.cli.bench.lean_http import LeanConnection
+from services.cli.bench.lean_http import Answer, LeanPool
 from services.cli.bench.load import Load, closed_loop
 from services.common.eventstream import EventStream
 from services.common.settings import Settings
@@ -29,58 +28,40 @@ CATCH_UP_TIMEOUT_S = 3600.0
 Progress = Callable[[int, int], None]  # told (done, total) as a measurement advances
 
 
-def _raise_for_status(response: httpx.Response) -> httpx.Response:
-    if response.status_code >= 400:
-        raise BenchFailed(f"{response.request.method} {response.request.url}: {response.status_code} {response.text}")
-    return response
+def _ok(answer: Answer) -> Answer:
+    if answer.status >= 400:
+        raise BenchFailed(f"{answer.request}: {answer.status} {answer.body.decode(errors='replace')}")
+    return answer
 
 
-async def batch_ingest_rate(client: httpx.AsyncClient, ingest_url: str, events: Sequence[dict[str, Any]]) -> float:
+async def batch_ingest_rate(ingest: LeanPool, events: Sequence[dict[str, Any]]) -> float:
     """Events/s accepted by `POST /v1/events/batch`, 500 a request, one request at a time."""
     started = time.perf_counter()
     for start in range(0, len(events), BATCH):
-        _raise_for_status(
-            await client.post(f"{ingest_url}/v1/events/batch", json={"events": events[start : start + BATCH]})
-        )
+        _ok(await ingest.post_json("/v1/events/batch", {"events": events[start : start + BATCH]}))
     return len(events) / (time.perf_counter() - started)
 
 
-async def single_ingest(
-    ingest_url: str, token: str, retries: Retries, events: Sequence[dict[str, Any]], in_flight: int
-) -> Load:
+async def single_ingest(ingest: LeanPool, events: Sequence[dict[str, Any]], in_flight: int) -> Load:
     """`POST /v1/events` from `in_flight` concurrent clients, each on a kept-alive connection of its own."""
-    idle = [LeanConnection(ingest_url, token, retries) for _ in range(in_flight)]
 
     async def post(index: int) -> None:
-        connection = idle.pop()  # closed_loop has at most `in_flight` calls out: one is always idle
-        try:
-            answer = await connection.post_json("/v1/events", events[index])
-        finally:
-            idle.append(connection)
-        if answer.status >= 400:
-            raise BenchFailed(f"POST {ingest_url}/v1/events: {answer.status} {answer.body.decode(errors='replace')}")
+        _ok(await ingest.post_json("/v1/events", events[index]))
 
-    try:
-        return await closed_loop(len(events), in_flight, post)
-    finally:
-        for connection in idle:
-            await connection.close()
+    return await closed_loop(len(events), in_flight, post)
 
 
-async def position(client: httpx.AsyncClient, query_url: str) -> int:
+async def position(query: LeanPool) -> int:
     """How far every read model has got, as the query API tells a reader (X-Position)."""
-    response = _raise_for_status(await client.get(f"{query_url}/v1/incidents", params={"limit": 1}))
-    return int(response.headers["X-Position"])
+    return int(_ok(await query.get("/v1/incidents", {"limit": 1})).header(b"x-position"))
 
 
-async def catch_up_rate(
-    client: httpx.AsyncClient, query_url: str, first_seq: int, last_seq: int, started: float, on_progress: Progress
-) -> float:
+async def catch_up_rate(query: LeanPool, first_seq: int, last_seq: int, started: float, on_progress: Progress) -> float:
     """Events/s of a projector started from nothing, from `started` (it began consuming) until every read model
     holds `last_seq`."""
     deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
     total = last_seq - first_seq + 1
-    while (reached := await position(client, query_url)) < last_seq:
+    while (reached := await position(query)) < last_seq:
         on_progress(max(0, reached - first_seq + 1), total)
         if time.monotonic() > deadline:
             raise BenchFailed(f"the projector reached {reached} of {last_seq} within {CATCH_UP_TIMEOUT_S:.0f}s")
@@ -99,9 +80,8 @@ async def replay_all_rate(settings: Settings, js: JetStreamContext, events: int,
 
 
 async def freshness_ms(
-    client: httpx.AsyncClient,
-    ingest_url: str,
-    query_url: str,
+    ingest: LeanPool,
+    query: LeanPool,
     events: Sequence[dict[str, Any]],
     per_second: float,
     on_progress: Progress,
@@ -117,7 +97,7 @@ async def freshness_ms(
     more = asyncio.Event()
 
     async def post(event: dict[str, Any]) -> None:
-        seq = _raise_for_status(await client.post(f"{ingest_url}/v1/events", json=event)).json()["seq"]
+        seq = orjson.loads(_ok(await ingest.post_json("/v1/events", event)).body)["seq"]
         if seq <= seen:  # visible before its 202 came back
             latencies.append(0.0)
         else:
@@ -132,8 +112,7 @@ async def freshness_ms(
                 await more.wait()
                 continue
             params = {"limit": 1, "min_position": min(accepted)}
-            response = _raise_for_status(await client.get(f"{query_url}/v1/incidents", params=params))
-            seen = max(seen, int(response.headers["X-Position"]))
+            seen = max(seen, int(_ok(await query.get("/v1/incidents", params)).header(b"x-position")))
             now = time.perf_counter()
             for seq in [seq for seq in accepted if seq <= seen]:
                 latencies.append((now - accepted.pop(seq)) * 1000)
@@ -153,18 +132,15 @@ async def freshness_ms(
     return latencies
 
 
-async def timeline_page(client: httpx.AsyncClient, query_url: str, incident: str, event_type: str) -> bytes:
-    response = await client.get(
-        f"{query_url}/v1/incidents/{incident}/timeline", params={"type": event_type, "limit": 50}
-    )
-    return _raise_for_status(response).content
+async def timeline_page(query: LeanPool, incident: str, event_type: str) -> bytes:
+    return _ok(await query.get(f"/v1/incidents/{incident}/timeline", {"type": event_type, "limit": 50})).body
 
 
-async def read_load(client: httpx.AsyncClient, url: str, params: dict[str, Any], calls: int, readers: int) -> Load:
-    """GET `url` `calls` times from `readers` concurrent readers."""
+async def read_load(server: LeanPool, path: str, params: dict[str, Any], calls: int, readers: int) -> Load:
+    """GET `path` `calls` times from `readers` concurrent readers, each on a kept-alive connection of its own."""
 
     async def get(_index: int) -> None:
-        _raise_for_status(await client.get(url, params=params))
+        _ok(await server.get(path, params))
 
     return await closed_loop(calls, readers, get)
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import nats
 from nats.aio.client import Client
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.cli.bench import http, project, raw
+from services.cli.bench.lean_http import LeanPool
 from services.cli.bench.options import BenchOptions
 from services.cli.bench.partitions import copy_events, split_settings
 from services.cli.bench.report import Figure, percentile, table, write_json
@@ -97,9 +97,10 @@ class Context:
         assert self.settings.database_url is not None
         return self.settings.database_url
 
-    def http(self) -> httpx.AsyncClient:
-        """A client of its own for each measurement, so no connection is left idle by an earlier one."""
-        return http.client(self.token, self.retries)
+    def client(self, url: str) -> LeanPool:
+        """Connections of its own for each measurement, so none is left idle by an earlier one (uvicorn closes a
+        kept-alive connection after 5 s idle)."""
+        return LeanPool(url, self.token, self.retries)
 
     def phase(self, name: str) -> project.Progress:
         task = self.progress.add_task(name, total=None)
@@ -177,11 +178,12 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
     fresh = submissions(options.mix, fresh_count, options.incidents, concurrent=True)
 
     ingest_phase = ctx.phase(f"round {number}: ingest")
-    async with ctx.http() as client:
-        batch_rate = await project.batch_ingest_rate(client, ctx.ingest.url, batch)
+    async with ctx.client(ctx.ingest.url) as ingest:
+        batch_rate = await project.batch_ingest_rate(ingest, batch)
     figures.batch.add(batch_rate, await raw.publish_async_rate(ctx.nc, ctx.settings, _encoded(batch)))
     ingest_phase(1, 2)
-    ours = await project.single_ingest(ctx.ingest.url, ctx.token, ctx.retries, singles, options.clients)
+    async with ctx.client(ctx.ingest.url) as ingest:
+        ours = await project.single_ingest(ingest, singles, options.clients)
     theirs = await raw.publish_in_flight(ctx.nc, ctx.settings, _encoded(singles), options.clients)
     figures.single.add(ours.rate, theirs.rate)
     figures.single_p50.add(ours.p50_ms, theirs.p50_ms)
@@ -200,10 +202,8 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
         replay_phase = ctx.phase(f"round {number}: replay all")
         figures.replay.add(await project.replay_all_rate(replay_settings, js, state.messages, replay_phase), done.rate)
         fresh_phase = ctx.phase(f"round {number}: freshness")
-        async with ctx.http() as client:
-            latencies = await project.freshness_ms(
-                client, ctx.ingest.url, done.query.url, fresh, options.fresh_per_second, fresh_phase
-            )
+        async with ctx.client(ctx.ingest.url) as ingest, ctx.client(done.query.url) as query:
+            latencies = await project.freshness_ms(ingest, query, fresh, options.fresh_per_second, fresh_phase)
         figures.fresh_p50.add(percentile(latencies, 50))
         figures.fresh_p99.add(percentile(latencies, 99))
         await timeline_figures(ctx, figures, done.query.url)
@@ -211,8 +211,8 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
         await partitioned_catch_up(ctx, figures, state.messages, done, f"round {number}: catch-up, partitions")
     for size in options.sizes:
         await js.purge_stream(ctx.stream.name)
-        async with ctx.http() as client:
-            await project.batch_ingest_rate(client, ctx.ingest.url, submissions(options.mix, size, options.incidents))
+        async with ctx.client(ctx.ingest.url) as ingest:
+            await project.batch_ingest_rate(ingest, submissions(options.mix, size, options.incidents))
         sized = (await js.stream_info(ctx.stream.name)).state
         fetched = await raw.fetch_and_ack_rate(js, ctx.stream, size)
         async with projected(ctx, sized.first_seq, sized.last_seq, f"round {number}: catch-up at {size:,}") as done:
@@ -263,8 +263,8 @@ async def projected(
         for projector in started_projectors:
             await projector.ready("/healthz")
         started, cpu_before = time.perf_counter(), _cpu_seconds(started_projectors)
-        async with ctx.http() as client:
-            rate = await project.catch_up_rate(client, query.url, first_seq, last_seq, started, ctx.phase(phase))
+        async with ctx.client(query.url) as reader:
+            rate = await project.catch_up_rate(reader, first_seq, last_seq, started, ctx.phase(phase))
         cores = (_cpu_seconds(started_projectors) - cpu_before) / (time.perf_counter() - started)
         peaks = [rss for projector in started_projectors if (rss := projector.peak_rss_mb()) is not None]
         yield Projected(database_url, query, rate, max(peaks) if peaks else None, cores)
@@ -280,13 +280,13 @@ async def timeline_figures(ctx: Context, figures: Figures, query_url: str) -> No
     path = f"/v1/incidents/{incident}/timeline"
     params = {"type": TIMELINE_TYPE, "limit": 50}
     readers, reads = ctx.options.readers, ctx.options.reads
-    async with ctx.http() as client:
-        page = await project.timeline_page(client, query_url, incident, TIMELINE_TYPE)
-        ours = await project.read_load(client, query_url + path, params, reads, readers)
+    async with ctx.client(query_url) as query:
+        page = await project.timeline_page(query, incident, TIMELINE_TYPE)
+        ours = await project.read_load(query, path, params, reads, readers)
     with constant_server(page, ctx.workdir) as constant:
         await constant.ready("/")
-        async with ctx.http() as client:
-            theirs = await project.read_load(client, constant.url + path, params, reads, readers)
+        async with ctx.client(constant.url) as server:
+            theirs = await project.read_load(server, path, params, reads, readers)
     figures.timeline.add(ours.rate, theirs.rate)
     figures.timeline_p99.add(ours.p99_ms, theirs.p99_ms)
 
