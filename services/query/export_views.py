@@ -1,7 +1,7 @@
 """The events of a selection (one incident's, or any across incidents) for the maps and the exports, as recorded
 by `as_of`, in the order they happened: a chunk of rows at a time, however many there are.
 
-The map reads each row as values (ExportRow). The exports read what they write as text PostgreSQL renders beside
+The map reads each row as values (MapRow). The exports read what they write as text PostgreSQL renders beside
 its read of the row, in its own process: an NDJSON line whole, and a CSV row's columns but those read from the
 payload (services/query/exports.py). Parsing JSON into objects only to write them out again cost the query
 process more than all else an export does (docs/performance.md, "The exports").
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -36,17 +35,14 @@ MAP_CHUNK_ROWS = 100
 
 
 @dataclass(frozen=True, slots=True)
-class ExportRow:
+class MapRow:
     """A row as psycopg types it (no validation: the projector wrote it; a chunk costs the event loop little)."""
 
-    position: int
     event_id: UUID
     incident_id: str
     type: str
-    schema_version: int
     occurred_at: str  # as the source gave it, offset included (RFC 3339, as ingest wrote it)
     occurred_precision: str
-    recorded_at: datetime
     source: dict[str, Any]
     location: dict[str, Any] | None
     data: dict[str, Any]
@@ -66,11 +62,9 @@ RECORDED_AT = """to_char(recorded_at, 'YYYY-MM-DD"T"HH24:MI:SS')
     || replace(to_char(recorded_at, 'TZH:TZM'), '+00:00', 'Z')"""
 
 MAP_COLUMNS = """
-    stream_seq AS position, event_id, incident_id, type,
-    COALESCE((envelope ->> 'schema_version')::integer, 1) AS schema_version,
+    event_id, incident_id, type,
     envelope ->> 'occurred_at' AS occurred_at, envelope ->> 'occurred_precision' AS occurred_precision,
-    recorded_at, envelope -> 'source' AS source,
-    envelope -> 'location' AS location, envelope -> 'data' AS data,
+    envelope -> 'source' AS source, envelope -> 'location' AS location, envelope -> 'data' AS data,
     {verification} AS verification"""
 
 CSV_COLUMNS = """
@@ -91,9 +85,9 @@ NDJSON_LINE = """
            ', "data": ', envelope -> 'data', E'}}\\n')"""
 
 
-def located(conn: DictConnection, selection: Selection) -> AsyncGenerator[list[ExportRow]]:
+def located(conn: DictConnection, selection: Selection) -> AsyncGenerator[list[MapRow]]:
     """The selection's events that give coordinates, for a map."""
-    return _chunks(conn, map_query(selection), class_row(ExportRow), selection, size=MAP_CHUNK_ROWS)
+    return _chunks(conn, map_query(selection), class_row(MapRow), selection, size=MAP_CHUNK_ROWS)
 
 
 def csv_rows(conn: DictConnection, selection: Selection) -> AsyncGenerator[list[CsvRow]]:

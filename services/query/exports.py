@@ -30,7 +30,7 @@ from schemas.events.base import EventPayload
 from schemas.events.casualties import CasualtiesReported, CasualtyCategory, CasualtyFigure, CasualtyGroup
 from services.domain.actor_refs import actor_refs, refs_in_stored, stored_ref_fields
 from services.domain.descriptions import description, quantity_words, stored_account
-from services.query.export_views import CsvRow, ExportRow
+from services.query.export_views import CsvRow, MapRow
 
 R = TypeVar("R")
 # Rows encoded between two turns of the event loop: 1-2 ms of a CSV's (11-16 µs a row), an NDJSON's less. The
@@ -203,7 +203,7 @@ def _acled(event_type: str) -> str:
     return (payload.acled_event_type if payload else None) or ""
 
 
-def _feature(row: ExportRow, location: dict[str, Any]) -> dict[str, Any]:
+def _feature(row: MapRow, location: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "Feature",
         "id": str(row.event_id),
@@ -238,7 +238,7 @@ async def _close(pieces: object) -> None:
         await pieces.aclose()
 
 
-async def feature_collection(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIterator[str]:
+async def feature_collection(chunks: AsyncIterator[list[MapRow]]) -> AsyncIterator[str]:
     """The located rows as one GeoJSON FeatureCollection, in pieces."""
     try:
         separator = ""
@@ -252,7 +252,7 @@ async def feature_collection(chunks: AsyncIterator[list[ExportRow]]) -> AsyncIte
         await _close(chunks)
 
 
-def _features(rows: list[ExportRow]) -> str:
+def _features(rows: list[MapRow]) -> str:
     return ", ".join(_json(_feature(row, row.location)) for row in rows if row.location)
 
 
