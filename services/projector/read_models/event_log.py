@@ -8,18 +8,17 @@ from psycopg import AsyncConnection
 
 from schemas.envelope import Event
 from services.common.database import TIMELINE_CHANNEL
-from services.projector.projection import Position, Projection
+from services.projector.projection import Position, Projection, json_rows
 
 event_log = Projection("event_log", tables=("event_log",))
 
 
 @event_log.on_every_batch
 async def append_to_log(conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
-    """One INSERT for the batch, its rows sent as one JSON document: orjson encodes it in a fifth of the time
-    psycopg takes to dump thirteen arrays element by element. The envelope goes in as pydantic encodes it, nested
-    as JSON (so stored the same as before). ON CONFLICT: the same event id published twice (a retry after the
+    """One INSERT for the batch, its rows sent as one JSON document, the envelope nested in it as pydantic encodes
+    it. ON CONFLICT: the same event id published twice (a retry after the
     duplicate window) is logged once."""
-    rows = orjson.dumps(
+    rows = json_rows(
         [
             {
                 "stream_seq": pos.seq,
@@ -49,7 +48,7 @@ async def append_to_log(conn: AsyncConnection[Any], events: Sequence[tuple[Event
                  source_kind text, correlation_id text, envelope jsonb)
         ON CONFLICT (event_id) DO NOTHING
         """,
-        (rows.decode(),),
+        (rows,),
     )
     # For the live feed: PostgreSQL delivers a NOTIFY when (and only if) this transaction commits.
     await conn.execute(

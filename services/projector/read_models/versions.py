@@ -27,7 +27,7 @@ from schemas.envelope import Event
 from schemas.events.base import EventPayload
 from schemas.events.facts import ReportCorrected
 from services.domain.utc import offset_minutes
-from services.projector.projection import Position, Projection
+from services.projector.projection import Position, Projection, json_rows
 
 
 @dataclass(frozen=True)
@@ -136,9 +136,8 @@ async def insert_payload_rows(
 ) -> None:
     """Rows of a table shaped (event_id, version_of, incident_id, type, schema_version, <key column>, payload,
     source, times), one per version, in one statement: the payload with the version of its shape, which readers
-    upcast from. The rows travel as one JSON document (as event_log's do), payload and source nested as pydantic
-    encodes them."""
-    rows = orjson.dumps(
+    upcast from. The rows travel as one JSON document, payload and source nested in it as pydantic encodes them."""
+    rows = json_rows(
         [
             {
                 "event_id": v.event.event_id,
@@ -169,5 +168,5 @@ async def insert_payload_rows(
             ON CONFLICT (event_id) DO NOTHING
             """
         ).format(table=sql.Identifier(table), column=sql.Identifier(key_column)),
-        (rows.decode(),),
+        (rows,),
     )
