@@ -16,6 +16,7 @@ from psycopg.rows import class_row
 from services.common.database import DictConnection
 from services.query.as_of import AS_OF
 from services.query.models import StoredEvent, TimelineEntry
+from services.query.rows import models
 from services.query.selection import Selection
 
 # Verification as of %(as_of)s (NULL: now); the source's times as it gave them, offset included.
@@ -45,9 +46,8 @@ async def timeline(
     ).format(columns=sql.SQL(_TIMELINE_ENTRY_COLUMNS), conditions=sql.SQL(" AND ").join(conditions))
     after_at, after_seq = after if after is not None else (None, None)
     params = {**where.params(), "after_at": after_at, "after_seq": after_seq, "limit": limit}
-    async with conn.cursor(row_factory=class_row(TimelineEntry)) as cur:
-        await cur.execute(query, params)
-        return await cur.fetchall()
+    cur = await conn.execute(query, params)
+    return models(TimelineEntry, await cur.fetchall())
 
 
 async def entries_after(conn: DictConnection, incident_id: str, *, after: int, limit: int) -> list[TimelineEntry]:
@@ -56,9 +56,8 @@ async def entries_after(conn: DictConnection, incident_id: str, *, after: int, l
         "SELECT {columns} FROM event_log WHERE incident_id = %(incident_id)s AND stream_seq > %(after)s"
         " ORDER BY stream_seq LIMIT %(limit)s"
     ).format(columns=sql.SQL(_TIMELINE_ENTRY_COLUMNS))
-    async with conn.cursor(row_factory=class_row(TimelineEntry)) as cur:
-        await cur.execute(query, {"incident_id": incident_id, "after": after, "limit": limit, "as_of": None})
-        return await cur.fetchall()
+    cur = await conn.execute(query, {"incident_id": incident_id, "after": after, "limit": limit, "as_of": None})
+    return models(TimelineEntry, await cur.fetchall())
 
 
 async def last_entry(conn: DictConnection, incident_id: str) -> int:
