@@ -55,14 +55,14 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedd
 
 
 @contextmanager
-def fresh_database(server: EmbeddedPostgres) -> Iterator[str]:
-    """A new, migrated database on `server`, dropped afterwards."""
+def fresh_database(server: EmbeddedPostgres, until: str | None = None) -> Iterator[str]:
+    """A new, migrated database on `server` (only up to the migration `until`, if given), dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = server.admin_url("postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = server.admin_url(name)
-    migrate(url)
+    migrate(url, until)
     yield url
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -17,7 +17,7 @@ from schemas.subjects import event_subject
 from services.common.http import Unavailable
 from services.ingest.errors import IncidentMoved, TakenId, refuse_taken
 from services.ingest.eventlog import Published
-from services.ingest.ownership import taken_because
+from services.ingest.ownership import taken_because, writer_body
 from services.ingest.publisher import message_headers
 
 
@@ -76,7 +76,7 @@ class InMemoryEventLog:
             seq=len(self.stored) + 1,
             subject=event_subject(event.incident_id, event.type),
             event=event,
-            headers=message_headers(event),
+            headers=message_headers(event, writer_body(event)),
         )
         self.stored.append(stored)
         return Published(event_id=event.event_id, seq=stored.seq, duplicate=False, subject=stored.subject)

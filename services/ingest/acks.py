@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import nats.errors
@@ -23,6 +23,9 @@ from nats.aio.subscription import Subscription
 from nats.js.api import Header, PubAck
 
 NO_RESPONDERS = "503"  # the status of the answer when no stream listens on the subject
+# Messages sent before the loop yields to nats-py's flusher: without a yield, a batch of 500 reached the server
+# only once all of it was encoded.
+SEND_AHEAD = 50
 
 
 class Message(NamedTuple):
@@ -40,17 +43,25 @@ class Acks:
         self._subscription: Subscription | None = None
         self._subscribing = asyncio.Lock()
 
-    async def publish(self, messages: Sequence[Message], timeout_s: float) -> list[PubAck | BaseException]:
+    async def publish(self, messages: Iterable[Message], timeout_s: float) -> list[PubAck | BaseException]:
         """Send every message, in order, then wait up to `timeout_s` for their answers: for each, its ack, the
-        error JetStream answered, or `nats.errors.TimeoutError`. Raises what keeps a message from being sent."""
+        error JetStream answered, or `nats.errors.TimeoutError`. Raises what keeps a message from being sent.
+
+        `messages` is taken lazily, SEND_AHEAD at a time, and each run is written to the socket before the next is
+        taken: the server stores the first messages while the caller still encodes the rest."""
         await self._subscribe()
         loop = asyncio.get_running_loop()
-        replies = [f"{self._prefix}{next(self._numbers)}" for _ in messages]
-        futures = [loop.create_future() for _ in messages]
+        replies: list[str] = []
+        futures: list[asyncio.Future[PubAck]] = []
         try:
-            for message, reply, future in zip(messages, replies, futures, strict=True):
+            for count, message in enumerate(messages, start=1):
+                reply, future = f"{self._prefix}{next(self._numbers)}", loop.create_future()
+                replies.append(reply)
+                futures.append(future)
                 self._waiting[reply] = future
                 await self._client.publish(message.subject, message.payload, reply=reply, headers=message.headers)
+                if count % SEND_AHEAD == 0:
+                    await asyncio.sleep(0)  # nats-py's flusher task writes what is pending
             await asyncio.wait(futures, timeout=timeout_s)
         finally:
             for reply in replies:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends
-
-from services.common.auth import ApiToken, Scope
+from services.common.auth import Scope
 from services.common.bearer import require_scope
 
-Writer = Annotated[ApiToken, Depends(require_scope(Scope.WRITE))]
+# Called by the rate limit's dependency rather than declared as a dependency of its own: each level of FastAPI's
+# dependency solving cost single-event ingest about 5% of its CPU.
+authorised_writer = require_scope(Scope.WRITE)

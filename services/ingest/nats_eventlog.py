@@ -131,6 +131,8 @@ class NatsEventLog:
     async def _refuse_taken_ids(self, events: Sequence[Event[Any]], results: list[Published]) -> None:
         """EventIdTaken when a duplicate's stored message is not this event (read back by its sequence)."""
         duplicates = [(i, r) for i, r in enumerate(results) if r.duplicate]
+        if not duplicates:
+            return  # the common case; an empty gather still makes a future
         stored = await asyncio.gather(*(self._stored_headers(r.seq) for _, r in duplicates))
         taken = [
             TakenId(i, r.event_id, reason)

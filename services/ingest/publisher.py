@@ -29,7 +29,7 @@ from services.common.eventstream import DEFAULT_STREAM, EventStream
 from services.ingest.acks import Acks, Message
 from services.ingest.eventlog import Published
 from services.ingest.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, PUBLISH_FAILURES
-from services.ingest.ownership import ownership_headers
+from services.ingest.ownership import ownership_headers, stamped, writer_body
 from services.ingest.unavailable import NATS_UNAVAILABLE, unavailable
 
 # JetStream's error code for "wrong last sequence": the expected position did not hold.
@@ -50,16 +50,16 @@ class PositionMoved(Exception):
 
 
 def message_headers(
-    event: Event[Any], expected_position: int | None = None, stream: EventStream = DEFAULT_STREAM
+    event: Event[Any], body: bytes, expected_position: int | None = None, stream: EventStream = DEFAULT_STREAM
 ) -> dict[str, str]:
-    """Every header is declared in the AsyncAPI document (schemas/headers.py)."""
+    """Every header is declared in the AsyncAPI document (schemas/headers.py); `body` is the event's `writer_body`."""
     headers = {
         # JetStream drops a second message with the same id inside the stream's duplicate window.
         MESSAGE_ID: str(event.event_id),
         CONTENT_TYPE: "application/json",
         # JetStream refuses the message if the subject is another stream's.
         EXPECTED_STREAM: stream.name,
-    } | ownership_headers(event)
+    } | ownership_headers(event, body)
     if event.correlation_id:
         headers[CORRELATION] = event.correlation_id
     if expected_position is not None:
@@ -67,6 +67,15 @@ def message_headers(
         headers[EXPECTED_LAST_SEQUENCE] = str(expected_position)
         headers[EXPECTED_LAST_SEQUENCE_SUBJECT] = stream.incident_subjects(event.incident_id)
     return headers
+
+
+def message(event: Event[Any], expected_position: int | None, stream: EventStream) -> Message:
+    body = writer_body(event)
+    return Message(
+        stream.subject(event.incident_id, event.type),
+        stamped(event, body),
+        message_headers(event, body, expected_position, stream),
+    )
 
 
 async def publish_events(
@@ -147,19 +156,14 @@ async def _outcomes(
     expected_position: int | None,
 ) -> list[PubAck | BaseException]:
     """The ack or the error of each event. One whose ack does not come within the timeout is sent again (the same
-    message id: stored once), then counts as timed out."""
-    messages = [
-        Message(
-            stream.subject(event.incident_id, event.type),
-            event.__pydantic_serializer__.to_json(event),  # bytes at once (model_dump_json makes a str)
-            message_headers(event, expected_position, stream),
-        )
-        for event in events
-    ]
+    message id: stored once), then counts as timed out.
+
+    Each message is encoded as it is sent (acks.py sends them in runs), so the server stores the first ones while
+    the rest are encoded; a message sent again is encoded again (the same bytes)."""
     outcomes: list[PubAck | BaseException] = [nats.errors.TimeoutError()] * len(events)
     waiting = list(range(len(events)))
     for _ in range(PUBLISH_ATTEMPTS):
-        answers = await acks.publish([messages[i] for i in waiting], ack_timeout_s)
+        answers = await acks.publish((message(events[i], expected_position, stream) for i in waiting), ack_timeout_s)
         for index, answer in zip(waiting, answers, strict=True):
             outcomes[index] = answer
         waiting = [

@@ -20,8 +20,9 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from services.common.auth import ApiToken
+from services.common.bearer import Credentials
 from services.common.http import error_body
-from services.ingest.auth import Writer
+from services.ingest.auth import authorised_writer
 
 
 class WriteRateLimit:
@@ -38,7 +39,9 @@ class WriteRateLimit:
         return None
 
 
-async def rate_limited_writer(request: Request, token: Writer) -> ApiToken:
+async def rate_limited_writer(request: Request, credentials: Credentials) -> ApiToken:
+    """The writer's token (401/403 unless it may write), or 429 when it is over its rate."""
+    token = await authorised_writer(request, credentials)
     limit: WriteRateLimit = request.app.state.write_rate_limit
     retry_after = limit.retry_after_s(token.name)
     if retry_after is not None:

@@ -19,8 +19,9 @@ def migration_files() -> list[tuple[str, str]]:
     return [(name.removesuffix(".sql"), sql) for name, sql in files]
 
 
-def migrate(database_url: str) -> list[str]:
-    """Apply pending migrations; returns the versions applied by this call."""
+def migrate(database_url: str, until: str | None = None) -> list[str]:
+    """Apply pending migrations (those up to `until` only, if given: an upgrade test's older database); returns
+    the versions applied by this call."""
     applied: list[str] = []
     with psycopg.connect(database_url) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
@@ -35,6 +36,8 @@ def migrate(database_url: str) -> list[str]:
         for version, sql in migration_files():
             if version in done:
                 continue
+            if until is not None and version > until:
+                break
             conn.execute(sql.encode())
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
             applied.append(version)

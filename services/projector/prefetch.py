@@ -4,6 +4,10 @@ The batch fetched ahead is also decoded ahead, while the one before waits for it
 after that one's turn is over, so batches are still applied one after the other, in stream order; when the one
 before failed and was NAKed, the batch fetched ahead is what follows it, and the applier defers it (see
 ordering.py) until the NAKed events are back. The consumer's `max_ack_pending` must allow two batches.
+
+Only while the stream holds more than the batch handed out: caught up, a fetch ahead would return with the first
+event to arrive while the batch before commits, alone, and every later one would wait for that one-event batch's
+transaction too. Fetched after the COMMIT instead, the next batch takes every event that arrived meanwhile at once.
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ class Prefetcher:
         self._ahead: asyncio.Task[list[Fetched]] | None = None
 
     async def next(self) -> list[Fetched]:
-        """The batch fetched ahead (empty when nothing came within the wait); starts fetching the one after it.
-        A failed fetch raises here (nats.errors.Error), and the next call fetches again."""
+        """The batch fetched ahead (empty when nothing came within the wait); starts fetching the one after it
+        while the stream holds more. A failed fetch raises here (nats.errors.Error), and the next call fetches
+        again."""
         ahead = self._ahead or asyncio.create_task(self._fetch())
         self._ahead = None
         batch = await ahead
-        self._ahead = asyncio.create_task(self._fetch())
+        if batch and batch[-1][0].metadata.num_pending > 0:
+            self._ahead = asyncio.create_task(self._fetch())
         return batch
 
     async def aclose(self) -> None:

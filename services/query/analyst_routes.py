@@ -103,14 +103,14 @@ async def trends(
 @router.get("/map", responses=GEOJSON, response_class=StreamingResponse)
 async def selection_map(selection: Selected, conn: HeavyConnection, position: Position) -> StreamingResponse:
     """The located events under the filters, across incidents, as one GeoJSON FeatureCollection, streamed."""
-    rows = export_views.events(conn, selection, located_only=True)
+    rows = export_views.located(conn, selection)
     return StreamedExport(feature_collection(rows), media_type="application/geo+json", headers=position.headers)
 
 
 @router.get("/export.csv", responses=CSV, response_class=StreamingResponse)
 async def selection_csv(selection: Selected, conn: HeavyConnection, position: Position) -> StreamingResponse:
     """Every event under the filters, one row each, with an HXL hashtag row under the headers, streamed."""
-    rows = export_views.events(conn, selection, located_only=False)
+    rows = export_views.csv_rows(conn, selection)
     return StreamedExport(
         hxl_csv(rows),
         media_type="text/csv; charset=utf-8",
@@ -121,5 +121,5 @@ async def selection_csv(selection: Selected, conn: HeavyConnection, position: Po
 @router.get("/export.ndjson", responses=NDJSON, response_class=StreamingResponse)
 async def selection_ndjson(selection: Selected, conn: HeavyConnection, position: Position) -> StreamingResponse:
     """Every event under the filters, one JSON object a line, streamed."""
-    rows = export_views.events(conn, selection, located_only=False)
+    rows = export_views.ndjson_lines(conn, selection)
     return StreamedExport(ndjson(rows), media_type="application/x-ndjson", headers=position.headers)

@@ -174,7 +174,7 @@ async def incident_map(
 ) -> StreamingResponse:
     """The incident's located events as a GeoJSON FeatureCollection (coordinates [longitude, latitude]), streamed."""
     await _known_incident(conn, incident_id, position)
-    rows = export_views.events(conn, Selection(incidents=[incident_id], as_of=as_of), located_only=True)
+    rows = export_views.located(conn, Selection(incidents=[incident_id], as_of=as_of))
     return StreamedExport(feature_collection(rows), media_type="application/geo+json", headers=position.headers)
 
 
@@ -184,7 +184,7 @@ async def incident_csv(
 ) -> StreamingResponse:
     """Every event of the incident, one row each, with an HXL hashtag row under the headers, streamed."""
     await _known_incident(conn, incident_id, position)
-    rows = export_views.events(conn, Selection(incidents=[incident_id], as_of=as_of), located_only=False)
+    rows = export_views.csv_rows(conn, Selection(incidents=[incident_id], as_of=as_of))
     return StreamedExport(
         hxl_csv(rows),
         media_type="text/csv; charset=utf-8",

@@ -64,8 +64,7 @@ class PositionWaiter:
         with self.progress.watch(wanted) as announced:  # first: an announcement after the read below wakes it
             if await self._position() >= wanted:
                 return
-            last_seq = await self.stream_end.last_seq()
-            if last_seq is not None and wanted > last_seq:
+            if (last_seq := await self.stream_end.beyond(wanted)) is not None:
                 raise BeyondStreamEnd(wanted, last_seq)
             deadline = time.monotonic() + self.bound_s
             while (left_s := deadline - time.monotonic()) > 0:

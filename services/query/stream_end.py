@@ -3,6 +3,11 @@
 The query service otherwise reads PostgreSQL only. It connects to NATS in the background (it must start, and
 serve reads, while NATS is down) and only ever asks for the stream's info. When NATS is not configured or does
 not answer, the end is unknown and a reader's `min_position` is waited for up to the bound like any other.
+
+The highest last sequence seen is kept: a stream's last sequence never goes down (a purge keeps it), so a position
+at or below it is never beyond the end, and only a higher one costs a round trip to NATS. (A stream deleted and
+made again starts over; a position it has not reached yet is then waited for up to the bound, as while NATS is
+down.)
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class StreamEnd:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._connecting: asyncio.Task[Client] | None = None
+        self._highest_seen = 0  # the highest last sequence NATS has answered
 
     def start(self) -> None:
         if self._settings.nats_url is not None:
@@ -45,7 +51,17 @@ class StreamEnd:
         with contextlib.suppress(asyncio.CancelledError, Exception):  # a failed connect has nothing to close
             await (await task).close()
 
-    async def last_seq(self) -> int | None:
+    async def beyond(self, wanted: int) -> int | None:
+        """The stream's last sequence when `wanted` is beyond it; None when it is not, or cannot be known now."""
+        if wanted <= self._highest_seen:
+            return None
+        last_seq = await self._last_seq()
+        if last_seq is None:
+            return None
+        self._highest_seen = max(self._highest_seen, last_seq)
+        return last_seq if wanted > last_seq else None
+
+    async def _last_seq(self) -> int | None:
         """The stream's last sequence, or None when it cannot be known now."""
         task = self._connecting
         if task is None or not task.done() or task.cancelled() or task.exception() is not None:

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from schemas.envelope import Event
+from services.common.database import connect
 from services.common.settings import Settings
 from services.projector.applier import apply_batch
 from services.projector.messages import StreamMessage
@@ -47,7 +47,7 @@ async def project(database_url: str, events: list[Event[Any]]) -> None:
     for seq, event in enumerate(events, start=1):
         args = publish_args(event)
         messages.append(StreamMessage(seq, args["subject"], args["payload"], args["headers"]))
-    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+    async with await connect(database_url) as conn:  # dict rows, as the projector reads them
         for start in range(0, len(messages), 1000):
             batch = messages[start : start + 1000]
             await apply_batch(conn, [PROJECTIONS["event_log"], PROJECTIONS["facts"]], batch, contiguous)

@@ -1,5 +1,6 @@
 """The projector fetches the next batch while one is committing, against the real servers: the batch fetched
-ahead waits for the one before, whose failed COMMIT is retried before anything after it is acknowledged."""
+ahead waits for the one before, whose failed COMMIT is retried before anything after it is acknowledged. Caught
+up, it fetches nothing ahead: the next batch is fetched after the COMMIT, with every event that came meanwhile."""
 
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ CREATE CONSTRAINT TRIGGER gate AFTER INSERT ON gated DEFERRABLE INITIALLY DEFERR
 """
 
 
+# Each row's transaction: which events were applied in one batch.
+BATCHED_TABLE = "CREATE TABLE batched (seq bigint NOT NULL, tx bigint NOT NULL DEFAULT txid_current())"
+
+
 async def create_gated_table(url: str, refused: int) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute(GATED_TABLE.format(refused=refused).encode())  # several statements, no parameters
@@ -57,6 +62,16 @@ def gated_projection() -> Projection:
     return projection
 
 
+def batched_projection() -> Projection:
+    projection = Projection("batched", tables=("batched",))
+
+    @projection.on_every_batch
+    async def write(conn: AsyncConnection[Any], run: Sequence[tuple[Event[Any], Position]]) -> None:
+        await conn.execute("INSERT INTO batched (seq) SELECT unnest(%s::bigint[])", ([pos.seq for _, pos in run],))
+
+    return projection
+
+
 @dataclass(frozen=True)
 class Delivery:
     acked: int  # the ack floor: every message up to this stream sequence is acknowledged
@@ -64,10 +79,10 @@ class Delivery:
     pending: int  # delivered and not acknowledged
 
 
-async def delivery(nc: Client) -> Delivery | None:
+async def delivery(nc: Client, durable: str = "projector-gated") -> Delivery | None:
     """Where the projector's consumer stands, once the projector has created it."""
     try:
-        info = await nc.jetstream().consumer_info(STREAM_NAME, "projector-gated")
+        info = await nc.jetstream().consumer_info(STREAM_NAME, durable)
     except NotFoundError:
         return None
     assert info.ack_floor is not None and info.delivered is not None
@@ -120,3 +135,34 @@ async def test_a_batch_whose_commit_fails_is_applied_before_the_batch_fetched_ah
     assert [seq for (seq,) in await fetch(url, "SELECT seq FROM gated ORDER BY n")] == seqs  # once, in order
     assert all(floor <= max(checkpoint, seqs[0] - 1) for floor, checkpoint in floors_and_checkpoints)
     assert await delivery(nc) == Delivery(acked=seqs[-1], delivered=seqs[-1], pending=0)
+
+
+async def test_caught_up_the_next_batch_is_fetched_after_the_commit_with_all_that_came_meanwhile(
+    nc: Client, settings: Settings
+) -> None:
+    """Fetched ahead, the first event to arrive while a batch waits for its COMMIT would come alone, in a
+    transaction of its own, and the rest would wait for that one too."""
+    url = settings.database_url or ""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(BATCHED_TABLE)
+    ours = settings.model_copy(update={"projector_batch_size": BATCH})
+    [first] = await publish(nc, [make_event(incident_id())])
+
+    await fetch(url, "INSERT INTO projection_checkpoints (projection) VALUES ('batched') RETURNING 1")
+    async with await psycopg.AsyncConnection.connect(url) as blocker:
+        await blocker.execute("SELECT * FROM projection_checkpoints FOR UPDATE")  # the first batch cannot commit
+        async with running_projector(ours, [batched_projection()]):
+            await wait_until(
+                lambda: delivery(nc, "projector-batched"),
+                lambda d: d is not None and d.delivered == first,
+                what="the first event's batch delivered, waiting for the checkpoints' lock",
+            )
+            later = await publish(nc, [make_event(incident_id(), minute=i) for i in range(3)])
+            await blocker.rollback()
+            await wait_until(lambda: checkpoints(url), lambda c: c.get("batched") == later[-1])
+
+    rows = await fetch(url, "SELECT seq, tx FROM batched ORDER BY seq")
+    assert [seq for seq, _ in rows] == [first, *later]
+    transactions = [tx for _, tx in rows]
+    assert transactions[1:] == [transactions[1]] * 3, "every later event in one batch"
+    assert transactions[0] != transactions[1]

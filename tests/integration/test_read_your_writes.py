@@ -93,6 +93,27 @@ async def test_a_position_beyond_the_end_of_the_stream_is_400_at_once(
         assert f"beyond the end of the stream (last sequence {last_seq})" in got.json()["error"]
 
 
+async def test_a_position_past_the_end_seen_before_is_asked_of_nats_again(settings: Settings, nc: Client) -> None:
+    """The query service keeps the highest end of the stream it has seen; a position past it is not refused on
+    that, but asked of NATS again, and refused only when it is beyond the stream's real end."""
+    url = settings.database_url or ""
+    async with running_stack(settings) as stack:
+        first = (await stack.publish(statement(incident_id())))["seq"]
+        await project(url, nc, first)
+        refused = await stack.query.get("/v1/incidents", params={"min_position": first + 1})
+        assert refused.status_code == 400
+        assert f"(last sequence {first})" in refused.json()["error"]
+        second = (await stack.publish(statement(incident_id())))["seq"]
+        lagging = asyncio.create_task(project(url, nc, second, delay_s=0.2))
+        got = await stack.query.get("/v1/incidents", params={"min_position": second})
+        await lagging
+        assert got.status_code == 200, got.text
+        assert int(got.headers["X-Position"]) >= second
+        beyond = await stack.query.get("/v1/incidents", params={"min_position": second + 1})
+        assert beyond.status_code == 400
+        assert f"(last sequence {second})" in beyond.json()["error"]
+
+
 @pytest.mark.parametrize("value", ["-1", "soon"])
 async def test_a_malformed_min_position_is_422_naming_it(settings: Settings, value: str) -> None:
     async with running_stack(settings) as stack:

@@ -7,15 +7,30 @@ check, a plain `def` dependency, went through FastAPI's thread pool on every req
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import hashlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import nats.errors
+import orjson
 import pydantic._internal._generics as pydantic_generics
 import pytest
+import structlog
+from nats.aio.client import Client
 
+from schemas.catalogue import parse_event
 from schemas.envelope import event_class, submission_class
+from schemas.headers import BODY_SHA256
 from services.cli.bench.workload import Mix, submissions
+from services.common.eventstream import DEFAULT_STREAM
+from services.common.logging import configure_logging
+from services.ingest.acks import SEND_AHEAD, Acks, Message
+from services.ingest.publisher import message
+from tests.factories import make_event
 from tests.unit.test_ingest_http import AUTH, fast_settings, running_ingest
 
 
@@ -73,3 +88,91 @@ async def test_a_write_runs_on_the_event_loop_without_the_thread_pool(
         monkeypatch.setattr("fastapi.dependencies.utils.run_in_threadpool", no_thread)
         response = await ingest.http.post("/v1/events", json=submissions(Mix.demo, 1, incidents=2)[0], headers=AUTH)
     assert response.status_code == 202, response.text
+
+
+@pytest.mark.parametrize("stamps", [{}, {"correlation_id": "req-1", "recorded_by": "app"}])
+def test_a_message_is_the_whole_event_and_hashes_its_body_as_before(stamps: dict[str, str]) -> None:
+    """The body is encoded once for the hash and the message; spliced, it must still be the whole event, and its
+    hash the one stored with earlier events (else a retry of an event stored before would be refused as taken)."""
+    event = make_event("kg-2020", "CasualtiesReported").model_copy(update=stamps)
+    sent = message(event, None, DEFAULT_STREAM)
+    assert orjson.loads(sent.payload) == event.model_dump(mode="json")
+    assert parse_event(sent.payload) == event
+    stamped = {"event_id", "recorded_at", "recorded_by", "correlation_id"}
+    as_before = hashlib.sha256(event.model_dump_json(exclude=stamped).encode()).hexdigest()
+    assert sent.headers[BODY_SHA256] == as_before
+
+
+async def test_what_ingest_loaded_at_start_is_out_of_the_collectors_sight_while_it_runs(tmp_path: Path) -> None:
+    async with running_ingest(fast_settings(tmp_path)) as ingest:
+        frozen = gc.get_freeze_count()
+        response = await ingest.http.post("/v1/events", json=submissions(Mix.demo, 1, incidents=2)[0], headers=AUTH)
+    assert response.status_code == 202, response.text
+    assert frozen > 10_000  # the app, its models and every imported module
+    assert gc.get_freeze_count() == 0  # and collectable again once it stops
+
+
+class RecordingClient:
+    """What Acks needs of a nats-py client, recording what is published; no answer ever comes."""
+
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    def new_inbox(self) -> str:
+        return "_INBOX.test"
+
+    async def subscribe(self, subject: str, cb: Any) -> object:
+        return object()
+
+    async def publish(self, subject: str, payload: bytes, reply: str, headers: dict[str, str]) -> None:
+        self.published.append(subject)
+
+
+async def test_a_batch_is_sent_in_runs_that_the_flusher_writes_while_the_rest_is_encoded() -> None:
+    """nats-py writes to the socket in a task of its own: unless the sending loop yields, the server gets nothing
+    until every message of the batch is encoded."""
+    client = RecordingClient()
+    flushes: list[int] = []  # how many messages were published each time another task got the loop
+
+    async def flusher() -> None:
+        while True:
+            flushes.append(len(client.published))
+            await asyncio.sleep(0)
+
+    def encoded(count: int) -> Iterator[Message]:
+        for index in range(count):
+            yield Message(f"crisis.events.x.{index}", b"{}", {})
+
+    task = asyncio.create_task(flusher())
+    await asyncio.sleep(0)
+    outcomes = await Acks(cast(Client, client)).publish(encoded(3 * SEND_AHEAD), timeout_s=0.01)
+    task.cancel()
+    assert len(outcomes) == 3 * SEND_AHEAD
+    assert all(isinstance(outcome, nats.errors.TimeoutError) for outcome in outcomes)
+    assert {SEND_AHEAD, 2 * SEND_AHEAD} <= set(flushes)
+
+
+def test_a_log_line_below_the_level_runs_no_processor() -> None:
+    """Each write logs "events accepted" at info; at WARNING it must cost no timestamp, context or rendering."""
+    before = structlog.get_config()
+    root, faststream = logging.getLogger(), logging.getLogger("faststream")
+    handlers, levels = root.handlers[:], (root.level, faststream.level)
+    configure_logging("WARNING", "json")
+    seen: list[str] = []
+
+    def watching(logger: Any, method: str, event: Any) -> Any:
+        seen.append(method)
+        return event
+
+    processors = structlog.get_config()["processors"]
+    structlog.configure(processors=[processors[0], watching, *processors[1:]])
+    try:
+        log = structlog.get_logger("test")
+        log.info("events accepted", count=1)
+        log.warning("dependency unavailable")
+    finally:  # the process's logging as it was, for the tests after this one
+        structlog.configure(**before)
+        root.handlers[:] = handlers
+        root.setLevel(levels[0])
+        faststream.setLevel(levels[1])
+    assert seen == ["warning"]
