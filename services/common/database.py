@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -20,9 +22,15 @@ async def connect(url: str, *, autocommit: bool = False) -> psycopg.AsyncConnect
 
 
 def create_pool(
-    url: str, *, min_size: int = 1, max_size: int = 10, reconnect_timeout: float = 300.0
+    url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    reconnect_timeout: float = 300.0,
+    configure: Callable[[DictConnection], Awaitable[None]] | None = None,
 ) -> AsyncConnectionPool[DictConnection]:
-    """A pool that opens lazily in the lifespan (`await pool.open()`); a down database does not stop start."""
+    """A pool that opens lazily in the lifespan (`await pool.open()`); a down database does not stop start.
+    `configure` runs on each new connection."""
     return AsyncConnectionPool(
         url,
         min_size=min_size,
@@ -31,4 +39,5 @@ def create_pool(
         open=False,
         kwargs={"row_factory": dict_row, "autocommit": True},
         connection_class=psycopg.AsyncConnection[dict[str, object]],
+        configure=configure,
     )

@@ -14,6 +14,7 @@ from nats.aio.client import Client
 
 from services.common.database import connect
 from services.common.eventstream import EventStream, connect_options, ensure_stream
+from services.common.frozen_heap import frozen_heap
 from services.common.http import install_common
 from services.common.settings import Settings
 from services.projector.checkpoints import register_checkpoints
@@ -58,20 +59,23 @@ def create_app(settings: Settings, projections: list[Projection] | None = None) 
             refresh_forever(nc.jetstream(), database_url, stopping, EventStream.of(settings)), name="status figures"
         )
         log.info("projector started", group=group.lease_name, projections=group.names)
-        try:
-            yield
-        finally:
-            await webhooks.stop()
-            stopping.set()
-            figures.cancel()
-            if not worker.applying:  # waiting in a fetch: nothing held, nothing to lose
-                feeding.cancel()
-            _, pending = await asyncio.wait([feeding, figures], timeout=STOP_TIMEOUT_S)
-            for task in pending:  # unacknowledged work is redelivered: cancelling loses nothing
-                task.cancel()
-            await asyncio.gather(feeding, figures, return_exceptions=True)
-            await worker.close()
-            await nc.close()
+        # A batch's events outlive the younger collections until its COMMIT: unfrozen, a full collection walked
+        # the whole process every few batches of a catch-up (5 of them, 0.28 s of 1.4 s CPU for 10,000 events).
+        with frozen_heap():
+            try:
+                yield
+            finally:
+                await webhooks.stop()
+                stopping.set()
+                figures.cancel()
+                if not worker.applying:  # waiting in a fetch: nothing held, nothing to lose
+                    feeding.cancel()
+                _, pending = await asyncio.wait([feeding, figures], timeout=STOP_TIMEOUT_S)
+                for task in pending:  # unacknowledged work is redelivered: cancelling loses nothing
+                    task.cancel()
+                await asyncio.gather(feeding, figures, return_exceptions=True)
+                await worker.close()
+                await nc.close()
 
     app = FastAPI(title="crisis projector", version="1", lifespan=lifespan)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -81,7 +82,8 @@ class _UnapplicableEvent(Exception):
     """An event of a pipelined batch failed: redo the batch event by event to find and dead-letter it."""
 
 
-Strategy = Callable[[AsyncConnection[Any], Sequence[_Member], Sequence[StreamMessage]], Awaitable[_Outcome]]
+Finish = Callable[[], Awaitable[None]]  # moves the checkpoints, once the rows are written
+Strategy = Callable[[AsyncConnection[Any], Sequence[_Member], Sequence[StreamMessage], Finish], Awaitable[_Outcome]]
 
 
 async def apply_batch(
@@ -114,9 +116,8 @@ async def _apply(
     low = min(checkpoints.values())
     batch = await plan(messages, low, next_in_stream)
     members = [_Member(p, checkpoints[p.name]) for p in projections]
-    outcome = await strategy(conn, members, batch.todo)
     checkpoint = batch.todo[-1].seq if batch.todo else low
-    await save_checkpoints(conn, names, checkpoint, partition)
+    outcome = await strategy(conn, members, batch.todo, partial(save_checkpoints, conn, names, checkpoint, partition))
     return BatchResult(
         applied=outcome.applied,
         skipped=batch.skipped + outcome.duplicates,
@@ -156,7 +157,9 @@ def _past(positioned: list[tuple[Event[Any], Position]], checkpoint: int) -> lis
     return [(event, pos) for event, pos in positioned if pos.seq > checkpoint]
 
 
-async def _pipelined(conn: AsyncConnection[Any], members: Sequence[_Member], todo: Sequence[StreamMessage]) -> _Outcome:
+async def _pipelined(
+    conn: AsyncConnection[Any], members: Sequence[_Member], todo: Sequence[StreamMessage], finish: Finish
+) -> _Outcome:
     outcome = _Outcome()
     fresh = await _decoded(conn, members, todo, outcome)
     try:
@@ -168,6 +171,9 @@ async def _pipelined(conn: AsyncConnection[Any], members: Sequence[_Member], tod
             writes = [await member.projection.prepare(conn, _past(positioned, member.checkpoint)) for member in members]
             for write in writes:
                 await write()
+            # In the same round trip as the writes. Should it fail for a reason other than a transient one, the
+            # batch is redone event by event, where it fails again and raises.
+            await finish()
     except TRANSIENT_ERRORS:
         raise
     except Exception as exc:
@@ -177,7 +183,7 @@ async def _pipelined(conn: AsyncConnection[Any], members: Sequence[_Member], tod
 
 
 async def _one_by_one(
-    conn: AsyncConnection[Any], members: Sequence[_Member], todo: Sequence[StreamMessage]
+    conn: AsyncConnection[Any], members: Sequence[_Member], todo: Sequence[StreamMessage], finish: Finish
 ) -> _Outcome:
     outcome = _Outcome()
     for message, event in await _decoded(conn, members, todo, outcome):
@@ -188,6 +194,7 @@ async def _one_by_one(
                 if error is not None:
                     await outcome.dead_letter(conn, projection.name, message, error)
         outcome.applied += 1
+    await finish()
     return outcome
 
 

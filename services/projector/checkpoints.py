@@ -37,8 +37,19 @@ async def _create(conn: AsyncConnection[Any], projections: Sequence[str], partit
 async def lock_checkpoints(
     conn: AsyncConnection[Any], projections: Sequence[str], partition: Partition = WHOLE_STREAM
 ) -> dict[str, int]:
-    """Read the checkpoints and hold their row locks until COMMIT, so two appliers never interleave."""
-    await _create(conn, projections, partition)
+    """Read the checkpoints and hold their row locks until COMMIT, so two appliers never interleave.
+
+    One statement per batch: the rows exist already (a group registers them when its consumer is (re)created, a
+    replay's shadow gets its own as it is opened). Rows still missing (an applier that registered none) are
+    created, every partition's, and locked then."""
+    checkpoints = await _lock(conn, projections, partition)
+    if checkpoints.keys() < set(projections):
+        await _create(conn, projections, partition)
+        checkpoints = await _lock(conn, projections, partition)
+    return checkpoints
+
+
+async def _lock(conn: AsyncConnection[Any], projections: Sequence[str], partition: Partition) -> dict[str, int]:
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(  # ORDER BY: every applier takes the locks in the same order, so none deadlocks
             """SELECT projection, last_seq FROM projection_checkpoints WHERE projection = ANY(%s) AND partition = %s

@@ -6,7 +6,6 @@ It starts even when PostgreSQL is down (the pool connects in the background); un
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.common.database import PROGRESS_CHANNEL, TIMELINE_CHANNEL
+from services.common.frozen_heap import frozen_heap
 from services.common.http import error_body, install_common
 from services.common.openapi import install_openapi
 from services.common.settings import Settings
@@ -49,11 +49,9 @@ def create_app(settings: Settings) -> FastAPI:
             read_models, stream_end, progress, settings.min_position_wait_s, settings.min_position_poll_s
         )
         install_runtime(app, QueryRuntime(read_models, LiveFeed(read_models, notifications), waiter, settings))
-        # What the process holds once started (modules, schemas, the app) never becomes garbage: out of the
-        # collector's sight, a full collection while heavy reads allocate does not stall the event loop on it.
-        gc.freeze()
         try:
-            yield
+            with frozen_heap():  # a full collection while heavy reads allocate walks only what they made
+                yield
         finally:
             install_runtime(app, None)
             await stream_end.stop()

@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import orjson
 import psycopg
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from services.common.database import DictConnection, create_pool
@@ -28,7 +30,13 @@ RECONNECT_TIMEOUT_S = 0.5
 
 
 def read_pool(url: str) -> AsyncConnectionPool[DictConnection]:
-    return create_pool(url, reconnect_timeout=RECONNECT_TIMEOUT_S)
+    return create_pool(url, reconnect_timeout=RECONNECT_TIMEOUT_S, configure=_orjson_loads)
+
+
+async def _orjson_loads(conn: DictConnection) -> None:
+    """JSON columns parsed by orjson, several times faster than the standard library's, to the same values (the
+    projector wrote them with orjson): a timeline page parses four a row."""
+    set_json_loads(orjson.loads, conn)
 
 
 @dataclass(frozen=True)

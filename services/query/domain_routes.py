@@ -23,7 +23,7 @@ from services.domain.elections import elections
 from services.domain.statements import by_speaker
 from services.domain.summary import Summary, summarise
 from services.query import export_views, incident_views, mention_views, report_views
-from services.query.dependencies import Connection, HeavyConnection, Position
+from services.query.dependencies import Connection, HeavyConnection, Position, on_the_loop
 from services.query.errors import BAD_CURSOR, NOT_FOUND, after_cursor, not_found
 from services.query.exports import StreamedExport, feature_collection, hxl_csv
 from services.query.freshness import Freshness
@@ -100,7 +100,7 @@ class IncidentList:
         return _page(items, key, self.cursor, self.limit)
 
 
-ListOf = Annotated[IncidentList, Depends()]
+ListOf = Annotated[IncidentList, Depends(on_the_loop(IncidentList))]
 
 
 @router.get("/incidents/{incident_id}/elections", responses=LIST_ERRORS)

@@ -16,6 +16,7 @@ from psycopg.rows import class_row
 from services.common.database import DictConnection
 from services.query.as_of import AS_OF
 from services.query.models import StoredEvent, TimelineEntry
+from services.query.rows import models, models_json
 from services.query.selection import Selection
 
 # Verification as of %(as_of)s (NULL: now); the source's times as it gave them, offset included.
@@ -30,24 +31,31 @@ _TIMELINE_ENTRY_COLUMNS = f"""
 async def timeline(
     conn: DictConnection, where: Selection, *, after: tuple[datetime, int] | None, limit: int
 ) -> list[TimelineEntry]:
-    """Events in the order they happened; events given the same moment in stream order."""
+    """Events in the order they happened; events given the same moment in stream order.
+
+    The page comes back as one JSON array, parsed and validated by pydantic in one call: row by row, psycopg's
+    rows, JSON columns and dicts cost the service more than the page's SQL (docs/performance.md)."""
     conditions = [where.where()]
     if after is not None:
         conditions.append(sql.SQL("(occurred_at, stream_seq) > (%(after_at)s, %(after_seq)s)"))
     query = sql.SQL(
         """
-        SELECT {columns}
-        FROM event_log
-        WHERE {conditions}
-        ORDER BY event_log.occurred_at, stream_seq  -- the instant, not the output text of the same name
-        LIMIT %(limit)s
+        SELECT COALESCE(json_agg(page ORDER BY page.at, page.position), '[]')::text AS page
+        FROM (
+            SELECT {columns}, event_log.occurred_at AS at
+            FROM event_log
+            WHERE {conditions}
+            ORDER BY event_log.occurred_at, stream_seq  -- the instant, not the output text of the same name
+            LIMIT %(limit)s
+        ) page
         """
     ).format(columns=sql.SQL(_TIMELINE_ENTRY_COLUMNS), conditions=sql.SQL(" AND ").join(conditions))
     after_at, after_seq = after if after is not None else (None, None)
     params = {**where.params(), "after_at": after_at, "after_seq": after_seq, "limit": limit}
-    async with conn.cursor(row_factory=class_row(TimelineEntry)) as cur:
-        await cur.execute(query, params)
-        return await cur.fetchall()
+    cur = await conn.execute(query, params)
+    row = await cur.fetchone()
+    assert row is not None and isinstance(row["page"], str)
+    return models_json(TimelineEntry, row["page"])
 
 
 async def entries_after(conn: DictConnection, incident_id: str, *, after: int, limit: int) -> list[TimelineEntry]:
@@ -56,9 +64,8 @@ async def entries_after(conn: DictConnection, incident_id: str, *, after: int, l
         "SELECT {columns} FROM event_log WHERE incident_id = %(incident_id)s AND stream_seq > %(after)s"
         " ORDER BY stream_seq LIMIT %(limit)s"
     ).format(columns=sql.SQL(_TIMELINE_ENTRY_COLUMNS))
-    async with conn.cursor(row_factory=class_row(TimelineEntry)) as cur:
-        await cur.execute(query, {"incident_id": incident_id, "after": after, "limit": limit, "as_of": None})
-        return await cur.fetchall()
+    cur = await conn.execute(query, {"incident_id": incident_id, "after": after, "limit": limit, "as_of": None})
+    return models(TimelineEntry, await cur.fetchall())
 
 
 async def last_entry(conn: DictConnection, incident_id: str) -> int:

@@ -23,6 +23,7 @@ from services.common.database import DictConnection
 from services.domain.casualties import FigureRow, casualty_figures
 from services.query.as_of import AS_OF
 from services.query.models import EventHit, HitFigure
+from services.query.rows import models
 from services.query.selection import DISTANCE_KM, TSQUERY, Selection
 
 Sort = Literal["occurred_at", "-occurred_at", "relevance"]
@@ -133,7 +134,7 @@ async def hits(
         await cur.execute(query, params)
         rows = await cur.fetchall()
     candidates = max((row.pop("candidates") or 0 for row in rows), default=0)
-    found = [EventHit(**row) for row in rows]
+    found = models(EventHit, rows)
     figures = await _figures(conn, [hit.event_id for hit in found if hit.type in CASUALTY_REPORTS], selection.as_of)
     for hit in found:
         hit.casualties = figures.get(hit.event_id, [])

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, WithJsonSchema
 
 from schemas.catalogue import EVENT_TYPES
 from schemas.values import CountryCode, Slug, SourceKind, VerificationStatus
+from services.query.dependencies import on_the_loop
 from services.query.errors import invalid_parameter
 from services.query.params import AsOf, EventTypes, Instant, PlainText, SearchText
 from services.query.selection import BBox, Near, Selection
@@ -138,7 +139,7 @@ class SelectionQuery:
         )
 
 
-def _selection(query: Annotated[SelectionQuery, Depends()]) -> Selection:
+async def _selection(query: Annotated[SelectionQuery, Depends(on_the_loop(SelectionQuery))]) -> Selection:
     return query.selection()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -20,8 +21,10 @@ from schemas.subjects import STREAM_NAME
 from services.common.settings import Settings
 from services.projector.app import create_app
 from services.projector.applier import apply_batch
+from services.projector.connection import connect_projector
 from services.projector.consumer import ACK_WAIT_S, acknowledge, next_in_stream
 from services.projector.messages import StreamMessage
+from services.projector.partition import Partition
 from services.projector.projection import Position, Projection
 from services.projector.read_models import PROJECTIONS
 from tests.conftest import incident_id
@@ -263,3 +266,30 @@ async def test_a_deferred_event_redelivered_before_the_retried_one_comes_back_so
 
     [again] = await subscription.fetch(1, timeout=ACK_WAIT_S / 4)
     assert again.metadata.sequence.stream == second
+
+
+async def first_of_partition_at_7(seq: int) -> int | None:
+    return 7
+
+
+async def test_a_batch_creates_the_checkpoints_of_every_partition_when_none_were_registered(database_url: str) -> None:
+    """A batch only locks its checkpoints once the group has registered them; an applier that registered none still
+    gets them, every partition's (readers take the lowest of all as the read models' position)."""
+    event = make_event(incident_id())
+    message = StreamMessage(seq=7, subject="s", data=event.model_dump_json().encode())
+    projections = [PROJECTIONS["event_log"], PROJECTIONS["incidents"]]
+    async with await connect_projector(database_url) as conn:
+        result = await apply_batch(conn, projections, [message], first_of_partition_at_7, Partition(1, 2))
+
+    assert result.applied == 1
+    rows = await fetch(database_url, "SELECT projection, partition, last_seq FROM projection_checkpoints ORDER BY 1, 2")
+    assert rows == [("event_log", 0, 0), ("event_log", 1, 7), ("incidents", 0, 0), ("incidents", 1, 7)]
+
+
+async def test_what_the_projector_loaded_at_start_is_out_of_the_collectors_sight_while_it_runs(
+    settings: Settings,
+) -> None:
+    async with running_projector(settings):
+        frozen = gc.get_freeze_count()
+    assert frozen > 10_000  # the app, its models and every imported module
+    assert gc.get_freeze_count() == 0  # and collectable again once it stops
