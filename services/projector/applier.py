@@ -149,6 +149,14 @@ async def _decoded(
     return [(m, event) for m, event in decoded if m.seq in fresh]
 
 
+def _past(positioned: list[tuple[Event[Any], Position]], checkpoint: int) -> list[tuple[Event[Any], Position]]:
+    """The events after a read model's checkpoint. They are in stream order: every one of them, unless the read
+    model is ahead of the group's lowest checkpoint (rare), without a look at each for each read model."""
+    if not positioned or positioned[0][1].seq > checkpoint:
+        return positioned
+    return [(event, pos) for event, pos in positioned if pos.seq > checkpoint]
+
+
 async def _pipelined(
     conn: AsyncConnection[Any], members: Sequence[_Member], todo: Sequence[StreamMessage], finish: Finish
 ) -> _Outcome:
@@ -160,12 +168,7 @@ async def _pipelined(
             # Read models write tables of their own, and read only their own: every read first, then every write.
             # A read in a pipeline waits for every statement sent before it; this way none waits for a write, and
             # PostgreSQL runs the first write (event_log's, the largest) while the later ones are being built.
-            writes = [
-                await member.projection.prepare(
-                    conn, [(event, pos) for event, pos in positioned if pos.seq > member.checkpoint]
-                )
-                for member in members
-            ]
+            writes = [await member.projection.prepare(conn, _past(positioned, member.checkpoint)) for member in members]
             for write in writes:
                 await write()
             # In the same round trip as the writes. Should it fail for a reason other than a transient one, the

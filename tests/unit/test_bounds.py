@@ -35,6 +35,8 @@ def refusal(raw: dict[str, Any]) -> tuple[tuple[str | int, ...], str]:
         "0001-01-01T00:00:00+14:00",  # a BC timestamp in PostgreSQL once converted to UTC
         "1900-01-01T00:00:00+00:01",  # 1899 in UTC
         "2100-01-01T00:00:00Z",
+        "2099-12-31T23:00:00-14:00",  # the years only near the ends are compared: 2100 in UTC
+        "1900-01-01T13:00:00+14:00",  # 1899 in UTC
         "9999-12-31T23:59:59-14:00",  # past year 9999 in UTC: OverflowError in Python
     ],
 )
@@ -46,6 +48,7 @@ def test_times_outside_the_window_are_refused_after_the_offset(when: str) -> Non
 
 def test_the_window_is_in_utc_whatever_the_local_year() -> None:
     assert parse_submission(submission(occurred_at="1899-12-31T23:00:00-02:00")).occurred_at.year == 1899
+    assert parse_submission(submission(occurred_at="2100-01-01T09:00:00+10:00")).occurred_at.year == 2100
 
 
 def test_an_offset_beyond_14_hours_is_refused() -> None:

@@ -4,40 +4,40 @@ dated roles. The views fold the mentions into the registry."""
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from psycopg import AsyncConnection
 
 from schemas.envelope import Event
 from schemas.events.actors import ActorRegistered
 from services.domain.actor_refs import actor_refs
 from services.domain.utc import offset_minutes
-from services.projector.projection import Position, Projection, columns
+from services.projector.projection import Position, Projection, json_rows
 
 actors = Projection("actors", tables=("actor_mentions",))
 
 
-def _mentions(event: Event[Any], pos: Position) -> list[tuple[Any, ...]]:
-    aliases, roles = "[]", "[]"  # as JSON text: see record_mentions
+def _mentions(event: Event[Any], pos: Position) -> list[dict[str, Any]]:
+    aliases: list[str] = []  # a JSON array: see record_mentions
+    roles: list[dict[str, Any]] = []
     if isinstance(event.data, ActorRegistered):
-        aliases = orjson.dumps(list(event.data.aliases)).decode()
-        roles = orjson.dumps([role.model_dump(mode="json") for role in event.data.roles]).decode()
+        aliases = list(event.data.aliases)
+        roles = [role.model_dump(mode="json") for role in event.data.roles]
     return [
-        (
-            event.event_id,
-            ref.id,
-            field,
-            event.incident_id,
-            event.type,
-            ref.name,
-            ref.kind.value,
-            ref.role,
-            aliases,
-            roles,
-            event.occurred_at,
-            offset_minutes(event.occurred_at),
-            event.recorded_at,
-            pos.seq,
-        )
+        {
+            "event_id": event.event_id,
+            "actor_id": ref.id,
+            "field": field,
+            "incident_id": event.incident_id,
+            "event_type": event.type,
+            "name": ref.name,
+            "kind": ref.kind.value,
+            "role": ref.role,
+            "aliases": aliases,
+            "roles": roles,
+            "occurred_at": event.occurred_at,
+            "occurred_offset_min": offset_minutes(event.occurred_at),
+            "recorded_at": event.recorded_at,
+            "stream_seq": pos.seq,
+        }
         for field, ref in actor_refs(event.data)
     ]
 
@@ -47,8 +47,7 @@ async def record_mentions(conn: AsyncConnection[Any], events: Sequence[tuple[Eve
     rows = [row for event, pos in events for row in _mentions(event, pos)]
     if not rows:
         return
-    # One statement (arrays sent binary). A row's aliases travel as a JSON array: unnest cannot carry an array
-    # per row.
+    # One statement, the rows as one JSON document. A row's aliases travel as a JSON array, made text[] here.
     await conn.execute(
         """
         INSERT INTO actor_mentions (event_id, actor_id, field, incident_id, event_type, name, kind, role, aliases,
@@ -56,12 +55,11 @@ async def record_mentions(conn: AsyncConnection[Any], events: Sequence[tuple[Eve
         SELECT event_id, actor_id, field, incident_id, event_type, name, kind, role,
                ARRAY(SELECT jsonb_array_elements_text(aliases)), roles, occurred_at, occurred_offset_min,
                recorded_at, stream_seq
-        FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
-                    %b::text[]::jsonb[], %b::text[]::jsonb[], %b::timestamptz[], %b::int[], %b::timestamptz[],
-                    %b::bigint[])
-             AS m(event_id, actor_id, field, incident_id, event_type, name, kind, role, aliases, roles, occurred_at,
-                  occurred_offset_min, recorded_at, stream_seq)
+        FROM json_to_recordset(%s::json)
+             AS m(event_id uuid, actor_id text, field text, incident_id text, event_type text, name text, kind text,
+                  role text, aliases jsonb, roles jsonb, occurred_at timestamptz, occurred_offset_min int,
+                  recorded_at timestamptz, stream_seq bigint)
         ON CONFLICT (event_id, actor_id, field) DO NOTHING
         """,
-        columns(rows),
+        (json_rows(rows),),
     )

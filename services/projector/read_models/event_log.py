@@ -3,47 +3,52 @@
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
 
 from schemas.envelope import Event
 from services.common.database import TIMELINE_CHANNEL
-from services.projector.projection import Position, Projection, columns
+from services.projector.projection import Position, Projection, json_rows
 
 event_log = Projection("event_log", tables=("event_log",))
 
 
 @event_log.on_every_batch
 async def append_to_log(conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
-    """One INSERT for the batch (arrays sent binary: psycopg escapes text arrays element by element). ON
-    CONFLICT: the same event id published twice (a retry after the duplicate window) is logged once."""
-    rows = [
-        (
-            pos.seq,
-            event.event_id,
-            pos.subject,
-            event.type,
-            event.schema_version,
-            event.incident_id,
-            event.occurred_at,
-            event.reported_at,
-            event.recorded_at,
-            event.source.name,
-            event.source.kind.value,
-            event.correlation_id,
-            event.model_dump_json(),
-        )
-        for event, pos in events
-    ]
+    """One INSERT for the batch, its rows sent as one JSON document, the envelope nested in it as pydantic encodes
+    it. ON CONFLICT: the same event id published twice (a retry after the
+    duplicate window) is logged once."""
+    rows = json_rows(
+        [
+            {
+                "stream_seq": pos.seq,
+                "event_id": event.event_id,
+                "subject": pos.subject,
+                "type": event.type,
+                "schema_version": event.schema_version,
+                "incident_id": event.incident_id,
+                "occurred_at": event.occurred_at,
+                "reported_at": event.reported_at,
+                "recorded_at": event.recorded_at,
+                "source_name": event.source.name,
+                "source_kind": event.source.kind.value,
+                "correlation_id": event.correlation_id,
+                "envelope": orjson.Fragment(event.__pydantic_serializer__.to_json(event)),
+            }
+            for event, pos in events
+        ]
+    )
     await conn.execute(
         """
         INSERT INTO event_log (stream_seq, event_id, subject, type, schema_version, incident_id, occurred_at,
                                reported_at, recorded_at, source_name, source_kind, correlation_id, envelope)
-        SELECT * FROM unnest(%b::bigint[], %b::uuid[], %b::text[], %b::text[], %b::int[], %b::text[],
-                             %b::timestamptz[], %b::timestamptz[], %b::timestamptz[], %b::text[], %b::text[],
-                             %b::text[], %b::text[]::jsonb[])
+        SELECT * FROM json_to_recordset(%s::json)
+            AS r(stream_seq bigint, event_id uuid, subject text, type text, schema_version int, incident_id text,
+                 occurred_at timestamptz, reported_at timestamptz, recorded_at timestamptz, source_name text,
+                 source_kind text, correlation_id text, envelope jsonb)
         ON CONFLICT (event_id) DO NOTHING
         """,
-        columns(rows),
+        (rows,),
     )
     # For the live feed: PostgreSQL delivers a NOTIFY when (and only if) this transaction commits.
     await conn.execute(

@@ -18,7 +18,7 @@ from psycopg import AsyncConnection
 from schemas.envelope import Event
 from schemas.events.facts import EventsLinked, ReportCorrected, ReportRetracted, VerificationChanged
 from schemas.values import VerificationStatus
-from services.projector.projection import Position, Projection, columns
+from services.projector.projection import Position, Projection, json_rows
 from services.projector.read_models.versions import check_target
 
 facts = Projection("facts", tables=("facts", "fact_changes", "fact_links"))
@@ -55,41 +55,57 @@ async def register_facts(
             link = event.data
             check_target(held.get(link.cause), link.cause, event, None)  # raises: the run is redone one by one
             check_target(held.get(link.effect), link.effect, event, None)
-            link_rows.append((event.event_id, event.incident_id, link.cause, link.effect, link.explanation,
-                              event.recorded_at))  # fmt: skip
+            link_rows.append({"event_id": event.event_id, "incident_id": event.incident_id, "cause": link.cause,
+                              "effect": link.effect, "explanation": link.explanation,
+                              "recorded_at": event.recorded_at})  # fmt: skip
         elif isinstance(event.data, CHANGES):
             target, kind, status, reason, expected_type = _change(event)
             check_target(held.get(target), target, event, expected_type)
-            change_rows.append((event.event_id, target, event.incident_id, kind, status, reason, pos.seq,
-                                event.recorded_at))  # fmt: skip
+            change_rows.append({"event_id": event.event_id, "target_event_id": target,
+                                "incident_id": event.incident_id, "kind": kind, "status": status, "reason": reason,
+                                "stream_seq": pos.seq, "recorded_at": event.recorded_at})  # fmt: skip
         held.setdefault(event.event_id, (event.incident_id, event.type))
+    fact_rows = [
+        {
+            "event_id": event.event_id,
+            "incident_id": event.incident_id,
+            "type": event.type,
+            "stream_seq": pos.seq,
+            "recorded_at": event.recorded_at,
+        }
+        for event, pos in events
+    ]
     await conn.execute(
         """
         INSERT INTO facts (event_id, incident_id, type, stream_seq, recorded_at)
-        SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::bigint[], %b::timestamptz[])
+        SELECT * FROM json_to_recordset(%s::json)
+            AS r(event_id uuid, incident_id text, type text, stream_seq bigint, recorded_at timestamptz)
         ON CONFLICT (event_id) DO NOTHING
         """,
-        columns([(event.event_id, event.incident_id, event.type, pos.seq, event.recorded_at) for event, pos in events]),
+        (json_rows(fact_rows),),
     )
     if change_rows:
         await conn.execute(
             """
             INSERT INTO fact_changes (event_id, target_event_id, incident_id, kind, status, reason, stream_seq,
                                       recorded_at)
-            SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[],
-                                 %b::bigint[], %b::timestamptz[])
+            SELECT * FROM json_to_recordset(%s::json)
+                AS r(event_id uuid, target_event_id uuid, incident_id text, kind text, status text, reason text,
+                     stream_seq bigint, recorded_at timestamptz)
             ON CONFLICT (event_id) DO NOTHING
             """,
-            columns(change_rows),
+            (json_rows(change_rows),),
         )
     if link_rows:
         await conn.execute(
             """
             INSERT INTO fact_links (event_id, incident_id, cause, effect, explanation, recorded_at)
-            SELECT * FROM unnest(%b::uuid[], %b::text[], %b::uuid[], %b::uuid[], %b::text[], %b::timestamptz[])
+            SELECT * FROM json_to_recordset(%s::json)
+                AS r(event_id uuid, incident_id text, cause uuid, effect uuid, explanation text,
+                     recorded_at timestamptz)
             ON CONFLICT (event_id) DO NOTHING
             """,
-            columns(link_rows),
+            (json_rows(link_rows),),
         )
 
 

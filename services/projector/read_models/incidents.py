@@ -7,13 +7,12 @@ folds with: one read and one write per batch.
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import orjson
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
 from schemas.envelope import Event
 from services.domain.incidents import Incident, fold
-from services.projector.projection import Position, Projection, columns
+from services.projector.projection import Position, Projection, json_rows
 
 incidents = Projection("incidents", tables=("incidents",))
 
@@ -27,29 +26,30 @@ async def fold_events(conn: AsyncConnection[Any], events: Sequence[tuple[Event[A
     yield  # read: the rest writes
     states = fold(((pos.seq, event) for event, pos in events), stored)
     rows = [
-        (
-            i.incident_id,
-            i.title,
-            i.status,
-            i.description,
-            i.merged_into,
-            i.event_count,
-            orjson.dumps(i.counts_by_type).decode(),
-            i.first_occurred_at,
-            i.last_occurred_at,
-            i.last_position,
-            i.updated_at,
-        )
+        {
+            "incident_id": i.incident_id,
+            "title": i.title,
+            "status": i.status,
+            "description": i.description,
+            "merged_into": i.merged_into,
+            "event_count": i.event_count,
+            "counts_by_type": i.counts_by_type,
+            "first_occurred_at": i.first_occurred_at,
+            "last_occurred_at": i.last_occurred_at,
+            "last_position": i.last_position,
+            "updated_at": i.updated_at,
+        }
         for i in states.values()
     ]
-    # One statement for the batch's incidents (arrays sent binary), not one adapted row each.
+    # One statement for the batch's incidents (the rows as one JSON document), not one adapted row each.
     await conn.execute(
         """
         INSERT INTO incidents (incident_id, title, status, description, merged_into, event_count, counts_by_type,
                                first_occurred_at, last_occurred_at, last_position, updated_at)
-        SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::int[],
-                             %b::text[]::jsonb[], %b::timestamptz[], %b::timestamptz[], %b::bigint[],
-                             %b::timestamptz[])
+        SELECT * FROM json_to_recordset(%s::json)
+            AS r(incident_id text, title text, status text, description text, merged_into text, event_count int,
+                 counts_by_type jsonb, first_occurred_at timestamptz, last_occurred_at timestamptz,
+                 last_position bigint, updated_at timestamptz)
         ON CONFLICT (incident_id) DO UPDATE SET
             title = EXCLUDED.title, status = EXCLUDED.status, description = EXCLUDED.description,
             merged_into = EXCLUDED.merged_into, event_count = EXCLUDED.event_count,
@@ -57,5 +57,5 @@ async def fold_events(conn: AsyncConnection[Any], events: Sequence[tuple[Event[A
             last_occurred_at = EXCLUDED.last_occurred_at, last_position = EXCLUDED.last_position,
             updated_at = EXCLUDED.updated_at
         """,
-        columns(rows),
+        (json_rows(rows),),
     )

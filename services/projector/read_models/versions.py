@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import orjson
 from psycopg import AsyncConnection, sql
 
 from schemas.catalogue import payload_class
@@ -26,7 +27,7 @@ from schemas.envelope import Event
 from schemas.events.base import EventPayload
 from schemas.events.facts import ReportCorrected
 from services.domain.utc import offset_minutes
-from services.projector.projection import Position, Projection, columns
+from services.projector.projection import Position, Projection, json_rows
 
 
 @dataclass(frozen=True)
@@ -135,34 +136,37 @@ async def insert_payload_rows(
 ) -> None:
     """Rows of a table shaped (event_id, version_of, incident_id, type, schema_version, <key column>, payload,
     source, times), one per version, in one statement: the payload with the version of its shape, which readers
-    upcast from. JSON is sent as text encoded by pydantic, the arrays binary (no per-row parameter adaptation)."""
-    rows = [
-        (
-            v.event.event_id,
-            v.version_of,
-            v.event.incident_id,
-            type(v.values).event_type(),
-            type(v.values).schema_version,
-            key(v.values),
-            v.values.model_dump_json(),
-            v.event.source.model_dump_json(),
-            v.event.occurred_at,
-            offset_minutes(v.event.occurred_at),
-            v.event.recorded_at,
-            v.pos.seq,
-        )
-        for v in versions
-    ]
+    upcast from. The rows travel as one JSON document, payload and source nested in it as pydantic encodes them."""
+    rows = json_rows(
+        [
+            {
+                "event_id": v.event.event_id,
+                "version_of": v.version_of,
+                "incident_id": v.event.incident_id,
+                "type": type(v.values).event_type(),
+                "schema_version": type(v.values).schema_version,
+                "key": key(v.values),
+                "payload": orjson.Fragment(v.values.__pydantic_serializer__.to_json(v.values)),
+                "source": orjson.Fragment(v.event.source.__pydantic_serializer__.to_json(v.event.source)),
+                "occurred_at": v.event.occurred_at,
+                "occurred_offset_min": offset_minutes(v.event.occurred_at),
+                "recorded_at": v.event.recorded_at,
+                "stream_seq": v.pos.seq,
+            }
+            for v in versions
+        ]
+    )
     await conn.execute(
         sql.SQL(
             """
             INSERT INTO {table} (event_id, version_of, incident_id, type, schema_version, {column}, payload, source,
                                  occurred_at, occurred_offset_min, recorded_at, stream_seq)
-            SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::text[], %b::text[], %b::int[], %b::text[],
-                                 %b::text[]::jsonb[], %b::text[]::jsonb[], %b::timestamptz[], %b::int[],
-                                 %b::timestamptz[], %b::bigint[])
+            SELECT * FROM json_to_recordset(%s::json)
+                AS r(event_id uuid, version_of uuid, incident_id text, type text, schema_version int, key text,
+                     payload jsonb, source jsonb, occurred_at timestamptz, occurred_offset_min int,
+                     recorded_at timestamptz, stream_seq bigint)
             ON CONFLICT (event_id) DO NOTHING
             """
         ).format(table=sql.Identifier(table), column=sql.Identifier(key_column)),
-        columns(rows),
+        (rows,),
     )
