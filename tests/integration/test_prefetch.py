@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from schemas.envelope import Event
 from schemas.subjects import STREAM_NAME
@@ -52,22 +52,14 @@ async def create_gated_table(url: str, refused: int) -> None:
         await conn.execute(GATED_TABLE.format(refused=refused).encode())  # several statements, no parameters
 
 
-def gated_projection() -> Projection:
-    projection = Projection("gated", tables=("gated",))
+def seq_projection(table: str) -> Projection:
+    """Writes each applied event's stream sequence into `table` (gated: refuses some; batched: records the tx)."""
+    projection = Projection(table, tables=(table,))
 
     @projection.on_every_batch
     async def write(conn: AsyncConnection[Any], run: Sequence[tuple[Event[Any], Position]]) -> None:
-        await conn.execute("INSERT INTO gated (seq) SELECT unnest(%s::bigint[])", ([pos.seq for _, pos in run],))
-
-    return projection
-
-
-def batched_projection() -> Projection:
-    projection = Projection("batched", tables=("batched",))
-
-    @projection.on_every_batch
-    async def write(conn: AsyncConnection[Any], run: Sequence[tuple[Event[Any], Position]]) -> None:
-        await conn.execute("INSERT INTO batched (seq) SELECT unnest(%s::bigint[])", ([pos.seq for _, pos in run],))
+        statement = sql.SQL("INSERT INTO {} (seq) SELECT unnest(%s::bigint[])").format(sql.Identifier(table))
+        await conn.execute(statement, ([pos.seq for _, pos in run],))
 
     return projection
 
@@ -98,7 +90,7 @@ async def test_the_next_batch_is_fetched_while_one_waits_for_its_commit(nc: Clie
     await fetch(url, "INSERT INTO projection_checkpoints (projection) VALUES ('gated') RETURNING 1")
     async with await psycopg.AsyncConnection.connect(url) as blocker:
         await blocker.execute("SELECT * FROM projection_checkpoints FOR UPDATE")  # the first batch cannot commit
-        async with running_projector(ours, [gated_projection()]):
+        async with running_projector(ours, [seq_projection("gated")]):
             stands = await wait_until(
                 lambda: delivery(nc),
                 lambda d: d is not None and d.pending == 2 * BATCH,
@@ -127,7 +119,7 @@ async def test_a_batch_whose_commit_fails_is_applied_before_the_batch_fetched_ah
         floors_and_checkpoints.append((floor, checkpoint))
         return checkpoint
 
-    async with running_projector(ours, [gated_projection()]):
+    async with running_projector(ours, [seq_projection("gated")]):
         await wait_until(acked_no_further_than_committed, lambda c: c == seqs[-1], what="every batch committed")
 
     [(checks,)] = await fetch(url, "SELECT last_value FROM gate_checks")
@@ -151,7 +143,7 @@ async def test_caught_up_the_next_batch_is_fetched_after_the_commit_with_all_tha
     await fetch(url, "INSERT INTO projection_checkpoints (projection) VALUES ('batched') RETURNING 1")
     async with await psycopg.AsyncConnection.connect(url) as blocker:
         await blocker.execute("SELECT * FROM projection_checkpoints FOR UPDATE")  # the first batch cannot commit
-        async with running_projector(ours, [batched_projection()]):
+        async with running_projector(ours, [seq_projection("batched")]):
             await wait_until(
                 lambda: delivery(nc, "projector-batched"),
                 lambda d: d is not None and d.delivered == first,
