@@ -21,11 +21,9 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import anyio
-import orjson
 from fastapi import Response
 from psycopg import sql
 from psycopg.rows import AsyncRowFactory, class_row
-from psycopg.types.json import set_json_loads
 from pydantic import BaseModel
 
 from services.common.database import DictConnection
@@ -83,9 +81,6 @@ async def chunks(
     reading ends: a client gone mid-download cancels it in the middle of a fetch, and in a request anyio has
     cancelled every unshielded await is cancelled again."""
     cursor = conn.cursor(name=f"heavy_{uuid.uuid4().hex}", row_factory=make_row)
-    # JSON columns parsed by orjson, several times faster than json's, to the same values (the projector wrote
-    # them with orjson): a heavy read parses one or more a row.
-    set_json_loads(orjson.loads, cursor)
     try:
         async with conn.transaction():
             # Every row will be read: plan for the whole answer, not (PostgreSQL's default for a cursor) for its

@@ -3,13 +3,12 @@
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from psycopg import AsyncConnection
 
 from schemas.events.casualties import CasualtiesReported
 from schemas.events.facts import ReportCorrected
 from services.domain.utc import offset_minutes
-from services.projector.projection import Projection, json_rows
+from services.projector.projection import Projection, json_rows, nested_json
 from services.projector.read_models.versions import Version, Versions
 
 casualties = Projection("casualties", tables=("casualty_figures",))
@@ -19,7 +18,7 @@ versions = Versions(casualties, "casualty_figures")
 def _figure_rows(version: Version) -> list[dict[str, Any]]:
     event, report = version.event, version.values
     reason = event.data.reason if isinstance(event.data, ReportCorrected) else None
-    source = orjson.Fragment(event.source.__pydantic_serializer__.to_json(event.source))
+    source = nested_json(event.source)
     rows = []
     for index, figure in enumerate(report.figures):
         lower, upper = figure.count.bounds

@@ -3,12 +3,11 @@
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from psycopg import AsyncConnection
 
 from schemas.envelope import Event
 from services.common.database import TIMELINE_CHANNEL
-from services.projector.projection import Position, Projection, json_rows
+from services.projector.projection import Position, Projection, json_rows, nested_json
 
 event_log = Projection("event_log", tables=("event_log",))
 
@@ -16,8 +15,7 @@ event_log = Projection("event_log", tables=("event_log",))
 @event_log.on_every_batch
 async def append_to_log(conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
     """One INSERT for the batch, its rows sent as one JSON document, the envelope nested in it as pydantic encodes
-    it. ON CONFLICT: the same event id published twice (a retry after the
-    duplicate window) is logged once."""
+    it. ON CONFLICT: the same event id published twice (a retry after the duplicate window) is logged once."""
     rows = json_rows(
         [
             {
@@ -33,7 +31,7 @@ async def append_to_log(conn: AsyncConnection[Any], events: Sequence[tuple[Event
                 "source_name": event.source.name,
                 "source_kind": event.source.kind.value,
                 "correlation_id": event.correlation_id,
-                "envelope": orjson.Fragment(event.__pydantic_serializer__.to_json(event)),
+                "envelope": nested_json(event),
             }
             for event, pos in events
         ]

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import orjson
 from psycopg import AsyncConnection, sql
 
 from schemas.catalogue import payload_class
@@ -27,7 +26,7 @@ from schemas.envelope import Event
 from schemas.events.base import EventPayload
 from schemas.events.facts import ReportCorrected
 from services.domain.utc import offset_minutes
-from services.projector.projection import Position, Projection, json_rows
+from services.projector.projection import Position, Projection, json_rows, nested_json
 
 
 @dataclass(frozen=True)
@@ -146,8 +145,8 @@ async def insert_payload_rows(
                 "type": type(v.values).event_type(),
                 "schema_version": type(v.values).schema_version,
                 "key": key(v.values),
-                "payload": orjson.Fragment(v.values.__pydantic_serializer__.to_json(v.values)),
-                "source": orjson.Fragment(v.event.source.__pydantic_serializer__.to_json(v.event.source)),
+                "payload": nested_json(v.values),
+                "source": nested_json(v.event.source),
                 "occurred_at": v.event.occurred_at,
                 "occurred_offset_min": offset_minutes(v.event.occurred_at),
                 "recorded_at": v.event.recorded_at,
