@@ -44,9 +44,13 @@ Write = Callable[[], Awaitable[None]]
 class Projection:
     """A read model fed by its own durable consumer, with its own checkpoint."""
 
-    def __init__(self, name: str, tables: tuple[str, ...]) -> None:
+    def __init__(self, name: str, tables: tuple[str, ...], *, dedupes_itself: bool = False) -> None:
         self.name = name
         self.tables = tables  # what a rebuild empties
+        # Its rows are unique by event id (`ON CONFLICT DO NOTHING`): a repeated event id leaves them as the shared
+        # dedupe record would, so it needs none, and can be written in a transaction beside the other read models'
+        # (on a connection of its own, see group.py) without waiting on their uncommitted dedupe rows.
+        self.dedupes_itself = dedupes_itself
         self._every: list[Handler] = []
         self._every_batch: list[StagedHandler] = []
         self._by_type: dict[str, list[Handler]] = {}
