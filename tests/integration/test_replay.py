@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -22,8 +21,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from schemas.subjects import STREAM_NAME
 from services.common.settings import Settings
 from services.projector.read_models import PROJECTIONS
-from services.projector.replay import Shadow, ShadowFeed, temporary_consumer
-from services.projector.shadow import open_shadow
+from services.projector.replay import ShadowFeed, temporary_consumer
+from services.projector.shadow import open_shadows
 from services.query.app import create_app as create_query_app
 from tests.conftest import incident_id
 from tests.factories import make_event
@@ -92,10 +91,11 @@ async def test_an_interrupted_replay_resumes_from_its_shadow(nc: Client, setting
     incidents = PROJECTIONS["incidents"]
     # A first run that stops after 50 events, as Ctrl-C would leave it.
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        origin, checkpoint = await open_shadow(conn, incidents, None)
+        shadows = await open_shadows(conn, "incidents", [incidents], None)
+        origin = shadows[0].origin
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT)
         async with temporary_consumer(nc.jetstream(), config) as sub:
-            feed = ShadowFeed(nc.jetstream(), sub, [Shadow(incidents, conn, checkpoint)], batch=10)
+            feed = ShadowFeed(nc.jetstream(), sub, conn, "incidents", shadows, batch=10)
             await feed.until(last - 150, lambda *_: None)
             await feed.close()
     assert (origin, snapshot(url)) == (1, before)  # the live tables are untouched meanwhile
@@ -114,15 +114,11 @@ async def test_one_consumer_feeds_the_shadows_of_two_projections_reading_the_str
     _, last = await projected(nc, settings, 120)
     two = [PROJECTIONS["incidents"], PROJECTIONS["event_log"]]
     js = nc.jetstream()
-    async with contextlib.AsyncExitStack() as stack:
-        shadows = []
-        for projection in two:
-            conn = await stack.enter_async_context(await psycopg.AsyncConnection.connect(url, autocommit=True))
-            _, checkpoint = await open_shadow(conn, projection, None)
-            shadows.append(Shadow(projection, conn, checkpoint))
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        shadows = await open_shadows(conn, "all", two, None)
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.ALL)
         async with temporary_consumer(js, config) as sub:
-            feed = ShadowFeed(js, sub, shadows, batch=25)
+            feed = ShadowFeed(js, sub, conn, "all", shadows, batch=25)
             await feed.until(last, lambda *_: None)
             await feed.close()
             info = await js.consumer_info(STREAM_NAME, config.name or "")
@@ -164,12 +160,12 @@ def start_replay_all(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
 
 
 async def shadow_checkpoint(url: str, projection: str) -> int | None:
-    """The checkpoint of the projection's shadow; None when it has none."""
-    [(table,)] = await fetch(url, "SELECT to_regclass(%s)::text", f"rebuild_{projection}.projection_checkpoints")
+    """The checkpoint of the projection's shadow in `crisis replay all`'s bookkeeping; None when it has none."""
+    [(table,)] = await fetch(url, "SELECT to_regclass('replay_all.projection_checkpoints')::text")
     if table is None:
         return None
-    [(seq,)] = await fetch(url, f"SELECT last_seq FROM {table}")
-    return int(seq)
+    seqs = await fetch(url, f"SELECT last_seq FROM {table} WHERE projection = %s", projection)
+    return int(seqs[0][0]) if seqs else None
 
 
 async def lock_waits(url: str) -> int:
