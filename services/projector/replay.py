@@ -1,8 +1,9 @@
 """`crisis replay`: rebuild projections from the stream beside their live tables, then swap them in (blue/green).
 
-One temporary consumer feeds the shadow tables (see shadow.py) of every projection the run rebuilds, batch by
-batch: the stream is read and decoded once, however many projections are rebuilt, and each batch is committed
-with each shadow's checkpoint, so an interrupted rebuild resumes where it stopped. Once the shadows are within one
+One temporary consumer and one connection feed the shadow tables (see shadow.py) of every projection the run
+rebuilds, batch by batch: the stream is read, decoded and deduplicated once, however many projections are rebuilt,
+and each batch is committed in one transaction for every shadow with the run's checkpoints, so an interrupted
+rebuild resumes where it stopped, every shadow at the same batch. Once the shadows are within one
 batch of the stream's end, each projection in turn gets one transaction that locks its live checkpoint (the live
 applier waits), applies the rest up to the live position, and swaps the tables; the others are fed on. The query
 service keeps reading the live tables until that COMMIT.
