@@ -38,6 +38,8 @@ def bookkeeping_schema(run: str) -> str:
 
 @dataclass
 class Shadow:
+    """A projection's shadow tables, as a run builds them."""
+
     projection: Projection
     origin: int  # the first sequence its tables are built from
     checkpoint: int  # it has applied everything up to here
@@ -50,6 +52,8 @@ class InShadow:
     def __init__(self, projection: Projection, run: str) -> None:
         self.projection = projection
         self.name = projection.name
+        # The run's bookkeeping next: the applier's own statements (dedupe, checkpoints, dead letters), which come
+        # between and after the read models' steps, name it plainly too. `public` last, for its functions.
         self._path = f'"{shadow_schema(projection)}", "{bookkeeping_schema(run)}", public'
 
     async def _enter(self, conn: AsyncConnection[Any]) -> None:
@@ -102,8 +106,8 @@ async def _run_checkpoints(conn: AsyncConnection[Any], run: str) -> dict[str, in
     books = bookkeeping_schema(run)
     if (await _rows(conn, "SELECT to_regnamespace(%s)", books))[0][0] is None:
         return {}
-    rows = await _rows(conn, sql.SQL("SELECT projection, last_seq FROM {}.projection_checkpoints").format(
-        sql.Identifier(books)))  # fmt: skip
+    query = sql.SQL("SELECT projection, last_seq FROM {}.projection_checkpoints").format(sql.Identifier(books))
+    rows = await _rows(conn, query)
     return {str(name): int(seq) for name, seq in rows}
 
 
