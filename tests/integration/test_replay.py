@@ -234,7 +234,10 @@ async def test_a_replay_killed_inside_a_batch_leaves_every_shadow_at_one_checkpo
     replaying = start_replay_all(settings, tmp_path / "replay.log")
     try:
         await wait_until(
-            lambda: shadow_checkpoint(url, "statements"), lambda seq: (seq or 0) >= 50, within=120, what="50 replayed"
+            lambda: shadow_checkpoint(url, "statements"),
+            lambda seq: (seq or 0) >= last - 350,
+            within=120,
+            what="50 replayed",
         )
         async with await psycopg.AsyncConnection.connect(url) as holder:
             # SHARE lets the statements shadow's reads through and stops its writes: the next batch waits there,
@@ -250,9 +253,10 @@ async def test_a_replay_killed_inside_a_batch_leaves_every_shadow_at_one_checkpo
     checkpoints_left = await fetch(url, "SELECT DISTINCT last_seq FROM replay_all.projection_checkpoints")
     assert len(checkpoints_left) == 1, checkpoints_left
     [(reached,)] = checkpoints_left
-    assert await fetch(url, "SELECT count(*) FROM rebuild_event_log.event_log") == [(reached,)]
-    assert await fetch(url, "SELECT sum(event_count)::int FROM rebuild_incidents.incidents") == [(reached,)]
-    assert await fetch(url, "SELECT count(*) FROM rebuild_statements.statements") == [(reached - 1,)]
+    applied = reached - (last - 400)  # the stream's sequences go on from the module's earlier tests
+    assert await fetch(url, "SELECT count(*) FROM rebuild_event_log.event_log") == [(applied,)]
+    assert await fetch(url, "SELECT sum(event_count)::int FROM rebuild_incidents.incidents") == [(applied,)]
+    assert await fetch(url, "SELECT count(*) FROM rebuild_statements.statements") == [(applied - 1,)]
     assert snapshot(url) == before  # the live tables untouched
 
     result = await crisis(settings, "replay", "all")
