@@ -13,9 +13,12 @@ goes when the supervisor stops.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from services.common.discovery import resolve
 from services.common.logging import configure_logging
@@ -24,13 +27,19 @@ from services.common.shared_metrics import MULTIPROCESS_DIR_VARIABLE
 
 
 def serve(app_factory: str, host: str, port: int, workers: int) -> None:
-    """Serve `app_factory` ("module:function" returning the app) until SIGINT or SIGTERM, which stop every worker."""
+    """Serve `app_factory` ("module:function" returning the app) until SIGINT or SIGTERM, which stop every worker.
+    A worker that fails to start (a missing token, say) stops them all, with uvicorn's exit code for it."""
     if workers == 1:  # one process: no supervisor, metrics in memory
         uvicorn.run(app_factory, factory=True, host=host, port=port, log_config=None)
         return
     with tempfile.TemporaryDirectory(prefix="crisis-metrics-") as metrics_dir:  # mode 0700
         os.environ[MULTIPROCESS_DIR_VARIABLE] = metrics_dir  # read by each worker's prometheus_client at import
-        uvicorn.run(app_factory, factory=True, host=host, port=port, workers=workers, log_config=None)
+        config = uvicorn.Config(app_factory, factory=True, host=host, port=port, workers=workers, log_config=None)
+        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor.run()
+    # uvicorn.run itself returns normally then (exit code 0), as if asked to stop.
+    if any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
+        sys.exit(STARTUP_FAILURE)
 
 
 def settings_environment(values: dict[str, object]) -> None:

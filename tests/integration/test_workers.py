@@ -188,3 +188,10 @@ async def test_sigterm_stops_every_worker(name: str, settings: Settings, stream:
     assert code == 0
     assert alive == []
     assert not metrics_left
+
+
+async def test_a_worker_that_cannot_start_stops_the_service_with_an_error(settings: Settings, tmp_path: Path) -> None:
+    # Ingest refuses to start without an API token: every worker fails, and so must the command.
+    with crisis_service("ingest", settings, tmp_path, CRISIS_API_TOKENS="") as ingest:
+        code = await asyncio.to_thread(ingest.process.wait, 60)
+    assert code == 3  # uvicorn's code for a startup failure, as with one worker
