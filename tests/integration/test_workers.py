@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import psutil
@@ -28,12 +28,20 @@ from schemas.subjects import STREAM_NAME
 from services.common.ports import free_port
 from services.common.settings import Settings
 from tests.conftest import EVENT_ID_SECRET, incident_id
-from tests.factories import incident_opened
+from tests.factories import incident_opened, make_event
 from tests.integration.test_ingest_api import AUTH, TOKEN
+from tests.integration.test_projector import publish
+from tests.stack import project
 from tests.waiting import wait_until
 
 HOST = "127.0.0.1"
 WORKERS = 2
+
+
+class Answer(NamedTuple):
+    status: int
+    headers: dict[str, str]
+    body: bytes
 
 
 class Pinned:
@@ -41,17 +49,17 @@ class Pinned:
 
     def __init__(self, port: int, workers: list[psutil.Process]) -> None:
         self.connection = http.client.HTTPConnection(HOST, port, timeout=30)
-        assert self.request("GET", "/healthz")[0] == 200  # answered: a worker has accepted the connection
+        assert self.request("GET", "/healthz").status == 200  # answered: a worker has accepted the connection
         assert self.connection.sock is not None
         local_port = self.connection.sock.getsockname()[1]
         self.worker = next(w.pid for w in workers if local_port in _peer_ports(w))
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, bytes]:
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Answer:
         payload = json.dumps(body).encode() if body is not None else None
         headers = AUTH | ({"Content-Type": "application/json"} if payload is not None else {})
         self.connection.request(method, path, body=payload, headers=headers)
         response = self.connection.getresponse()
-        return response.status, response.read()
+        return Answer(response.status, dict(response.getheaders()), response.read())
 
 
 def _peer_ports(process: psutil.Process) -> set[int]:
@@ -136,9 +144,9 @@ async def test_each_worker_stores_what_it_accepts_and_metrics_add_up(
                 answers = []
                 for per_worker in pinned:
                     for _ in range(3):
-                        status, body = per_worker.request("POST", "/v1/events", incident_opened(incident_id()))
-                        answers.append((status, json.loads(body)))
-                return answers, pinned[0].request("GET", "/metrics")[1]
+                        answer = per_worker.request("POST", "/v1/events", incident_opened(incident_id()))
+                        answers.append((answer.status, json.loads(answer.body)))
+                return answers, pinned[0].request("GET", "/metrics").body
 
         answers, metrics = await asyncio.to_thread(post_on_each)
     assert [status for status, _ in answers] == [202] * 6
@@ -160,7 +168,7 @@ async def test_the_rate_limit_is_the_configured_one_across_workers(
         def post_until_refused() -> list[int]:
             with one_per_worker(ingest.port, ingest.workers) as pinned:
                 return [
-                    per_worker.request("POST", "/v1/events", incident_opened(incident_id()))[0]
+                    per_worker.request("POST", "/v1/events", incident_opened(incident_id())).status
                     for per_worker in pinned
                     for _ in range(10)
                 ]
@@ -169,6 +177,23 @@ async def test_the_rate_limit_is_the_configured_one_across_workers(
     # Each worker allows its share, 5 of the 10 an hour: together, exactly the configured 10.
     assert statuses.count(202) == 10
     assert statuses.count(429) == 10
+
+
+async def test_each_query_worker_answers_a_read_your_writes_read_once_the_projector_commits(
+    settings: Settings, nc: Client, stream: None, tmp_path: Path
+) -> None:
+    [seq] = await publish(nc, [make_event(incident_id())])
+    with crisis_service("query", settings, tmp_path) as query:
+        await query.wait_started()
+        with one_per_worker(query.port, query.workers) as pinned:
+            path = f"/v1/incidents?limit=1&min_position={seq}"
+            reads = asyncio.gather(*(asyncio.to_thread(p.request, "GET", path) for p in pinned))
+            assert settings.database_url is not None
+            await project(settings.database_url, nc, seq)
+            answers = await reads
+    # Each worker's own wait (its own LISTEN and stream end) saw the commit: none answered stale.
+    assert [a.status for a in answers] == [200] * WORKERS
+    assert all(int(a.headers["x-position"]) >= seq and "x-stale" not in a.headers for a in answers)
 
 
 @pytest.mark.parametrize("name", ["ingest", "query"])
