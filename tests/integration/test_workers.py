@@ -130,7 +130,7 @@ def crisis_service(name: str, settings: Settings, tmp_path: Path, **env: str) ->
 def metric(text: bytes, name: str) -> float:
     """The sum of every sample of `name` in a Prometheus exposition."""
     lines = text.decode().splitlines()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(name + "{") or line == name)
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith((name + "{", name + " ")))
 
 
 async def test_each_worker_stores_what_it_accepts_and_metrics_add_up(
