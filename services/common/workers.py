@@ -37,7 +37,7 @@ def serve(app_factory: str, host: str, port: int, workers: int) -> None:
         config = uvicorn.Config(app_factory, factory=True, host=host, port=port, workers=workers, log_config=None)
         supervisor = Multiprocess(config, sockets=[config.bind_socket()])
         supervisor.run()
-    # uvicorn.run itself returns normally then (exit code 0), as if asked to stop.
+    # Run here rather than by uvicorn.run, which returns normally (exit code 0) when a worker failed to start.
     if any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
         sys.exit(STARTUP_FAILURE)
 
