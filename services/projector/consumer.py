@@ -3,16 +3,16 @@
 On a partitioned stream, per group and partition: the consumer is filtered to the partition's subjects, and a
 message is held back for an earlier one only when that one is of the same partition.
 
-While the stream holds more than the batch, it is written in one transaction per lane of the group (group.py), the
-lanes side by side on connections of their own (caught up, in one transaction), and acknowledged with one message
-once every lane has committed (`AckPolicy.ALL`: acking the last applied message acks every earlier one); it is NAKed
-with a delay when any lane fails (never terminated, as faststream's default acknowledgement would on an exception).
-A lane that committed skips the redelivered batch (its read models' checkpoints moved with its rows), the others
-apply it. The checkpoints in PostgreSQL are the truth about the group's position: the consumer is created afresh
-from the lowest of them at the start of every shift and after every reconnect to NATS. A restarted nats-server
-forgets the acks and deliveries that were in flight and counts them as pending until `ack_wait` runs out (a full
-`max_ack_pending` of them stops delivery for that long); a consumer recreated from the checkpoint delivers again at
-once.
+A full batch (catching up) is written in one transaction per lane of the group (group.py), the lanes side by side on
+connections of their own (a smaller one, of what just arrived, in one transaction), and acknowledged with one
+message once every lane has committed (`AckPolicy.ALL`: acking the last applied message acks every earlier one); it
+is NAKed with a delay when any lane fails (never terminated, as faststream's default acknowledgement would on an
+exception). A lane that committed skips the redelivered batch (its read models' checkpoints moved with its rows),
+the others apply it. The checkpoints in PostgreSQL are the truth about the group's position: the consumer is created
+afresh from the lowest of them at the start of every shift and after every reconnect to NATS. A restarted nats-
+server forgets the acks and deliveries that were in flight and counts them as pending until `ack_wait` runs out (a
+full `max_ack_pending` of them stops delivery for that long); a consumer recreated from the checkpoint delivers
+again at once.
 
 The fetch loop is nats-py's, not faststream's `PullSub(batch=True)`: faststream 0.7.8 catches only
 `nats.errors.TimeoutError` around `fetch()`, while nats-py can raise a bare `asyncio.TimeoutError` there; the
@@ -84,7 +84,8 @@ class GroupWorker:
         msgs = [msg for msg, _ in batch]
         try:
             with metrics.BATCH_SECONDS.labels(self.group.lease_name).time():
-                results = await self._apply([message for _, message in batch], batch[-1][0].metadata.num_pending > 0)
+                catching_up = len(batch) == self.settings.projector_batch_size  # a full batch: the stream holds more
+                results = await self._apply([message for _, message in batch], catching_up)
         except Exception as exc:  # not committed in every lane: have the whole batch redelivered after a pause
             log.warning("batch failed; will retry", group=self.group.lease_name, size=len(batch), error=repr(exc))
             metrics.BATCH_FAILURES.labels(self.group.lease_name).inc()
@@ -110,7 +111,7 @@ class GroupWorker:
     ) -> list[tuple[tuple[Projection, ...], BatchResult]]:
         """Every lane's transaction at once; once all have ended, raises the first failure, if any. Only while
         catching up: a batch of what just arrived has little of event_log's insert to overlap, and a second
-        COMMIT to wait for (freshness measured worse with lanes, under load)."""
+        COMMIT to wait for (freshness measured worse with lanes)."""
         lanes = self.group.lanes if catching_up else (self.group.members,)
         conns = [await self._connection(i) for i in range(len(lanes))]
         done = await asyncio.gather(
