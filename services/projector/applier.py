@@ -134,8 +134,7 @@ def _position(message: StreamMessage) -> Position:
 async def _decoded(
     conn: AsyncConnection[Any], members: Sequence[_Member], todo: Sequence[StreamMessage], outcome: _Outcome
 ) -> list[tuple[StreamMessage, Event[Any]]]:
-    """The events of `todo` whose id is applied here for the first time (every one, for read models that dedupe
-    themselves); the undecodable go to dead letters."""
+    """The events of `todo` whose id is applied here for the first time; the undecodable go to dead letters."""
     decoded: list[tuple[StreamMessage, Event[Any]]] = []
     for message in todo:
         event = message.event
@@ -145,8 +144,6 @@ async def _decoded(
                     await outcome.dead_letter(conn, member.projection.name, message, event)
         else:
             decoded.append((message, event))
-    if all(member.projection.dedupes_itself for member in members):
-        return decoded
     fresh = await first_times(conn, [(event.event_id, m.seq) for m, event in decoded])
     outcome.duplicates = len(decoded) - len(fresh)
     return [(m, event) for m, event in decoded if m.seq in fresh]

@@ -3,16 +3,13 @@
 On a partitioned stream, per group and partition: the consumer is filtered to the partition's subjects, and a
 message is held back for an earlier one only when that one is of the same partition.
 
-A full batch (catching up) is written in one transaction per lane of the group (group.py), the lanes side by side on
-connections of their own (a smaller one, of what just arrived, in one transaction), and acknowledged with one
-message once every lane has committed (`AckPolicy.ALL`: acking the last applied message acks every earlier one); it
-is NAKed with a delay when any lane fails (never terminated, as faststream's default acknowledgement would on an
-exception). A lane that committed skips the redelivered batch (its read models' checkpoints moved with its rows),
-the others apply it. The checkpoints in PostgreSQL are the truth about the group's position: the consumer is created
-afresh from the lowest of them at the start of every shift and after every reconnect to NATS. A restarted nats-
-server forgets the acks and deliveries that were in flight and counts them as pending until `ack_wait` runs out (a
-full `max_ack_pending` of them stops delivery for that long); a consumer recreated from the checkpoint delivers
-again at once.
+Each batch is acknowledged with one message after its transaction commits (`AckPolicy.ALL`: acking the last
+applied message acks every earlier one), and NAKed with a delay on any failure (never terminated, as faststream's
+default acknowledgement would on an exception). The checkpoints in PostgreSQL are the truth about the group's
+position: the consumer is created afresh from the lowest of them at the start of every shift and after every
+reconnect to NATS. A restarted nats-server forgets the acks and deliveries that were in flight and counts them
+as pending until `ack_wait` runs out (a full `max_ack_pending` of them stops delivery for that long); a consumer
+recreated from the checkpoint delivers again at once.
 
 The fetch loop is nats-py's, not faststream's `PullSub(batch=True)`: faststream 0.7.8 catches only
 `nats.errors.TimeoutError` around `fetch()`, while nats-py can raise a bare `asyncio.TimeoutError` there; the
@@ -47,9 +44,7 @@ from services.projector.checkpoints import lock_checkpoints, register_checkpoint
 from services.projector.connection import connect_projector
 from services.projector.fault_injection import maybe_crash_after_commit
 from services.projector.group import ProjectionGroup
-from services.projector.messages import StreamMessage
 from services.projector.prefetch import Fetched, Prefetcher
-from services.projector.projection import Projection
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +61,7 @@ class GroupWorker:
         self.settings = settings
         self.stream = EventStream.of(settings)
         self._subjects = self.stream.partition_events(group.partition.index)
-        self._conns: list[AsyncConnection[Any] | None] = [None] * len(group.lanes)  # one per lane
+        self._conn: AsyncConnection[Any] | None = None
         self._js: JetStreamContext | None = None
         self.applying = False  # a batch is between fetch and ack: let it finish rather than cancel it
 
@@ -84,57 +79,35 @@ class GroupWorker:
         msgs = [msg for msg, _ in batch]
         try:
             with metrics.BATCH_SECONDS.labels(self.group.lease_name).time():
-                catching_up = len(batch) == self.settings.projector_batch_size  # a full batch: the stream holds more
-                results = await self._apply([message for _, message in batch], catching_up)
-        except Exception as exc:  # not committed in every lane: have the whole batch redelivered after a pause
+                messages = [message for _, message in batch]
+                result = await apply_batch(
+                    await self._connection(), self.group.members, messages, self._next, self.group.partition
+                )
+        except Exception as exc:  # nothing was committed: have the whole batch redelivered after a pause
             log.warning("batch failed; will retry", group=self.group.lease_name, size=len(batch), error=repr(exc))
             metrics.BATCH_FAILURES.labels(self.group.lease_name).inc()
-            await self._drop_connections()
+            await self._drop_connection()
             for msg in msgs:
                 await msg.nak(delay=self.settings.projector_retry_delay_s)
             return
         maybe_crash_after_commit()
-        checkpoint = min(result.checkpoint for _, result in results)
-        await acknowledge(msgs, checkpoint)  # only now, after every lane's COMMIT
-        self._count(results)
+        await acknowledge(msgs, result.checkpoint)  # only now, after COMMIT
+        self._count(result)
         log.info(
             "batch committed",
             group=self.group.lease_name,
-            applied=max(result.applied for _, result in results),
-            dead_lettered=sum(result.dead_lettered for _, result in results),
-            checkpoint=checkpoint,
+            applied=result.applied,
+            dead_lettered=result.dead_lettered,
+            checkpoint=result.checkpoint,
             correlation_ids=sorted({m.headers.get(CORRELATION_HEADER, "") for m in msgs if m.headers} - {""})[:20],
         )
 
-    async def _apply(
-        self, messages: list[StreamMessage], catching_up: bool
-    ) -> list[tuple[tuple[Projection, ...], BatchResult]]:
-        """Every lane's transaction at once; once all have ended, raises the first failure, if any. Only while
-        catching up: a batch of what just arrived has little of event_log's insert to overlap, and a second
-        COMMIT to wait for (freshness measured worse with lanes)."""
-        lanes = self.group.lanes if catching_up else (self.group.members,)
-        conns = [await self._connection(i) for i in range(len(lanes))]
-        done = await asyncio.gather(
-            *[
-                apply_batch(conn, lane, messages, self._next, self.group.partition)
-                for conn, lane in zip(conns, lanes, strict=True)
-            ],
-            return_exceptions=True,
-        )
-        results: list[BatchResult] = []
-        for outcome in done:
-            if isinstance(outcome, BaseException):
-                raise outcome
-            results.append(outcome)
-        return list(zip(lanes, results, strict=True))
-
-    def _count(self, results: list[tuple[tuple[Projection, ...], BatchResult]]) -> None:
-        for lane, result in results:
-            for name in (p.name for p in lane):
-                metrics.EVENTS_APPLIED.labels(name).inc(result.applied)
-                metrics.EVENTS_SKIPPED.labels(name).inc(result.skipped)
-                metrics.DEAD_LETTERS.labels(name).inc(result.dead_letters.get(name, 0))
-                metrics.CHECKPOINT.labels(name).set(result.checkpoint)
+    def _count(self, result: BatchResult) -> None:
+        for name in self.group.names:
+            metrics.EVENTS_APPLIED.labels(name).inc(result.applied)
+            metrics.EVENTS_SKIPPED.labels(name).inc(result.skipped)
+            metrics.DEAD_LETTERS.labels(name).inc(result.dead_letters.get(name, 0))
+            metrics.CHECKPOINT.labels(name).set(result.checkpoint)
 
     async def run(self, nc: Client, stopping: asyncio.Event) -> None:
         """Fetch and apply batches until `stopping` is set or the client reconnects (the caller then resets the
@@ -187,31 +160,28 @@ class GroupWorker:
         except (nats.errors.Error, TimeoutError, psycopg.Error) as exc:  # the next caught-up fetch tries again
             log.info("partition not moved to the stream's end", group=self.group.lease_name, error=repr(exc))
             if isinstance(exc, psycopg.Error):
-                await self._drop_connections()
+                await self._drop_connection()
 
     async def close(self) -> None:
-        await self._drop_connections()
+        await self._drop_connection()
 
     async def _next(self, seq: int) -> int | None:
         assert self._js is not None, "reset_consumer() first"
         return await next_in_stream(self._js, seq, self.stream, self._subjects)
 
-    async def _connection(self, lane: int = 0) -> AsyncConnection[Any]:
-        """The lane's connection; the first lane's also registers and moves the whole group's checkpoints."""
-        conn = self._conns[lane]
-        if conn is None or conn.closed:
+    async def _connection(self) -> AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed:
             assert self.settings.database_url is not None
-            conn = self._conns[lane] = await connect_projector(self.settings.database_url)
-        return conn
+            self._conn = await connect_projector(self.settings.database_url)
+        return self._conn
 
-    async def _drop_connections(self) -> None:
-        for lane, conn in enumerate(self._conns):
-            if conn is not None:
-                self._conns[lane] = None
-                try:
-                    await conn.close()
-                except Exception as exc:  # the connection is already broken; nothing left to release
-                    log.debug("closing a broken connection failed", error=repr(exc))
+    async def _drop_connection(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                await conn.close()
+            except Exception as exc:  # the connection is already broken; nothing left to release
+                log.debug("closing a broken connection failed", error=repr(exc))
 
 
 async def acknowledge(batch: Sequence[Msg], checkpoint: int) -> None:

@@ -28,16 +28,6 @@ class ProjectionGroup:
         return cls(members[0].name if len(members) == 1 else EVERY_READ_MODEL, members, partition)
 
     @property
-    def lanes(self) -> tuple[tuple[Projection, ...], ...]:
-        """The members as the transactions a batch is written in, side by side, each on a connection of its own:
-        the read models that share the dedupe record, then each one that dedupes itself. event_log's insert (its
-        search vector and indexes) is most of PostgreSQL's work per batch; in one transaction with the others the
-        projector waited for it, with PostgreSQL's second backend idle."""
-        shared = tuple(p for p in self.members if not p.dedupes_itself)
-        own = tuple((p,) for p in self.members if p.dedupes_itself)
-        return ((shared,) if shared else ()) + own
-
-    @property
     def names(self) -> list[str]:
         return [p.name for p in self.members]
 

@@ -47,9 +47,6 @@ class ReadModel(Protocol):
     @property
     def name(self) -> str: ...
 
-    @property
-    def dedupes_itself(self) -> bool: ...
-
     async def prepare(self, conn: AsyncConnection[Any], events: Batch) -> Write: ...
 
     async def apply(self, conn: AsyncConnection[Any], event: Event[Any], position: Position) -> None: ...
@@ -58,13 +55,9 @@ class ReadModel(Protocol):
 class Projection:
     """A read model fed by its own durable consumer, with its own checkpoint."""
 
-    def __init__(self, name: str, tables: tuple[str, ...], *, dedupes_itself: bool = False) -> None:
+    def __init__(self, name: str, tables: tuple[str, ...]) -> None:
         self.name = name
         self.tables = tables  # what a rebuild empties
-        # Its rows are unique by event id (`ON CONFLICT DO NOTHING`): a repeated event id leaves them as the shared
-        # dedupe record would, so it needs none, and can be written in a transaction beside the other read models'
-        # (on a connection of its own, see group.py) without waiting on their uncommitted dedupe rows.
-        self.dedupes_itself = dedupes_itself
         self._every: list[Handler] = []
         self._every_batch: list[StagedHandler] = []
         self._by_type: dict[str, list[Handler]] = {}

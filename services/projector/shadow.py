@@ -52,7 +52,6 @@ class InShadow:
     def __init__(self, projection: Projection, run: str) -> None:
         self.projection = projection
         self.name = projection.name
-        self.dedupes_itself = projection.dedupes_itself
         # The run's bookkeeping next: the applier's own statements (dedupe, checkpoints, dead letters), which come
         # between and after the read models' steps, name it plainly too. `public` last, for its functions.
         self._path = f'"{shadow_schema(projection)}", "{bookkeeping_schema(run)}", public'

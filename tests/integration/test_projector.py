@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -205,50 +204,6 @@ async def test_events_published_while_a_batch_waits_for_its_retry_are_applied_af
         await wait_until(lambda: checkpoints(settings.database_url or ""), lambda c: c.get("flaky") == second[-1])
 
     assert flaky.applied == first + second  # every event once, in stream order
-
-
-async def test_a_lane_that_committed_skips_the_batch_another_lane_failed(nc: Client, settings: Settings) -> None:
-    flaky = FlakyDatabase(failures=10**9)  # fails until the test says otherwise
-    seqs = await publish(nc, [make_event(incident_id(), minute=i) for i in range(6)])
-    url = settings.database_url or ""
-    catching_up = settings.model_copy(update={"projector_batch_size": 3})  # lanes only while the stream holds more
-
-    async with running_projector(catching_up, [PROJECTIONS["event_log"], flaky.projection]):
-        # event_log dedupes itself: its own transaction commits while the other lane's fails and is retried.
-        written = await wait_until(lambda: checkpoints(url), lambda c: c.get("event_log", 0) >= seqs[2], what="lane")
-        assert written["flaky"] == 0
-        flaky.failures_left = 0
-        await wait_until(lambda: checkpoints(url), lambda c: c.get("flaky") == seqs[-1], what="the failed lane")
-
-    assert flaky.applied == seqs  # every event once, in stream order
-    assert [seq for (seq,) in await fetch(url, "SELECT stream_seq FROM event_log ORDER BY stream_seq")] == seqs
-
-
-def meeting(name: str, arrived: asyncio.Event, other: asyncio.Event, *, dedupes_itself: bool) -> Projection:
-    """A read model whose first batch write waits for another's to have begun: applied one after the other, in a
-    single transaction, the first of them would wait in vain."""
-    projection = Projection(name, tables=(), dedupes_itself=dedupes_itself)
-
-    @projection.on_every_batch
-    async def meet(conn: AsyncConnection[Any], events: Sequence[tuple[Event[Any], Position]]) -> None:
-        arrived.set()
-        await asyncio.wait_for(other.wait(), timeout=10)  # set for good once they have met
-
-    return projection
-
-
-async def test_a_read_model_that_dedupes_itself_is_written_beside_the_others(nc: Client, settings: Settings) -> None:
-    shared_arrived, own_arrived = asyncio.Event(), asyncio.Event()
-    shared = meeting("shared", shared_arrived, own_arrived, dedupes_itself=False)
-    own = meeting("own", own_arrived, shared_arrived, dedupes_itself=True)
-    seqs = await publish(nc, [make_event(incident_id(), minute=i) for i in range(3)])
-    url = settings.database_url or ""
-    catching_up = settings.model_copy(update={"projector_batch_size": 2})  # lanes only while the stream holds more
-
-    async with running_projector(catching_up, [shared, own]):
-        await wait_until(lambda: checkpoints(url), lambda c: at(c, seqs[-1]), within=30, what="both read models")
-
-    assert await fetch(url, "SELECT projection, stream_seq FROM dead_letters") == []
 
 
 async def test_undecodable_and_unappliable_events_go_to_dead_letters(nc: Client, settings: Settings) -> None:

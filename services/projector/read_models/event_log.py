@@ -9,7 +9,7 @@ from schemas.envelope import Event
 from services.common.database import TIMELINE_CHANNEL
 from services.projector.projection import Position, Projection, json_rows, nested_json
 
-event_log = Projection("event_log", tables=("event_log",), dedupes_itself=True)  # by its event_id key
+event_log = Projection("event_log", tables=("event_log",))
 
 
 @event_log.on_every_batch
