@@ -22,6 +22,7 @@ from schemas.events.casualties import CasualtiesReported
 from services.common.database import DictConnection
 from services.domain.casualties import FigureRow, casualty_figures
 from services.query.as_of import AS_OF
+from services.query.freshness import POSITION
 from services.query.models import EventHit, HitFigure
 from services.query.rows import models
 from services.query.selection import DISTANCE_KM, TSQUERY, Selection
@@ -121,6 +122,7 @@ def hits_query(
 
 @dataclass(frozen=True)
 class Hits:
+    position: int  # the read models' position, read before the hits
     hits: list[EventHit]
     capped: bool  # sorted by relevance, the matches were more than RANKED_MATCHES: not every one was ranked
 
@@ -128,17 +130,20 @@ class Hits:
 async def hits(
     conn: DictConnection, selection: Selection, sort: Sort, *, after: tuple[Any, int] | None, limit: int
 ) -> Hits:
-    """Up to `limit` hits after `after` in `sort` order."""
+    """The read models' position, then up to `limit` hits after `after` in `sort` order: two statements in one
+    round trip (a pipeline)."""
     query, params = hits_query(selection, sort, after=after, limit=limit)
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
-        rows = await cur.fetchall()
+    async with conn.pipeline():
+        at = await conn.execute(POSITION)
+        cur = await conn.cursor(row_factory=dict_row).execute(query, params)
+    position, rows = await at.fetchone(), await cur.fetchall()
+    assert position is not None and isinstance(position["position"], int)
     candidates = max((row.pop("candidates") or 0 for row in rows), default=0)
     found = models(EventHit, rows)
     figures = await _figures(conn, [hit.event_id for hit in found if hit.type in CASUALTY_REPORTS], selection.as_of)
     for hit in found:
         hit.casualties = figures.get(hit.event_id, [])
-    return Hits(found, capped=sort == "relevance" and candidates >= RANKED_MATCHES)
+    return Hits(position["position"], found, capped=sort == "relevance" and candidates >= RANKED_MATCHES)
 
 
 async def _figures(
