@@ -149,7 +149,10 @@ async def hits(
 async def _figures(
     conn: DictConnection, report_ids: Sequence[UUID], as_of: datetime | None
 ) -> dict[UUID, list[HitFigure]]:
-    """Each casualty report's current figures (its corrections recorded by `as_of` applied)."""
+    """Each casualty report's current figures (its corrections recorded by `as_of` applied); no statement for a
+    page without a report (most pages: a round trip a read)."""
+    if not report_ids:
+        return {}
     query = sql.SQL(
         """
         SELECT event_id, version_of, category, casualty_group, value, min, max, text, lower_bound, upper_bound,
