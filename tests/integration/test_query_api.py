@@ -461,8 +461,9 @@ async def test_x_position_is_the_lowest_checkpoint(client: httpx.AsyncClient, db
     assert [(await client.get(u)).headers.get("X-Position") for u in urls] == ["12"] * len(urls)
 
 
-async def test_a_timeline_page_and_its_x_position_are_read_in_one_snapshot(
-    client: httpx.AsyncClient, db: Conn, database_url: str
+@pytest.mark.parametrize("url", [f"/v1/incidents/{INCIDENT}/timeline", f"/v1/events?incident={INCIDENT}"])
+async def test_a_page_and_its_x_position_are_read_in_one_snapshot(
+    client: httpx.AsyncClient, db: Conn, database_url: str, url: str
 ) -> None:
     """The page holds no entry beyond its X-Position even when the projector commits while the page is read: a
     position read by a statement of its own, before the page's, would be older than the page."""
@@ -477,7 +478,7 @@ async def test_a_timeline_page_and_its_x_position_are_read_in_one_snapshot(
 
     async with await psycopg.AsyncConnection.connect(database_url) as projector:  # one transaction, as it commits
         await projector.execute("LOCK TABLE event_log IN ACCESS EXCLUSIVE MODE")
-        read = asyncio.create_task(client.get(f"/v1/incidents/{INCIDENT}/timeline"))
+        read = asyncio.create_task(client.get(url))
         await wait_until(readers_waiting_for_the_log, lambda waiting: waiting > 0, what="the read to reach the log")
         await record(projector, 15, build_event("StatementIssued", T0 + 2 * HOUR))
         await projector.execute("UPDATE projection_checkpoints SET last_seq = 15")
