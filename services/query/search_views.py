@@ -133,7 +133,7 @@ def hits_query(
 
 @dataclass(frozen=True)
 class Hits:
-    position: int  # the read models' position, read before the hits
+    position: int  # the read models' position, read in the same snapshot as the hits
     hits: list[EventHit]
     capped: bool  # sorted by relevance, the matches were more than RANKED_MATCHES: not every one was ranked
 
@@ -152,8 +152,9 @@ async def hits(
               FROM ({query}) hit) page
         """
     ).format(position=sql.SQL(POSITION), order=sql.SQL(ORDERS[sort].hits), query=query)
-    cur = await conn.cursor(row_factory=dict_row).execute(page, params)
-    row = await cur.fetchone()
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(page, params)
+        row = await cur.fetchone()
     assert row is not None
     found = models_json(EventHit, row["hits"])
     figures = await _figures(conn, [hit.event_id for hit in found if hit.type in CASUALTY_REPORTS], selection.as_of)
