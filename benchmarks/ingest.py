@@ -1,6 +1,6 @@
 """`crisis bench`'s two ingest figures alone, with ingest's CPU per event: for profiling and back-to-back comparisons.
 
-    python -m benchmarks.ingest [--events 4000] [--rounds 3] [--clients 64]
+    python -m benchmarks.ingest [--events 4000] [--rounds 3] [--clients 64] [--workers 1]
 
 Starts an embedded nats-server (fsync before every ack) and `crisis ingest` as a child process, as `crisis bench`
 does, then per round, with the same functions as `crisis bench`: `--events` events through `POST /v1/events/batch`
@@ -83,7 +83,9 @@ async def main(options: Any) -> None:
             try:
                 await ensure_stream(nc, settings)
                 token, tokens = api_token()
-                with service("ingest", server.url, stream, NO_DATABASE, tokens, workdir) as ingest:
+                with service(
+                    "ingest", server.url, stream, NO_DATABASE, tokens, workdir, workers=options.workers
+                ) as ingest:
                     await ingest.ready()
                     print(f"ingest pid {ingest.process.pid}", flush=True)
                     for _ in range(options.rounds):
@@ -101,4 +103,5 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1, help="ingest's worker processes (its CPU is theirs summed)")
     asyncio.run(main(parser.parse_args()))

@@ -81,13 +81,31 @@ def up(
     raise typer.Exit(Stack(settings, demo=demo).run())
 
 
-@app.command()
-def ingest(data_dir: DataDir = None) -> None:
-    """Run the ingest HTTP service (POST /v1/events)."""
-    from services.ingest.app import create_app
+def _workers_help(service: str) -> str:
+    return (
+        "Processes serving the port (uvicorn workers), each with its own connections; /metrics adds them up. "
+        f"[default: CRISIS_{service.upper()}_WORKERS or 1]"
+    )
 
-    settings = _resolved(data_dir, needs_database=False)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.ingest_port, log_config=None)
+
+IngestWorkers = Annotated[int | None, typer.Option(min=1, max=64, help=_workers_help("ingest"))]
+QueryWorkers = Annotated[int | None, typer.Option(min=1, max=64, help=_workers_help("query"))]
+
+
+def _serve(service: str, data_dir: Path | None, workers: int | None, needs_database: bool) -> None:
+    """Serve `services.<service>.app` with its workers, which read the command's options from the environment."""
+    from services.common.workers import serve, settings_environment
+
+    settings_environment({"data_dir": data_dir, f"{service}_workers": workers})
+    settings = _resolved(data_dir, needs_database)
+    port, count = getattr(settings, f"{service}_port"), getattr(settings, f"{service}_workers")
+    serve(f"services.cli.worker_apps:{service}", settings.host, port, count)
+
+
+@app.command()
+def ingest(data_dir: DataDir = None, workers: IngestWorkers = None) -> None:
+    """Run the ingest HTTP service (POST /v1/events)."""
+    _serve("ingest", data_dir, workers, needs_database=False)
 
 
 @app.command()
@@ -117,12 +135,9 @@ def projector(
 
 
 @app.command()
-def query(data_dir: DataDir = None) -> None:
+def query(data_dir: DataDir = None, workers: QueryWorkers = None) -> None:
     """Run the query HTTP service (GET /v1/incidents ...)."""
-    from services.query.app import create_app
-
-    settings = _resolved(data_dir)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.query_port, log_config=None)
+    _serve("query", data_dir, workers, needs_database=True)
 
 
 @app.command()
@@ -358,6 +373,12 @@ def bench(
             "split by incident; the ratio is the speed-up over one projector.",
         ),
     ] = 1,
+    ingest_workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Run ingest with this many worker processes (crisis ingest --workers).")
+    ] = 1,
+    query_workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Run query with this many worker processes (crisis query --workers).")
+    ] = 1,
     json_file: Annotated[Path | None, typer.Option("--json", help="Also write the figures here as JSON.")] = None,
     data_dir: Annotated[
         Path | None,
@@ -395,7 +416,8 @@ def bench(
     options = BenchOptions(
         events=events, rounds=rounds, mix=mix, fsync=fsync is FsyncMode.always, sizes=tuple(sizes or (events // 4,)),
         incidents=incidents, clients=64, readers=50, reads=reads, fresh_per_second=200.0, fresh_seconds=fresh_seconds,
-        external=external, stream=stream, partitions=partitions,
+        external=external, stream=stream, partitions=partitions, ingest_workers=ingest_workers,
+        query_workers=query_workers,
     )  # fmt: skip
     try:
         console = Console()

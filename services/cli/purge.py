@@ -173,9 +173,9 @@ async def _empty_read_models(database_url: str, new_last_seq: int) -> None:
     tables = [t for p in PROJECTIONS.values() for t in p.tables] + [*BOOKKEEPING, "webhook_deliveries"]
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         await conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, tables))))
-        # A rebuild that a replay left half-done holds stale positions too.
+        # A rebuild that a replay left half-done (its shadows and their bookkeeping) holds stale positions too.
         for (schema,) in await (
-            await conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild\\_%'")
+            await conn.execute("SELECT nspname FROM pg_namespace WHERE nspname ~ '^(rebuild|replay)_'")
         ).fetchall():
             await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
         await conn.execute("UPDATE webhooks SET queued_to = %s", (new_last_seq,))

@@ -46,7 +46,7 @@ async def run(settings: Settings, name: str, from_seq: int | None, from_time: st
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task(name, total=None, rate="")
         for projection, done in zip(
-            todo, await replay(settings, todo, origin, ProgressBar(progress, task)), strict=True
+            todo, await replay(settings, name, todo, origin, ProgressBar(progress, task)), strict=True
         ):
             resumed = f", resumed after {done.resumed_at}" if done.resumed_at >= done.origin else ""
             lines.append(f"{projection.name}: rebuilt from sequence {done.origin}{resumed}, live at {done.live_at}")

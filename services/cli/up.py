@@ -258,8 +258,8 @@ class Stack:
         for child in self._children.values():
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
+            except subprocess.TimeoutExpired:  # the whole group: a service's workers would outlive their supervisor
+                os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
 
 

@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     ingest_port: int = Field(default=8001, ge=0, le=65535)
     query_port: int = Field(default=8002, ge=0, le=65535)
     projector_port: int = Field(default=8003, ge=0, le=65535)
+    ingest_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Ingest processes serving the one port (uvicorn workers); each gets an equal share of "
+        "write_rate_limit.",
+    )
+    query_workers: int = Field(default=1, ge=1, le=64, description="Query processes serving the one port.")
 
     projector_batch_size: int = Field(default=500, ge=1, le=10_000)
     projector_retry_delay_s: float = Field(default=2.0, gt=0)

@@ -46,7 +46,7 @@ def create_app(settings: Settings, event_log: EventLog | None = None) -> FastAPI
     app = FastAPI(title="crisis ingest", version="1", lifespan=lifespan)
     app.state.settings = settings
     app.state.event_log = log_of_events
-    app.state.write_rate_limit = WriteRateLimit(settings.write_rate_limit)
+    app.state.write_rate_limit = WriteRateLimit(settings.write_rate_limit, settings.ingest_workers)
     install_common(app, "ingest", checks={"nats": log_of_events.check})
     install_openapi(app, COMPONENTS)
     app.include_router(router)

@@ -1,7 +1,10 @@
 """Rate limits per token (the `limits` library, moving window, in memory per ingest process): 429 with Retry-After.
 
-The limits are counted per process: behind a load balancer with N ingest replicas a token may write up to N times
-the configured rate.
+The limits are counted per process. With `crisis ingest --workers N` each worker allows its share, the configured
+rate divided by N (rounded down, at least 1): together they never allow more than the configured rate, but a client
+whose requests all reach one worker (one kept-alive connection, which stays with the worker that accepted it) is
+refused at its share. Behind a load balancer with N ingest replicas a token may write up to N times the configured
+rate.
 
 The synchronous in-memory storage, called from the event loop: its calls touch only memory, and it expires old
 entries on a timer thread at most every 10 ms. The asynchronous one hopped to a worker thread (asyncio.to_thread)
@@ -26,8 +29,10 @@ from services.ingest.auth import authorised_writer
 
 
 class WriteRateLimit:
-    def __init__(self, rates: str) -> None:
-        self.items: list[RateLimitItem] = parse_many(rates)  # raises ValueError on a bad setting, at start
+    def __init__(self, rates: str, shares: int = 1) -> None:
+        """`rates` in the `limits` notation, of which this process counts one of `shares` equal shares."""
+        items = parse_many(rates)  # raises ValueError on a bad setting, at start
+        self.items: list[RateLimitItem] = [type(i)(max(1, i.amount // shares), i.multiples) for i in items]
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
     def retry_after_s(self, token_name: str) -> int | None:

@@ -29,7 +29,7 @@ from services.projector.messages import StreamMessage
 from services.projector.ordering import NextInStream, plan
 from services.projector.partition import WHOLE_STREAM, Partition
 from services.projector.processed import first_time, first_times
-from services.projector.projection import Position, Projection
+from services.projector.projection import Position, ReadModel
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +71,7 @@ class _Outcome:
 
 @dataclass(frozen=True)
 class _Member:
-    projection: Projection
+    projection: ReadModel
     checkpoint: int  # it has applied everything up to here already
 
     def wants(self, message: StreamMessage) -> bool:
@@ -88,7 +88,7 @@ Strategy = Callable[[AsyncConnection[Any], Sequence[_Member], Sequence[StreamMes
 
 async def apply_batch(
     conn: AsyncConnection[Any],
-    projections: Sequence[Projection],
+    projections: Sequence[ReadModel],
     messages: Sequence[StreamMessage],
     next_in_stream: NextInStream,
     partition: Partition = WHOLE_STREAM,
@@ -105,7 +105,7 @@ async def apply_batch(
 
 async def _apply(
     conn: AsyncConnection[Any],
-    projections: Sequence[Projection],
+    projections: Sequence[ReadModel],
     messages: Sequence[StreamMessage],
     next_in_stream: NextInStream,
     partition: Partition,
@@ -199,7 +199,7 @@ async def _one_by_one(
 
 
 async def _in_savepoint(
-    conn: AsyncConnection[Any], projections: Sequence[Projection], event: Event[Any], position: Position
+    conn: AsyncConnection[Any], projections: Sequence[ReadModel], event: Event[Any], position: Position
 ) -> str | None:
     """Apply the event to these read models in a savepoint; None when it was, else why not (nothing written)."""
     try:
@@ -215,7 +215,7 @@ async def _in_savepoint(
     return None
 
 
-async def apply_one(conn: AsyncConnection[Any], projection: Projection, message: StreamMessage) -> str | None:
+async def apply_one(conn: AsyncConnection[Any], projection: ReadModel, message: StreamMessage) -> str | None:
     """Apply one event to one read model (an operator's retry of a dead letter); returns why it cannot be
     applied, DUPLICATE, or None when it was."""
     event = message.event

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
 from psycopg import AsyncConnection
@@ -39,6 +39,17 @@ BatchHandler = (
 )
 StagedHandler = Callable[[AsyncConnection[Any], Batch], AsyncIterator[None]]
 Write = Callable[[], Awaitable[None]]
+
+
+class ReadModel(Protocol):
+    """What the applier feeds: a Projection on its live tables, or one on a replay's shadow (shadow.InShadow)."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def prepare(self, conn: AsyncConnection[Any], events: Batch) -> Write: ...
+
+    async def apply(self, conn: AsyncConnection[Any], event: Event[Any], position: Position) -> None: ...
 
 
 class Projection:

@@ -1,8 +1,9 @@
 """`crisis replay`: rebuild projections from the stream beside their live tables, then swap them in (blue/green).
 
-One temporary consumer feeds the shadow tables (see shadow.py) of every projection the run rebuilds, batch by
-batch: the stream is read and decoded once, however many projections are rebuilt, and each batch is committed
-with each shadow's checkpoint, so an interrupted rebuild resumes where it stopped. Once the shadows are within one
+One temporary consumer and one connection feed the shadow tables (see shadow.py) of every projection the run
+rebuilds, batch by batch: the stream is read, decoded and deduplicated once, however many projections are rebuilt,
+and each batch is committed in one transaction for every shadow with the run's checkpoints, so an interrupted
+rebuild resumes where it stopped, every shadow at the same batch. Once the shadows are within one
 batch of the stream's end, each projection in turn gets one transaction that locks its live checkpoint (the live
 applier waits), applies the rest up to the live position, and swaps the tables; the others are fed on. The query
 service keeps reading the live tables until that COMMIT.
@@ -10,8 +11,6 @@ service keeps reading the live tables until that COMMIT.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -28,14 +27,13 @@ from psycopg import AsyncConnection
 
 from services.common.eventstream import DEFAULT_STREAM, EventStream, connect_options
 from services.common.settings import Settings
-from services.projector.applier import BatchResult, apply_batch
+from services.projector.applier import apply_batch
 from services.projector.connection import connect_projector
 from services.projector.consumer import acknowledge, next_in_stream
-from services.projector.messages import StreamMessage
 from services.projector.operator_errors import OperatorError
 from services.projector.prefetch import Prefetcher
 from services.projector.projection import Projection
-from services.projector.shadow import lock_live_checkpoint, open_shadow, shadow_tag, swap_in
+from services.projector.shadow import InShadow, Shadow, lock_live_checkpoint, open_shadows, swap_in
 
 FETCH_WAIT_S = 0.5
 IDLE_CONSUMER_S = 60.0  # an interrupted replay's consumer disappears by itself
@@ -85,23 +83,15 @@ async def temporary_consumer(
         await js.delete_consumer(stream.name, config.name)
 
 
-@dataclass
-class Shadow:
-    """A projection's shadow tables, reached through a connection whose search path puts them first."""
-
-    projection: Projection
-    conn: AsyncConnection[Any]
-    checkpoint: int  # the shadow has applied everything up to here
-
-
 class ShadowFeed:
-    """Feeds the shadows of one replay from ONE consumer, in order, each from its checkpoint on: every batch is
-    fetched (ahead, while the one before is applied) and decoded once, then applied to each shadow with the live
-    path's set-based `apply_batch`, the shadows side by side on their own connections."""
+    """Feeds the shadows of one run from ONE consumer, in order, each from its checkpoint on: every batch is
+    fetched (ahead, while the one before is applied) and decoded once, then applied to every shadow with the live
+    path's set-based `apply_batch` in one transaction on one connection (`conn`, opened by `open_shadows`), with
+    one dedupe and one checkpoint statement for all of them, as the live projector applies a group."""
 
-    def __init__(self, js: JetStreamContext, sub: Any, shadows: list[Shadow], batch: int,
-                 stream: EventStream = DEFAULT_STREAM) -> None:  # fmt: skip
-        self.js, self.shadows, self.stream = js, shadows, stream
+    def __init__(self, js: JetStreamContext, sub: Any, conn: AsyncConnection[Any], run: str, shadows: list[Shadow],
+                 batch: int, stream: EventStream = DEFAULT_STREAM) -> None:  # fmt: skip
+        self.js, self.conn, self.run, self.shadows, self.stream = js, conn, run, shadows, stream
         self.batches = Prefetcher(sub, batch, FETCH_WAIT_S, stream)
 
     @property
@@ -116,14 +106,14 @@ class ShadowFeed:
             batch = await self.batches.next()
             if not batch:
                 continue
-            messages = [message for _, message in batch]
-            # Every shadow's batch has ended (committed or rolled back) before a failure is raised: none is left
-            # running on a connection about to close.
-            results = await asyncio.gather(*(self._apply(s, messages) for s in self.shadows), return_exceptions=True)
-            for shadow, result in zip(self.shadows, results, strict=True):
-                if isinstance(result, BaseException):
-                    raise result
-                shadow.checkpoint = result.checkpoint
+            result = await apply_batch(
+                self.conn,
+                [InShadow(shadow.projection, self.run) for shadow in self.shadows],
+                [message for _, message in batch],
+                partial(next_in_stream, self.js, stream=self.stream),
+            )
+            for shadow in self.shadows:  # one ahead of the others (resumed further) stays where it is
+                shadow.checkpoint = max(shadow.checkpoint, result.checkpoint)
             msgs = [msg for msg, _ in batch]
             if held is None:
                 await acknowledge(msgs, self.checkpoint)
@@ -131,11 +121,6 @@ class ShadowFeed:
                 await acknowledge([m for m in msgs if m.metadata.sequence.stream > self.checkpoint], self.checkpoint)
                 held.extend(m for m in msgs if m.metadata.sequence.stream <= self.checkpoint)
             on_progress(self.checkpoint, target)
-
-    async def _apply(self, shadow: Shadow, messages: list[StreamMessage]) -> BatchResult:
-        return await apply_batch(
-            shadow.conn, [shadow.projection], messages, partial(next_in_stream, self.js, stream=self.stream)
-        )
 
     async def close(self) -> None:
         await self.batches.aclose()
@@ -147,16 +132,7 @@ async def plan(settings: Settings, run: str, projections: list[Projection], orig
     name left are the projections it had not swapped in yet, and the same command rebuilds only those."""
     assert settings.database_url is not None
     async with await connect_projector(settings.database_url, autocommit=True) as conn:
-        left = []
-        for projection in projections:
-            tag = await shadow_tag(conn, projection)
-            if tag is not None and tag[1] == run and origin in (None, tag[0]):
-                left.append(projection)
-        if left:
-            return left
-        for projection in projections:
-            await open_shadow(conn, projection, origin, run)
-    return projections
+        return [shadow.projection for shadow in await open_shadows(conn, run, projections, origin)]
 
 
 @dataclass(frozen=True)
@@ -167,24 +143,20 @@ class Rebuilt:
 
 
 async def replay(
-    settings: Settings, projections: list[Projection], origin: int | None, on_progress: OnProgress
+    settings: Settings, run: str, projections: list[Projection], origin: int | None, on_progress: OnProgress
 ) -> list[Rebuilt]:
-    """Rebuild these projections from one reading of the stream, then swap each in, in this order."""
+    """Rebuild these projections (the run's, see `plan`) from one reading of the stream, then swap each in, in
+    this order."""
     assert settings.database_url is not None
     batch = settings.projector_batch_size
     stream = EventStream.of(settings)
     nc = await nats.connect(**connect_options(settings, "crisis-replay"))
     try:
         js = nc.jetstream()
-        async with contextlib.AsyncExitStack() as connections:
-            shadows, origins, resumed = [], {}, {}
-            for projection in projections:
-                # The live worker's kind of connection (dict rows): handlers are written against it.
-                conn = await connections.enter_async_context(
-                    await connect_projector(settings.database_url, autocommit=True)
-                )
-                origins[projection.name], resumed[projection.name] = await open_shadow(conn, projection, origin)
-                shadows.append(Shadow(projection, conn, resumed[projection.name]))
+        # The live worker's kind of connection (dict rows): handlers are written against it.
+        async with await connect_projector(settings.database_url, autocommit=True) as conn:
+            shadows = await open_shadows(conn, run, projections, origin)
+            resumed = {shadow.projection.name: shadow.checkpoint for shadow in shadows}
             config = ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                 opt_start_seq=min(resumed.values()) + 1,
@@ -193,21 +165,21 @@ async def replay(
             )
             rebuilt = []
             async with temporary_consumer(js, config, stream) as sub:
-                feed = ShadowFeed(js, sub, list(shadows), batch, stream)
+                feed = ShadowFeed(js, sub, conn, run, list(shadows), batch, stream)
                 try:
                     on_progress(feed.checkpoint, (await js.stream_info(stream.name)).state.last_seq)
                     while (end := (await js.stream_info(stream.name)).state.last_seq) - feed.checkpoint > batch:
                         await feed.until(end, on_progress)
                     for shadow in shadows:
                         held: list[Msg] = []
-                        async with shadow.conn.transaction():
-                            live = await lock_live_checkpoint(shadow.conn, shadow.projection)
+                        async with conn.transaction():
+                            live = await lock_live_checkpoint(conn, shadow.projection)
                             await feed.until(max(live, end), on_progress, held)
-                            await swap_in(shadow.conn, shadow.projection, shadow.checkpoint)
+                            await swap_in(conn, run, shadow)
                         feed.shadows.remove(shadow)  # gone with its schema: the others go on
                         await acknowledge(held, shadow.checkpoint)
                         name = shadow.projection.name
-                        rebuilt.append(Rebuilt(origins[name], resumed[name], shadow.checkpoint))
+                        rebuilt.append(Rebuilt(shadow.origin, resumed[name], shadow.checkpoint))
                 finally:
                     await feed.close()
         return rebuilt

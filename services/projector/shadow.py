@@ -1,22 +1,29 @@
 """Blue/green tables for a rebuild: fresh copies of a projection's tables in a schema of their own, swapped in.
 
-The shadow schema `rebuild_<projection>` holds empty copies (`LIKE ... INCLUDING ALL`) of the projection's tables
-and of the projector's bookkeeping (checkpoints, processed event ids, dead letters). A connection whose search
-path puts that schema first runs the unchanged applier and handlers against the copies, while the live tables
-keep serving. The swap, in one transaction, drops the live tables and moves the copies into `public` under the
-same names (indexes renamed back to theirs), so readers that name tables plainly see the new ones at COMMIT.
-A read-model table must not use `serial` columns (their sequence belongs to the live table): use identity columns.
+The shadow schema `rebuild_<projection>` holds empty copies (`LIKE ... INCLUDING ALL`) of the projection's tables.
+The run that builds it (`all`, or the projection's name) keeps one copy of the projector's bookkeeping for all its
+shadows in `replay_<run>`: a checkpoint per projection, the processed event ids, the dead letters. Like the live
+read models fed together, the shadows of a run are fed in one transaction a batch, with one dedupe and one
+checkpoint statement for all of them. Each read model's statements run with its shadow schema first in the search
+path (`SET LOCAL`, see `InShadow`), the run's bookkeeping next: the unchanged applier and handlers write the copies
+while the live tables keep serving. The swap, in one transaction, drops the live tables and moves the copies into
+`public` under the same names (indexes renamed back to theirs), so readers that name tables plainly see the new
+ones at COMMIT. A read-model table must not use `serial` columns (their sequence belongs to the live table): use
+identity columns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import tuple_row
 
+from schemas.envelope import Event
 from services.projector.checkpoints import carry_over_checkpoint, lock_projection
-from services.projector.projection import Projection
+from services.projector.projection import Batch, Position, Projection, Write
 
 BOOKKEEPING = ("projection_checkpoints", "processed_events", "dead_letters")
 
@@ -25,69 +32,187 @@ def shadow_schema(projection: Projection) -> str:
     return f"rebuild_{projection.name}"
 
 
-async def _scalar(conn: AsyncConnection[Any], query: str | sql.Composed, *params: Any) -> Any:
+def bookkeeping_schema(run: str) -> str:
+    return f"replay_{run}"
+
+
+@dataclass
+class Shadow:
+    """A projection's shadow tables, as a run builds them."""
+
+    projection: Projection
+    origin: int  # the first sequence its tables are built from
+    checkpoint: int  # it has applied everything up to here
+
+
+class InShadow:
+    """A projection applied to its shadow: each of its steps first puts the shadow schema at the head of the
+    transaction's search path, so that the steps of several read models interleave on one connection."""
+
+    def __init__(self, projection: Projection, run: str) -> None:
+        self.projection = projection
+        self.name = projection.name
+        # The run's bookkeeping next: the applier's own statements (dedupe, checkpoints, dead letters), which come
+        # between and after the read models' steps, name it plainly too. `public` last, for its functions.
+        self._path = f'"{shadow_schema(projection)}", "{bookkeeping_schema(run)}", public'
+
+    async def _enter(self, conn: AsyncConnection[Any]) -> None:
+        await conn.execute("SELECT set_config('search_path', %s, true)", (self._path,))
+
+    async def prepare(self, conn: AsyncConnection[Any], events: Batch) -> Write:
+        await self._enter(conn)
+        write = await self.projection.prepare(conn, events)
+
+        async def write_in_shadow() -> None:
+            await self._enter(conn)
+            await write()
+
+        return write_in_shadow
+
+    async def apply(self, conn: AsyncConnection[Any], event: Event[Any], position: Position) -> None:
+        await self._enter(conn)
+        await self.projection.apply(conn, event, position)
+
+
+async def _rows(conn: AsyncConnection[Any], query: str | sql.Composed, *params: Any) -> list[tuple[Any, ...]]:
     async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(query, params)
-        row = await cur.fetchone()
-    return None if row is None else row[0]
+        await cur.execute(query, params or None)  # None: a literal % needs no escaping
+        return await cur.fetchall()
 
 
-async def shadow_tag(conn: AsyncConnection[Any], projection: Projection) -> tuple[int, str] | None:
-    """An existing shadow's first sequence and the run that made it (a projection's name, or `all`); None when
-    there is no shadow. Both are kept in the schema's comment."""
-    tag = await _scalar(
+async def shadow_tags(conn: AsyncConnection[Any], projections: Sequence[Projection]) -> dict[str, tuple[int, str]]:
+    """Each existing shadow's first sequence and the run that made it, by projection; kept in the schema's
+    comment."""
+    tags = await _rows(
         conn,
-        "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
-        shadow_schema(projection),
+        "SELECT substr(nspname, 9), obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = ANY(%s)",
+        [shadow_schema(p) for p in projections],
     )
-    if tag is None:
-        return None
-    origin, _, run = str(tag).partition(" ")
-    return int(origin), run or projection.name
+    parsed = {}
+    for name, tag in tags:
+        origin, _, run = str(tag).partition(" ")
+        parsed[str(name)] = (int(origin), run or str(name))
+    return parsed
 
 
 async def rebuilding(conn: AsyncConnection[Any]) -> set[str]:
     """The projections a replay is rebuilding (or an interrupted one left to resume)."""
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute("SELECT substr(nspname, 9) FROM pg_namespace WHERE nspname LIKE 'rebuild\\_%'")
-        return {str(row[0]) for row in await cur.fetchall()}
+    rows = await _rows(conn, "SELECT substr(nspname, 9) FROM pg_namespace WHERE nspname LIKE 'rebuild\\_%'")
+    return {str(row[0]) for row in rows}
 
 
-async def open_shadow(
-    conn: AsyncConnection[Any], projection: Projection, origin: int | None, run: str | None = None
-) -> tuple[int, int]:
-    """Create the shadow (or keep the one an interrupted rebuild left, if it started from the same sequence) and
-    point this session's search path at it. Returns (origin, the shadow's checkpoint). `conn` is autocommit.
-    `run` tags the shadow with the run it belongs to (a new shadow's default: the projection's name)."""
-    schema = sql.Identifier(shadow_schema(projection))
-    tag = await shadow_tag(conn, projection)
-    existing = None if tag is None else tag[0]
-    if existing is not None and origin not in (None, existing):
-        await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(schema))
-        existing = None
-    if existing is None:
-        existing = origin or 1
-        run = run or projection.name
-        async with conn.transaction():
-            await conn.execute(sql.SQL("CREATE SCHEMA {}").format(schema))
-            for table in (*projection.tables, *BOOKKEEPING):
+async def _run_checkpoints(conn: AsyncConnection[Any], run: str) -> dict[str, int]:
+    """The checkpoint of each shadow in the run's bookkeeping (none when it has none)."""
+    books = bookkeeping_schema(run)
+    if (await _rows(conn, "SELECT to_regnamespace(%s)", books))[0][0] is None:
+        return {}
+    query = sql.SQL("SELECT projection, last_seq FROM {}.projection_checkpoints").format(sql.Identifier(books))
+    rows = await _rows(conn, query)
+    return {str(name): int(seq) for name, seq in rows}
+
+
+async def open_shadows(
+    conn: AsyncConnection[Any], run: str, projections: Sequence[Projection], origin: int | None
+) -> list[Shadow]:
+    """The run's shadows of these projections. When an interrupted run of this name (from `origin`, or from
+    anywhere when None) left shadows, those as they are: the projections without one were swapped in already.
+    Otherwise fresh shadows of them all, created in one transaction. `conn` is autocommit; its session's search
+    path is pointed at the run's bookkeeping."""
+    tags = await shadow_tags(conn, projections)
+    checkpoints = await _run_checkpoints(conn, run)
+    shadows = [
+        Shadow(p, tags[p.name][0], checkpoints[p.name])
+        for p in projections
+        if p.name in checkpoints and p.name in tags and tags[p.name][1] == run and origin in (None, tags[p.name][0])
+    ]
+    if not shadows:
+        shadows = await _create(conn, run, projections, origin or 1, tags)
+    path = f'"{bookkeeping_schema(run)}", public'
+    await conn.execute("SELECT set_config('search_path', %s, false)", (path,))
+    return shadows
+
+
+async def _create(
+    conn: AsyncConnection[Any],
+    run: str,
+    projections: Sequence[Projection],
+    origin: int,
+    tags: dict[str, tuple[int, str]],
+) -> list[Shadow]:
+    """Fresh shadows and bookkeeping for the run, in one transaction and one round trip (a pipeline), in place of
+    whatever shadows of these projections there were."""
+    books = sql.Identifier(bookkeeping_schema(run))
+    grants = await _grants(conn, [table for p in projections for table in p.tables])
+    async with conn.transaction():
+        for projection in projections:  # another run's shadow: its bookkeeping forgets it
+            if projection.name in tags and tags[projection.name][1] != run:
+                await _forget(conn, tags[projection.name][1], projection)
+        async with conn.pipeline():
+            await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(books))
+            await conn.execute(sql.SQL("CREATE SCHEMA {}").format(books))
+            for table in BOOKKEEPING:
                 await conn.execute(
                     sql.SQL("CREATE TABLE {}.{} (LIKE public.{} INCLUDING ALL)").format(
-                        schema, sql.Identifier(table), sql.Identifier(table)
+                        books, sql.Identifier(table), sql.Identifier(table)
                     )
                 )
-                await _copy_grants(conn, schema, table)
+            for projection in projections:
+                schema = sql.Identifier(shadow_schema(projection))
+                await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema))
+                await conn.execute(sql.SQL("CREATE SCHEMA {}").format(schema))
+                await conn.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(schema, sql.Literal(f"{origin} {run}")))
+                for table in projection.tables:
+                    await conn.execute(
+                        sql.SQL("CREATE TABLE {}.{} (LIKE public.{} INCLUDING ALL)").format(
+                            schema, sql.Identifier(table), sql.Identifier(table)
+                        )
+                    )
+                    # LIKE copies no privileges: the copy gets the live table's grants, or the services'
+                    # least-privilege roles (crisis_writer, crisis_reader) would lose the table at the swap.
+                    for grantee, privilege in grants.get(table, ()):
+                        await conn.execute(
+                            sql.SQL("GRANT {} ON {}.{} TO {}").format(
+                                sql.SQL(privilege), schema, sql.Identifier(table), sql.Identifier(grantee)
+                            )
+                        )
             await conn.execute(
-                sql.SQL("INSERT INTO {}.projection_checkpoints (projection, last_seq) VALUES (%s, %s)").format(schema),
-                (projection.name, existing - 1),
+                sql.SQL(
+                    "INSERT INTO {}.projection_checkpoints (projection, last_seq) SELECT unnest(%s::text[]), %s"
+                ).format(books),
+                ([p.name for p in projections], origin - 1),
             )
-    if run is not None:
-        await conn.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(schema, sql.Literal(f"{existing} {run}")))
-    await conn.execute("SELECT set_config('search_path', %s, false)", (f"{shadow_schema(projection)}, public",))
-    checkpoint = await _scalar(
-        conn, "SELECT last_seq FROM projection_checkpoints WHERE projection = %s", projection.name
+    return [Shadow(p, origin, origin - 1) for p in projections]
+
+
+async def _grants(conn: AsyncConnection[Any], tables: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """Who may do what on each of these live tables (but their owner), in one query."""
+    rows = await _rows(
+        conn,
+        """SELECT c.relname, pg_get_userbyid(a.grantee), a.privilege_type
+           FROM pg_class c, aclexplode(c.relacl) a
+           WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY(%s)
+             AND a.grantee NOT IN (0, c.relowner)""",
+        list(tables),
     )
-    return existing, int(checkpoint)
+    grants: dict[str, list[tuple[str, str]]] = {}
+    for table, grantee, privilege in rows:
+        grants.setdefault(str(table), []).append((str(grantee), str(privilege)))
+    return grants
+
+
+async def _forget(conn: AsyncConnection[Any], run: str, projection: Projection) -> None:
+    """Drop the projection's shadow and its rows in the run's bookkeeping; the bookkeeping too once it keeps no
+    other shadow's."""
+    await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(shadow_schema(projection))))
+    books = sql.Identifier(bookkeeping_schema(run))
+    if (await _rows(conn, "SELECT to_regnamespace(%s)", bookkeeping_schema(run)))[0][0] is None:
+        return
+    for table in ("projection_checkpoints", "dead_letters"):
+        await conn.execute(
+            sql.SQL("DELETE FROM {}.{} WHERE projection = %s").format(books, sql.Identifier(table)), (projection.name,)
+        )
+    if not await _rows(conn, sql.SQL("SELECT 1 FROM {}.projection_checkpoints LIMIT 1").format(books)):
+        await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(books))
 
 
 async def lock_live_checkpoint(conn: AsyncConnection[Any], projection: Projection) -> int:
@@ -96,10 +221,12 @@ async def lock_live_checkpoint(conn: AsyncConnection[Any], projection: Projectio
     return await lock_projection(conn, projection.name, schema="public")
 
 
-async def swap_in(conn: AsyncConnection[Any], projection: Projection, checkpoint: int) -> None:
+async def swap_in(conn: AsyncConnection[Any], run: str, shadow: Shadow) -> None:
     """Inside the caller's transaction: replace the live tables with the shadow's, carry over its checkpoint and
     dead letters."""
+    projection = shadow.projection
     schema = sql.Identifier(shadow_schema(projection))
+    books = sql.Identifier(bookkeeping_schema(run))
     for table in projection.tables:
         names = await _index_names(conn, "public", table)
         await conn.execute(sql.SQL("DROP TABLE public.{}").format(sql.Identifier(table)))
@@ -112,53 +239,37 @@ async def swap_in(conn: AsyncConnection[Any], projection: Projection, checkpoint
                         sql.Identifier(new_name), sql.Identifier(old_name)
                     )
                 )
-    # The processed event ids stay: the live record is shared by every read model, the shadow's was its own.
+    # The processed event ids stay: the live record is shared by every read model, the run's was its own.
     params = {"p": projection.name}
     # Dead letters: those the rebuild no longer hits are gone; decisions on the others are kept.
     await conn.execute(
         sql.SQL(
             """DELETE FROM public.dead_letters d WHERE d.projection = %(p)s AND d.status = 'open'
-               AND NOT EXISTS (SELECT 1 FROM {}.dead_letters s WHERE s.stream_seq = d.stream_seq)"""
-        ).format(schema),
+               AND NOT EXISTS (SELECT 1 FROM {}.dead_letters s
+                               WHERE s.projection = %(p)s AND s.stream_seq = d.stream_seq)"""
+        ).format(books),
         params,
     )
     await conn.execute(
         sql.SQL(
             """INSERT INTO public.dead_letters (projection, stream_seq, subject, headers, payload, error)
                SELECT projection, stream_seq, subject, headers, payload, error FROM {}.dead_letters
-               ON CONFLICT (projection, stream_seq) DO NOTHING"""
-        ).format(schema)
+               WHERE projection = %(p)s ON CONFLICT (projection, stream_seq) DO NOTHING"""
+        ).format(books),
+        params,
     )
-    await carry_over_checkpoint(conn, projection.name, checkpoint)
-    await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(schema))
-
-
-async def _copy_grants(conn: AsyncConnection[Any], schema: sql.Identifier, table: str) -> None:
-    """LIKE copies no privileges: the copy gets the live table's grants, or the services' least-privilege roles
-    (crisis_writer, crisis_reader) would lose the table at the swap."""
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(
-            """SELECT pg_get_userbyid(a.grantee), a.privilege_type
-               FROM pg_class c, aclexplode(c.relacl) a
-               WHERE c.oid = format('public.%%I', %s::text)::regclass AND a.grantee NOT IN (0, c.relowner)""",
-            (table,),
-        )
-        grants = await cur.fetchall()
-    for grantee, privilege in grants:
-        await conn.execute(
-            sql.SQL("GRANT {} ON {}.{} TO {}").format(
-                sql.SQL(privilege), schema, sql.Identifier(table), sql.Identifier(grantee)
-            )
-        )
+    await carry_over_checkpoint(conn, projection.name, shadow.checkpoint)
+    await _forget(conn, run, projection)
 
 
 async def _index_names(conn: AsyncConnection[Any], schema: str, table: str) -> dict[str, str]:
     """Each index of the table by its shape (its definition without name and table), to its name."""
-    async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(
-            """SELECT regexp_replace(pg_get_indexdef(i.indexrelid), 'INDEX \\S+ ON \\S+', 'INDEX ON'), c.relname
-               FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-               WHERE i.indrelid = format('%%I.%%I', %s::text, %s::text)::regclass""",
-            (schema, table),
-        )
-        return {shape: name for shape, name in await cur.fetchall()}
+    rows = await _rows(
+        conn,
+        """SELECT regexp_replace(pg_get_indexdef(i.indexrelid), 'INDEX \\S+ ON \\S+', 'INDEX ON'), c.relname
+           FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+           WHERE i.indrelid = format('%%I.%%I', %s::text, %s::text)::regclass""",
+        schema,
+        table,
+    )
+    return {str(shape): str(name) for shape, name in rows}

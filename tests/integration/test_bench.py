@@ -69,16 +69,19 @@ async def test_bench_refuses_a_stream_that_holds_events(nc: Client, settings: Se
 @pytest.mark.timeout(600)
 @pytest.mark.usefixtures("stream")
 async def test_bench_runs_beside_a_busy_stream_on_one_of_its_own(nc: Client, settings: Settings) -> None:
+    """... with ingest and query served by two worker processes each, as the title says."""
     js = nc.jetstream()
     await publish(nc, [make_event(incident_id())])
     before = (await js.stream_info("CRISIS_EVENTS")).state
     name = f"BENCH_{uuid.uuid4().hex[:6].upper()}"
     argv = ["--events", "100", "--reads", "50", "--fresh-seconds", "1", "--stream", name]
+    workers = ["--ingest-workers", "2", "--query-workers", "2"]
 
-    done = await crisis(settings, "bench", *argv)
+    done = await crisis(settings, "bench", *argv, *workers)
 
     assert done.exit_code == 0, done.output[-3000:]
     assert "catch-up, all read models" in done.output
+    assert "ingest x2, query x2 worker process(es)" in " ".join(done.output.split())
     after = (await js.stream_info("CRISIS_EVENTS")).state
     assert (after.messages, after.last_seq, after.consumer_count) == (1, before.last_seq, 0)  # untouched
     assert all(info.config.name != name for info in await js.streams_info())  # deleted at the end

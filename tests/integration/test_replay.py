@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -22,14 +21,15 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from schemas.subjects import STREAM_NAME
 from services.common.settings import Settings
 from services.projector.read_models import PROJECTIONS
-from services.projector.replay import Shadow, ShadowFeed, temporary_consumer
-from services.projector.shadow import open_shadow
+from services.projector.replay import ShadowFeed, temporary_consumer
+from services.projector.shadow import open_shadows
 from services.query.app import create_app as create_query_app
 from tests.conftest import incident_id
 from tests.factories import make_event
 from tests.integration.cli_runner import crisis
 from tests.integration.test_domain_api import correction, government_report, scenario
 from tests.integration.test_projector import checkpoints, fetch, publish, running_projector
+from tests.integration.test_set_based_writes import messages, refused_changes
 from tests.readmodels import snapshot
 from tests.stack import running_stack
 from tests.waiting import wait_until
@@ -92,10 +92,11 @@ async def test_an_interrupted_replay_resumes_from_its_shadow(nc: Client, setting
     incidents = PROJECTIONS["incidents"]
     # A first run that stops after 50 events, as Ctrl-C would leave it.
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        origin, checkpoint = await open_shadow(conn, incidents, None)
+        shadows = await open_shadows(conn, "incidents", [incidents], None)
+        origin = shadows[0].origin
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT)
         async with temporary_consumer(nc.jetstream(), config) as sub:
-            feed = ShadowFeed(nc.jetstream(), sub, [Shadow(incidents, conn, checkpoint)], batch=10)
+            feed = ShadowFeed(nc.jetstream(), sub, conn, "incidents", shadows, batch=10)
             await feed.until(last - 150, lambda *_: None)
             await feed.close()
     assert (origin, snapshot(url)) == (1, before)  # the live tables are untouched meanwhile
@@ -114,15 +115,11 @@ async def test_one_consumer_feeds_the_shadows_of_two_projections_reading_the_str
     _, last = await projected(nc, settings, 120)
     two = [PROJECTIONS["incidents"], PROJECTIONS["event_log"]]
     js = nc.jetstream()
-    async with contextlib.AsyncExitStack() as stack:
-        shadows = []
-        for projection in two:
-            conn = await stack.enter_async_context(await psycopg.AsyncConnection.connect(url, autocommit=True))
-            _, checkpoint = await open_shadow(conn, projection, None)
-            shadows.append(Shadow(projection, conn, checkpoint))
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        shadows = await open_shadows(conn, "all", two, None)
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.ALL)
         async with temporary_consumer(js, config) as sub:
-            feed = ShadowFeed(js, sub, shadows, batch=25)
+            feed = ShadowFeed(js, sub, conn, "all", shadows, batch=25)
             await feed.until(last, lambda *_: None)
             await feed.close()
             info = await js.consumer_info(STREAM_NAME, config.name or "")
@@ -164,12 +161,12 @@ def start_replay_all(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
 
 
 async def shadow_checkpoint(url: str, projection: str) -> int | None:
-    """The checkpoint of the projection's shadow; None when it has none."""
-    [(table,)] = await fetch(url, "SELECT to_regclass(%s)::text", f"rebuild_{projection}.projection_checkpoints")
+    """The checkpoint of the projection's shadow in `crisis replay all`'s bookkeeping; None when it has none."""
+    [(table,)] = await fetch(url, "SELECT to_regclass('replay_all.projection_checkpoints')::text")
     if table is None:
         return None
-    [(seq,)] = await fetch(url, f"SELECT last_seq FROM {table}")
-    return int(seq)
+    seqs = await fetch(url, f"SELECT last_seq FROM {table} WHERE projection = %s", projection)
+    return int(seqs[0][0]) if seqs else None
 
 
 async def lock_waits(url: str) -> int:
@@ -214,6 +211,84 @@ async def test_replay_all_interrupted_in_its_third_projection_resumes_there(
         assert f"{name}: rebuilt from sequence 1, resumed after {seq}, live at {last}" in result.output
     assert snapshot(url) == before
     assert await shadow_schemas(url) == []
+
+
+async def open_transactions(url: str) -> int:
+    """Sessions of the test database, but the asking one, with a transaction under way."""
+    [(count,)] = await fetch(
+        url,
+        """SELECT count(*) FROM pg_stat_activity
+           WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL""",
+    )
+    return int(count)
+
+
+async def test_a_replay_killed_inside_a_batch_leaves_every_shadow_at_one_checkpoint_and_a_rerun_succeeds(
+    nc: Client, settings: Settings, tmp_path: Path
+) -> None:
+    """All shadows of a run take a batch in one transaction: SIGKILLed between its statements, after six of the
+    eight read models wrote their part of the batch, the run leaves none of them with it."""
+    url = settings.database_url or ""
+    _, last = await projected(nc, settings, 400)
+    before = snapshot(url)
+    replaying = start_replay_all(settings, tmp_path / "replay.log")
+    try:
+        await wait_until(
+            lambda: shadow_checkpoint(url, "statements"),
+            lambda seq: (seq or 0) >= last - 350,
+            within=120,
+            what="50 replayed",
+        )
+        async with await psycopg.AsyncConnection.connect(url) as holder:
+            # SHARE lets the statements shadow's reads through and stops its writes: the next batch waits there,
+            # the read models before it (event_log ... detentions) written, within the run's transaction.
+            await holder.execute("LOCK TABLE rebuild_statements.statements IN SHARE MODE")
+            await wait_until(lambda: lock_waits(url), lambda n: n > 0, within=60, what="a batch waiting on statements")
+            replaying.kill()
+            replaying.wait(timeout=30)
+        await wait_until(lambda: open_transactions(url), lambda n: n == 0, within=60, what="its transaction to end")
+    finally:
+        if replaying.poll() is None:
+            replaying.kill()
+    checkpoints_left = await fetch(url, "SELECT DISTINCT last_seq FROM replay_all.projection_checkpoints")
+    assert len(checkpoints_left) == 1, checkpoints_left
+    [(reached,)] = checkpoints_left
+    applied = reached - (last - 400)  # the stream's sequences go on from the module's earlier tests
+    assert await fetch(url, "SELECT count(*) FROM rebuild_event_log.event_log") == [(applied,)]
+    assert await fetch(url, "SELECT sum(event_count)::int FROM rebuild_incidents.incidents") == [(applied,)]
+    assert await fetch(url, "SELECT count(*) FROM rebuild_statements.statements") == [(applied - 1,)]
+    assert snapshot(url) == before  # the live tables untouched
+
+    result = await crisis(settings, "replay", "all")
+
+    assert result.exit_code == 0, result.output
+    assert all(f"{name}: rebuilt from sequence 1, resumed after {reached}, live at {last}" in result.output
+               for name in PROJECTIONS)  # fmt: skip
+    assert snapshot(url) == before
+    assert await shadow_schemas(url) == []
+
+
+async def test_a_replay_dead_letters_only_what_a_read_model_refuses_and_every_shadow_gets_the_rest(
+    nc: Client, settings: Settings
+) -> None:
+    """One batch holds events the facts and casualties read models refuse: applied to every shadow in one
+    transaction, it is redone event by event there, each shadow in its own search path."""
+    url = settings.database_url or ""
+    js = nc.jetstream()
+    for message in messages(refused_changes()):
+        last = (await js.publish(message.subject, message.data)).seq
+    async with running_projector(settings):
+        await wait_until(lambda: checkpoints(url), lambda c: min(c.values()) == last)
+    refused = await fetch(url, "SELECT projection, stream_seq FROM dead_letters ORDER BY 1, 2")
+    assert {projection for projection, _ in refused} == {"facts", "casualties"}
+    before = snapshot(url)
+
+    result = await crisis(settings, "replay", "all")
+
+    assert result.exit_code == 0, result.output
+    assert await fetch(url, "SELECT projection, stream_seq FROM dead_letters ORDER BY 1, 2") == refused
+    assert snapshot(url) == before
+    assert await checkpoints(url) == {name: last for name in PROJECTIONS}
 
 
 async def test_replay_from_a_sequence_builds_only_what_follows(nc: Client, settings: Settings) -> None:

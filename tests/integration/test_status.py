@@ -13,7 +13,7 @@ from services.common.settings import Settings
 from services.projector import status_metrics
 from services.projector.app import create_app
 from services.projector.read_models import PROJECTIONS
-from services.projector.shadow import open_shadow
+from services.projector.shadow import open_shadows
 from tests.conftest import incident_id
 from tests.factories import make_event
 from tests.integration.cli_runner import crisis
@@ -73,7 +73,7 @@ async def test_status_and_metrics_while_the_projector_runs(
 
 async def test_status_shows_a_projection_being_rebuilt(settings: Settings, nc: Client) -> None:
     async with await psycopg.AsyncConnection.connect(settings.database_url or "", autocommit=True) as conn:
-        await open_shadow(conn, PROJECTIONS["incidents"], None)
+        await open_shadows(conn, "incidents", [PROJECTIONS["incidents"]], None)
     result = await crisis(settings, "status")
     states = {
         line.split()[0]: line.split()[4]

@@ -29,6 +29,8 @@ class BenchOptions:
     external: bool  # the servers of `settings` (a running `crisis up`, CRISIS_ URLs) instead of embedded ones
     stream: str | None = None  # a stream of the bench's own beside the event stream (--stream NAME)
     partitions: int = 1  # above 1: catch-up is also timed with this many projectors over a stream split as many ways
+    ingest_workers: int = 1  # processes serving ingest (crisis ingest --workers)
+    query_workers: int = 1  # processes serving query (crisis query --workers)
 
     @property
     def singles(self) -> int:

@@ -75,7 +75,7 @@ async def replay_all_rate(settings: Settings, js: JetStreamContext, events: int,
     origin = await resolve_origin(js, None, None, EventStream.of(settings))
     started = time.perf_counter()
     projections = await plan(settings, "all", list(PROJECTIONS.values()), origin)
-    await replay(settings, projections, origin, on_progress)
+    await replay(settings, "all", projections, origin, on_progress)
     return events / (time.perf_counter() - started)
 
 

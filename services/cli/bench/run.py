@@ -150,8 +150,9 @@ async def bench(options: BenchOptions, settings: Settings, console: Console) -> 
                 token, tokens = api_token()
                 retries = http.Retries()
                 assert servers.nats_url is not None and servers.database_url is not None
+                nats_url, database_url = servers.nats_url, servers.database_url
                 ingest = stack.enter_context(
-                    service("ingest", servers.nats_url, stream, servers.database_url, tokens, workdir)
+                    service("ingest", nats_url, stream, database_url, tokens, workdir, workers=options.ingest_workers)
                 )
                 await ingest.ready()
                 columns = (TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -250,7 +251,9 @@ async def projected(
     stream = stream or ctx.stream
     with (
         fresh_database(ctx.server_url) as database_url,
-        service("query", ctx.nats_url, stream, database_url, ctx.tokens, ctx.workdir) as query,
+        service(
+            "query", ctx.nats_url, stream, database_url, ctx.tokens, ctx.workdir, workers=ctx.options.query_workers
+        ) as query,
         ExitStack() as projectors,
     ):
         await query.ready()
@@ -308,6 +311,7 @@ def run(options: BenchOptions, settings: Settings, json_path: Path | None, conso
         f"crisis bench: {options.events:,} events ({options.mix} mix) x {options.rounds} rounds, medians; "
         f"{'fsync before ack' if options.fsync else 'fsync relaxed'}; "
         + (f"catch-up also by {options.partitions} partition projectors; " if options.partitions > 1 else "")
+        + f"ingest x{options.ingest_workers}, query x{options.query_workers} worker process(es); "
         + f"{described['cores']} cores, {described['ram_gb']} GB RAM; "
         f"{retries} request(s) retried on a dropped connection"
     )

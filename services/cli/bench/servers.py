@@ -115,12 +115,12 @@ class Child:
         return kilobytes / 1024 if kilobytes is not None else None
 
     def cpu_seconds(self) -> float | None:
-        """CPU time the process has used so far, user and system (Linux: /proc/<pid>/stat), while it still runs."""
+        """CPU time the process and its running workers have used so far, user and system (Linux: /proc), while it
+        still runs."""
         try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+            return sum(_cpu_seconds(pid) for pid in [self.process.pid, *_children(self.process.pid)])
         except OSError:
             return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -132,12 +132,29 @@ class Child:
                 self.process.wait()
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started that still run (a service's workers)."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 @contextmanager
 def service(
-    name: str, nats_url: str, stream: EventStream, database_url: str, tokens: str, log_dir: Path, partition: int = 0
+    name: str,
+    nats_url: str,
+    stream: EventStream,
+    database_url: str,
+    tokens: str,
+    log_dir: Path,
+    partition: int = 0,
+    workers: int = 1,
 ) -> Iterator[Child]:
-    """`crisis <name>` (ingest, projector or query) against the bench's servers and event stream; a projector
-    feeds `partition` of it."""
+    """`crisis <name>` (ingest, projector or query) against the bench's servers and event stream, served by
+    `workers` processes (ingest and query); a projector feeds `partition` of it."""
     port = free_port(HOST)
     env = os.environ | {
         "CRISIS_NATS_URL": nats_url,
@@ -155,9 +172,8 @@ def service(
         "CRISIS_STREAM_PROTECTED": "false",  # the bench purges its stream between rounds
         "CRISIS_LOG_LEVEL": "WARNING",
     }
-    child = Child(
-        f"{name}-{partition}" if partition else name, [sys.executable, "-m", "services", name], env, log_dir, port
-    )
+    argv = [sys.executable, "-m", "services", name, *(["--workers", str(workers)] if workers > 1 else [])]
+    child = Child(f"{name}-{partition}" if partition else name, argv, env, log_dir, port)
     try:
         yield child
     finally:
