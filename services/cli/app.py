@@ -99,7 +99,7 @@ def _serve(service: str, data_dir: Path | None, workers: int | None, needs_datab
     settings_environment({"data_dir": data_dir, f"{service}_workers": workers})
     settings = _resolved(data_dir, needs_database)
     port, count = getattr(settings, f"{service}_port"), getattr(settings, f"{service}_workers")
-    serve(f"services.{service}.app:app_in_worker", settings.host, port, count)
+    serve(f"services.cli.worker_apps:{service}", settings.host, port, count)
 
 
 @app.command()

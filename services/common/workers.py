@@ -20,9 +20,6 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
-from services.common.discovery import resolve
-from services.common.logging import configure_logging
-from services.common.settings import Settings
 from services.common.shared_metrics import MULTIPROCESS_DIR_VARIABLE
 
 
@@ -47,10 +44,3 @@ def settings_environment(values: dict[str, object]) -> None:
     for name, value in values.items():
         if value is not None:
             os.environ[f"CRISIS_{name.upper()}"] = str(value)
-
-
-def worker_settings(needs_database: bool) -> Settings:
-    """A worker's settings: the environment's, with the servers found as the command found them."""
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_format)
-    return resolve(settings, needs_database)

@@ -14,7 +14,6 @@ from services.common.frozen_heap import frozen_heap
 from services.common.http import install_common
 from services.common.openapi import install_openapi
 from services.common.settings import Settings
-from services.common.workers import worker_settings
 from services.ingest.eventlog import EventLog
 from services.ingest.identity import event_id_secret
 from services.ingest.nats_eventlog import NatsEventLog
@@ -52,8 +51,3 @@ def create_app(settings: Settings, event_log: EventLog | None = None) -> FastAPI
     install_openapi(app, COMPONENTS)
     app.include_router(router)
     return app
-
-
-def app_in_worker() -> FastAPI:
-    """The app of each process of `crisis ingest --workers N` (an import string for uvicorn)."""
-    return create_app(worker_settings(needs_database=False))

@@ -53,6 +53,11 @@ def _cleaned_string(value: str, at: At, errors: list[dict[str, Any]]) -> str:
     return value if value.isascii() else unicodedata.normalize("NFC", value)  # ASCII is NFC already
 
 
+# What the hygiene keeps as it is: besides these, a printable ASCII string within the cap (ASCII is NFC, and
+# `isprintable` is False for every refused ASCII character, and for newline and tab, which take the full check).
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
 def cleaned(value: Any, at: At, errors: list[dict[str, Any]], depth: int = 0) -> Any:
     """`value` with every string NFC-normalised; what is wrong is appended to `errors` (located by `at`)."""
     if depth > MAX_DEPTH:
@@ -66,8 +71,18 @@ def cleaned(value: Any, at: At, errors: list[dict[str, Any]], depth: int = 0) ->
             return value
         return [cleaned(item, (at, i), errors, depth + 1) for i, item in enumerate(value)]
     if isinstance(value, dict):
+        # Most of an object's keys and values are plain, told by a test written out here: the calls of the full
+        # check, per key and per value, were most of the hygiene's time. At the last level every value is refused.
+        shallow = depth < MAX_DEPTH
         result: dict[Any, Any] = {}
         for key, item in value.items():
-            result[_cleaned_string(key, (at, key), errors)] = cleaned(item, (at, key), errors, depth + 1)
+            clean_key = key
+            if not (key.isascii() and len(key) <= MAX_STRING_CHARS and key.isprintable()):
+                clean_key = _cleaned_string(key, (at, key), errors)
+            kind = type(item)
+            plain = kind in _SCALARS or (
+                kind is str and item.isascii() and len(item) <= MAX_STRING_CHARS and item.isprintable()
+            )
+            result[clean_key] = item if shallow and plain else cleaned(item, (at, key), errors, depth + 1)
         return result
     return value

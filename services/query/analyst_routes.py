@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
 from schemas.bounds import Moment
 from services.query import export_views, search_views, trend_views
-from services.query.dependencies import Connection, HeavyConnection, Position
+from services.query.dependencies import POSITIONED, Connection, HeavyConnection, Position, Read
 from services.query.domain_routes import CSV, GEOJSON
 from services.query.errors import BAD_CURSOR, after_cursor, invalid_parameter
 from services.query.exports import StreamedExport, feature_collection, hxl_csv, ndjson
@@ -42,8 +42,9 @@ NDJSON: dict[int | str, dict[str, Any]] = {
 
 @router.get("/events", responses=BAD_CURSOR)
 async def search_events(
+    read: Read,
     selection: Selected,
-    conn: Connection,
+    response: Response,
     sort: Annotated[
         Sort | None,
         Query(description="occurred_at (default without q), -occurred_at, or relevance (default with q)."),
@@ -58,7 +59,9 @@ async def search_events(
         raise invalid_parameter("sort", "relevance sorts by q: give q, or sort by occurred_at or -occurred_at")
     decoded = after_cursor(CURSORS[sort], cursor)
     after = (decoded[1], decoded[2]) if decoded is not None else None
-    found = await search_views.hits(conn, selection, sort, after=after, limit=limit + 1)
+    async with read.read_models.connection() as conn:
+        found = await search_views.hits(conn, selection, sort, after=after, limit=limit + 1)
+    response.headers.update(read.freshness(found.position).headers)
     sort_key = "rank" if sort == "relevance" else "occurred_at"
     items, next_cursor = next_page(
         found.hits, limit, CURSORS[sort], key=lambda hit: (sort, getattr(hit, sort_key), hit.position)
@@ -66,7 +69,7 @@ async def search_events(
     return EventHitPage(items=items, next_cursor=next_cursor, relevance_capped=found.capped)
 
 
-@router.get("/trends")
+@router.get("/trends", dependencies=POSITIONED)
 async def trends(
     selection: Selected,
     conn: Connection,
@@ -100,14 +103,14 @@ async def trends(
     return Trends(interval=interval, group_by=group_by, as_of=selection.as_of, series=list(series.values()))
 
 
-@router.get("/map", responses=GEOJSON, response_class=StreamingResponse)
+@router.get("/map", responses=GEOJSON, response_class=StreamingResponse, dependencies=POSITIONED)
 async def selection_map(selection: Selected, conn: HeavyConnection, position: Position) -> StreamingResponse:
     """The located events under the filters, across incidents, as one GeoJSON FeatureCollection, streamed."""
     rows = export_views.located(conn, selection)
     return StreamedExport(feature_collection(rows), media_type="application/geo+json", headers=position.headers)
 
 
-@router.get("/export.csv", responses=CSV, response_class=StreamingResponse)
+@router.get("/export.csv", responses=CSV, response_class=StreamingResponse, dependencies=POSITIONED)
 async def selection_csv(selection: Selected, conn: HeavyConnection, position: Position) -> StreamingResponse:
     """Every event under the filters, one row each, with an HXL hashtag row under the headers, streamed."""
     rows = export_views.csv_rows(conn, selection)
@@ -118,7 +121,7 @@ async def selection_csv(selection: Selected, conn: HeavyConnection, position: Po
     )
 
 
-@router.get("/export.ndjson", responses=NDJSON, response_class=StreamingResponse)
+@router.get("/export.ndjson", responses=NDJSON, response_class=StreamingResponse, dependencies=POSITIONED)
 async def selection_ndjson(selection: Selected, conn: HeavyConnection, position: Position) -> StreamingResponse:
     """Every event under the filters, one JSON object a line, streamed."""
     rows = export_views.ndjson_lines(conn, selection)

@@ -17,7 +17,6 @@ from services.common.frozen_heap import frozen_heap
 from services.common.http import error_body, install_common
 from services.common.openapi import install_openapi
 from services.common.settings import Settings
-from services.common.workers import worker_settings
 from services.query.access import read_access
 from services.query.api import api_router
 from services.query.database import ReadModels, read_pool
@@ -74,8 +73,3 @@ def create_app(settings: Settings) -> FastAPI:
     access = read_access(app, settings)
     app.include_router(api_router, **access)
     return app
-
-
-def app_in_worker() -> FastAPI:
-    """The app of each process of `crisis query --workers N` (an import string for uvicorn)."""
-    return create_app(worker_settings(needs_database=True))

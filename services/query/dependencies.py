@@ -75,12 +75,6 @@ async def _runtime(request: Request) -> QueryRuntime:
 Runtime = Annotated[QueryRuntime, Depends(_runtime)]
 
 
-async def _position_waiter(runtime: Runtime) -> PositionWaiter:
-    return runtime.position_waiter
-
-
-Waiter = Annotated[PositionWaiter, Depends(_position_waiter)]
-
 MinPosition = Annotated[
     int | None, Query(ge=0, description="Wait (bounded) until the read models reach this stream position.")
 ]
@@ -90,7 +84,7 @@ MinPositionHeader = Annotated[
 
 
 async def _wanted_position(
-    waiter: Waiter, min_position: MinPosition = None, x_min_position: MinPositionHeader = None
+    request: Request, min_position: MinPosition = None, x_min_position: MinPositionHeader = None
 ) -> int | None:
     """The position the reader wants (None: any), once the read models reach it or the bound has passed."""
     wanted, loc = (
@@ -100,7 +94,7 @@ async def _wanted_position(
     )
     if wanted is not None:
         try:
-            await waiter.wait_for(wanted)
+            await runtime_of(request.app).position_waiter.wait_for(wanted)
         except BeyondStreamEnd as exc:
             detail = {"loc": loc, "msg": str(exc), "type": "beyond_stream_end"}
             raise HTTPException(400, detail=error_body(str(exc), [detail])) from exc
@@ -141,10 +135,36 @@ QuerySettings = Annotated[Settings, Depends(_settings)]
 async def read_position(response: Response, conn: Connection, wanted: WantedPosition) -> Freshness:
     """The read models' position, read before the data on the request's connection; sets X-Position (and X-Stale
     when a wanted position was not reached within the bound)."""
-    position = await read_models_position(conn)
-    freshness = Freshness(position, stale=wanted is not None and position < wanted)
+    freshness = Freshness.at(await read_models_position(conn), wanted)
     response.headers.update(freshness.headers)
     return freshness
 
 
 Position = Annotated[Freshness, Depends(read_position)]
+# The read position as a route's first dependency (`@router.get(..., dependencies=POSITIONED)`): its wait for
+# min_position, and the 400 of one beyond the stream, before the route's other dependencies run.
+POSITIONED = [Depends(read_position)]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a hot read depends on, as one dependency: the read models, and the position the reader asked for, once
+    reached. The read takes its own connection and reads the position with its data in one round trip; a tree of
+    dependencies and a statement of its own cost a timeline read a third of its CPU (docs/performance.md)."""
+
+    read_models: ReadModels
+    wanted: int | None
+
+    def freshness(self, position: int) -> Freshness:
+        return Freshness.at(position, self.wanted)
+
+
+async def _reading(
+    request: Request, min_position: MinPosition = None, x_min_position: MinPositionHeader = None
+) -> Reading:
+    wanted = await _wanted_position(request, min_position, x_min_position)
+    return Reading(runtime_of(request.app).read_models, wanted)
+
+
+# Instead of Connection and Position: a route that takes Read writes X-Position itself.
+Read = Annotated[Reading, Depends(_reading)]

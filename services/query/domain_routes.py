@@ -23,7 +23,7 @@ from services.domain.elections import elections
 from services.domain.statements import by_speaker
 from services.domain.summary import Summary, summarise
 from services.query import export_views, incident_views, mention_views, report_views
-from services.query.dependencies import Connection, HeavyConnection, Position, on_the_loop
+from services.query.dependencies import POSITIONED, Connection, HeavyConnection, Position, on_the_loop
 from services.query.errors import BAD_CURSOR, NOT_FOUND, after_cursor, not_found
 from services.query.exports import StreamedExport, feature_collection, hxl_csv
 from services.query.freshness import Freshness
@@ -103,7 +103,7 @@ class IncidentList:
 ListOf = Annotated[IncidentList, Depends(on_the_loop(IncidentList))]
 
 
-@router.get("/incidents/{incident_id}/elections", responses=LIST_ERRORS)
+@router.get("/incidents/{incident_id}/elections", responses=LIST_ERRORS, dependencies=POSITIONED)
 async def incident_elections(params: ListOf, conn: Connection, position: Position) -> ElectionPage:
     """Each election's state (held -> announced -> annulled or certified) with who, when and why."""
     folded = elections(await report_views.election_events(conn, params.incident_id, params.as_of))
@@ -111,7 +111,7 @@ async def incident_elections(params: ListOf, conn: Connection, position: Positio
     return ElectionPage(items=items, next_cursor=next_cursor)
 
 
-@router.get("/incidents/{incident_id}/detentions", responses=LIST_ERRORS)
+@router.get("/incidents/{incident_id}/detentions", responses=LIST_ERRORS, dependencies=POSITIONED)
 async def incident_detentions(params: ListOf, conn: Connection, position: Position) -> DetentionPage:
     """People detained or released, by actor id: their status, who released them, and the history."""
     folded = custody(await report_views.detention_events(conn, params.incident_id, params.as_of))
@@ -119,7 +119,7 @@ async def incident_detentions(params: ListOf, conn: Connection, position: Positi
     return DetentionPage(items=items, next_cursor=next_cursor)
 
 
-@router.get("/incidents/{incident_id}/statements", responses=LIST_ERRORS)
+@router.get("/incidents/{incident_id}/statements", responses=LIST_ERRORS, dependencies=POSITIONED)
 async def incident_statements(
     params: ListOf,
     conn: Connection,
@@ -133,7 +133,7 @@ async def incident_statements(
     return SpeakerPage(items=items, next_cursor=next_cursor)
 
 
-@router.get("/incidents/{incident_id}/actors", responses=LIST_ERRORS)
+@router.get("/incidents/{incident_id}/actors", responses=LIST_ERRORS, dependencies=POSITIONED)
 async def incident_actors(params: ListOf, conn: Connection, position: Position) -> ActorPage:
     """The actors this incident's reports name, with their roles, aliases and mention counts (all incidents)."""
     folded = actors(await mention_views.mentions(conn, params.as_of, incident_id=params.incident_id))
@@ -141,7 +141,7 @@ async def incident_actors(params: ListOf, conn: Connection, position: Position) 
     return ActorPage(items=items, next_cursor=next_cursor)
 
 
-@router.get("/actors", responses=BAD_CURSOR)
+@router.get("/actors", responses=BAD_CURSOR, dependencies=POSITIONED)
 async def list_actors(
     conn: Connection, as_of: AsOf = None, limit: Limit = DEFAULT_LIMIT, cursor: PageCursor = None
 ) -> ActorPage:

@@ -27,9 +27,12 @@ STALE_HEADER = "X-Stale"
 POLL_WITHOUT_LISTENER_S = 0.02  # the projector commits a batch every few tens of milliseconds under load
 
 
+# How far the read models have got: the lowest stream sequence every projection has applied (0: none).
+POSITION = "SELECT COALESCE(min(last_seq), 0) AS position FROM projection_checkpoints"
+
+
 async def read_models_position(conn: DictConnection) -> int:
-    """How far the read models have got: the lowest stream sequence every projection has applied (0: none)."""
-    cur = await conn.execute("SELECT COALESCE(min(last_seq), 0) AS position FROM projection_checkpoints")
+    cur = await conn.execute(POSITION)
     row = await cur.fetchone()
     assert row is not None and isinstance(row["position"], int)
     return row["position"]
@@ -44,6 +47,11 @@ class BeyondStreamEnd(ValueError):
 class Freshness:
     position: int  # the read models' position when the data was read (the lowest projection checkpoint)
     stale: bool  # a wanted position was not reached within the bound
+
+    @classmethod
+    def at(cls, position: int, wanted: int | None) -> Freshness:
+        """The read models at `position`, for a reader who wanted `wanted` (None: any)."""
+        return cls(position, stale=wanted is not None and position < wanted)
 
     @property
     def headers(self) -> dict[str, str]:

@@ -9,20 +9,20 @@ CRISIS_MIN_POSITION_WAIT_S, for the read models to reach it, and answers `X-Stal
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Response
 from sse_starlette import EventSourceResponse
 
 from schemas.bounds import Moment
 from schemas.values import Slug, VerificationStatus
 from services.domain.incidents import Incident
 from services.query import event_log_views, incident_views
-from services.query.dependencies import Connection, Live, Position, QuerySettings
+from services.query.dependencies import POSITIONED, Connection, Live, Position, QuerySettings, Read
 from services.query.errors import BAD_CURSOR, NOT_FOUND, after_cursor, not_found
 from services.query.models import IncidentPage, StoredEvent, TimelinePage
-from services.query.pagination import Cursor, next_page
+from services.query.pagination import Cursor, next_page, page_json
 from services.query.params import (
     DEFAULT_LIMIT,
     AsOf,
@@ -42,7 +42,7 @@ TIMELINE_CURSOR: Cursor[tuple[datetime, int]] = Cursor(tuple[Moment, int])
 router = APIRouter()
 
 
-@router.get("/incidents", responses=BAD_CURSOR)
+@router.get("/incidents", responses=BAD_CURSOR, dependencies=POSITIONED)
 async def list_incidents(
     conn: Connection, as_of: AsOf = None, limit: Limit = DEFAULT_LIMIT, cursor: PageCursor = None
 ) -> IncidentPage:
@@ -61,11 +61,10 @@ async def get_incident(incident_id: IncidentId, conn: Connection, position: Posi
     return found
 
 
-@router.get("/incidents/{incident_id}/timeline", responses={**NOT_FOUND, **BAD_CURSOR})
+@router.get("/incidents/{incident_id}/timeline", responses={**NOT_FOUND, **BAD_CURSOR}, response_model=TimelinePage)
 async def incident_timeline(
     incident_id: IncidentId,
-    conn: Connection,
-    position: Position,
+    read: Read,
     types: EventTypes = None,
     actor: Annotated[Slug | None, Query(description="Only events that name this actor id.")] = None,
     source: SourceName = None,
@@ -78,7 +77,7 @@ async def incident_timeline(
     as_of: AsOf = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: PageCursor = None,
-) -> TimelinePage:
+) -> Response:
     """The incident's events in the order they happened (ties: stream order), optionally filtered by type, actor,
     source, verification status (as of `as_of`), time window, and full-text search over every string."""
     after = after_cursor(TIMELINE_CURSOR, cursor)
@@ -93,11 +92,18 @@ async def incident_timeline(
         text=q,
         as_of=as_of,
     )
-    rows = await event_log_views.timeline(conn, where, after=after, limit=limit + 1)
-    if not rows and not await incident_views.incident_exists(conn, incident_id):
-        raise not_found(f"incident {incident_id!r}", position)
-    items, next_cursor = next_page(rows, limit, TIMELINE_CURSOR, key=lambda e: (e.occurred_at, e.position))
-    return TimelinePage(items=items, next_cursor=next_cursor)
+    async with read.read_models.connection() as conn:
+        position, entries = await event_log_views.timeline(conn, where, after=after, limit=limit + 1)
+        freshness = read.freshness(position)
+        if not entries and not await incident_views.incident_exists(conn, incident_id):
+            raise not_found(f"incident {incident_id!r}", freshness)
+    # PostgreSQL wrote the entries as TimelinePage documents them: sent as they are, not validated again.
+    body = page_json(entries, limit, TIMELINE_CURSOR, key=_timeline_key)
+    return Response(body, media_type="application/json", headers=freshness.headers)
+
+
+def _timeline_key(entry: dict[str, Any]) -> tuple[datetime, int]:
+    return datetime.fromisoformat(entry["occurred_at"]), entry["position"]
 
 
 @router.get("/events/{event_id}", responses=NOT_FOUND)

@@ -22,8 +22,9 @@ from schemas.events.casualties import CasualtiesReported
 from services.common.database import DictConnection
 from services.domain.casualties import FigureRow, casualty_figures
 from services.query.as_of import AS_OF
+from services.query.freshness import POSITION
 from services.query.models import EventHit, HitFigure
-from services.query.rows import models
+from services.query.rows import models_json
 from services.query.selection import DISTANCE_KM, TSQUERY, Selection
 
 Sort = Literal["occurred_at", "-occurred_at", "relevance"]
@@ -33,14 +34,25 @@ Sort = Literal["occurred_at", "-occurred_at", "relevance"]
 class _Order:
     order: str
     after: str  # the keyset condition: rows after the last one served
+    hits: str  # the same order over the statement's hits (a stream_seq is a hit's position)
 
 
 ORDERS: dict[str, _Order] = {
-    "occurred_at": _Order("occurred_at, stream_seq", "(occurred_at, stream_seq) > (%(after_key)s, %(after_seq)s)"),
-    "-occurred_at": _Order(
-        "occurred_at DESC, stream_seq DESC", "(occurred_at, stream_seq) < (%(after_key)s, %(after_seq)s)"
+    "occurred_at": _Order(
+        "occurred_at, stream_seq",
+        "(occurred_at, stream_seq) > (%(after_key)s, %(after_seq)s)",
+        "hit.occurred_at, hit.position",
     ),
-    "relevance": _Order("rank DESC, stream_seq DESC", "(rank, stream_seq) < (%(after_key)s, %(after_seq)s)"),
+    "-occurred_at": _Order(
+        "occurred_at DESC, stream_seq DESC",
+        "(occurred_at, stream_seq) < (%(after_key)s, %(after_seq)s)",
+        "hit.occurred_at DESC, hit.position DESC",
+    ),
+    "relevance": _Order(
+        "rank DESC, stream_seq DESC",
+        "(rank, stream_seq) < (%(after_key)s, %(after_seq)s)",
+        "hit.rank DESC, hit.position DESC",
+    ),
 }
 
 # Sorted by relevance, `q` ranks at most this many matches: ranking reads every candidate's row, and a common word
@@ -121,6 +133,7 @@ def hits_query(
 
 @dataclass(frozen=True)
 class Hits:
+    position: int  # the read models' position, read in the same snapshot as the hits
     hits: list[EventHit]
     capped: bool  # sorted by relevance, the matches were more than RANKED_MATCHES: not every one was ranked
 
@@ -128,23 +141,36 @@ class Hits:
 async def hits(
     conn: DictConnection, selection: Selection, sort: Sort, *, after: tuple[Any, int] | None, limit: int
 ) -> Hits:
-    """Up to `limit` hits after `after` in `sort` order."""
+    """The read models' position and up to `limit` hits after `after` in `sort` order, in one statement (one round
+    trip, one snapshot). The hits come as one JSON array that pydantic parses and validates in one call: row by row,
+    psycopg's rows, JSON columns and dicts cost the service more (docs/performance.md)."""
     query, params = hits_query(selection, sort, after=after, limit=limit)
+    page = sql.SQL(
+        """
+        SELECT ({position}) AS position, page.hits, page.candidates
+        FROM (SELECT COALESCE(json_agg(hit ORDER BY {order}), '[]')::text AS hits, max(hit.candidates) AS candidates
+              FROM ({query}) hit) page
+        """
+    ).format(position=sql.SQL(POSITION), order=sql.SQL(ORDERS[sort].hits), query=query)
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
-        rows = await cur.fetchall()
-    candidates = max((row.pop("candidates") or 0 for row in rows), default=0)
-    found = models(EventHit, rows)
+        await cur.execute(page, params)
+        row = await cur.fetchone()
+    assert row is not None
+    found = models_json(EventHit, row["hits"])
     figures = await _figures(conn, [hit.event_id for hit in found if hit.type in CASUALTY_REPORTS], selection.as_of)
     for hit in found:
         hit.casualties = figures.get(hit.event_id, [])
-    return Hits(found, capped=sort == "relevance" and candidates >= RANKED_MATCHES)
+    capped = sort == "relevance" and (row["candidates"] or 0) >= RANKED_MATCHES
+    return Hits(row["position"], found, capped=capped)
 
 
 async def _figures(
     conn: DictConnection, report_ids: Sequence[UUID], as_of: datetime | None
 ) -> dict[UUID, list[HitFigure]]:
-    """Each casualty report's current figures (its corrections recorded by `as_of` applied)."""
+    """Each casualty report's current figures (its corrections recorded by `as_of` applied); no statement for a
+    page without a report (most pages: a round trip a read)."""
+    if not report_ids:
+        return {}
     query = sql.SQL(
         """
         SELECT event_id, version_of, category, casualty_group, value, min, max, text, lower_bound, upper_bound,

@@ -4,6 +4,7 @@ answer is computed from the reports posted, never written out by hand."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -13,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from services.common.settings import Settings
@@ -204,6 +206,20 @@ async def test_a_hit_carries_its_incident_place_actors_and_figures(stack: Stack,
     [before] = await all_hits(stack.query, incident=posted["by"], type="CasualtiesReported", as_of=recorded.isoformat())
     original = next(e for e in events if e["event_id"] == correction["data"]["corrects"])
     assert before["casualties"][0]["count"]["value"] == original["data"]["figures"][0]["count"]["value"]
+
+
+async def test_a_page_without_a_casualty_report_reads_no_figures(
+    stack: Stack, posted: dict[str, Any], settings: Settings
+) -> None:
+    """Most pages hold no casualty report: they answer without a statement on casualty_figures (a round trip a
+    read), even while that table is locked."""
+    assert settings.database_url is not None
+    async with await psycopg.AsyncConnection.connect(settings.database_url) as other:
+        await other.execute("LOCK TABLE casualty_figures IN ACCESS EXCLUSIVE MODE")
+        async with asyncio.timeout(10):  # a statement on the table would wait for the lock until the end
+            response = await stack.query.get("/v1/events", params={"incident": posted["kg"], "type": "ProtestReported"})
+    assert response.status_code == 200
+    assert [hit["casualties"] for hit in response.json()["items"]] == [[], []]
 
 
 async def test_q_searches_text_aliases_and_names_without_diacritics(stack: Stack, posted: dict[str, Any]) -> None:

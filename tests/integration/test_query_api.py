@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -458,6 +459,35 @@ async def test_x_position_is_the_lowest_checkpoint(client: httpx.AsyncClient, db
     await db.execute("INSERT INTO projection_checkpoints (projection, last_seq) VALUES ('incidents', 12)")
 
     assert [(await client.get(u)).headers.get("X-Position") for u in urls] == ["12"] * len(urls)
+
+
+@pytest.mark.parametrize("url", [f"/v1/incidents/{INCIDENT}/timeline", f"/v1/events?incident={INCIDENT}"])
+async def test_a_page_and_its_x_position_are_read_in_one_snapshot(
+    client: httpx.AsyncClient, db: Conn, database_url: str, url: str
+) -> None:
+    """The page holds no entry beyond its X-Position even when the projector commits while the page is read: a
+    position read by a statement of its own, before the page's, would be older than the page."""
+    await kyrgyz_timeline(db)
+    await db.execute("INSERT INTO projection_checkpoints (projection, last_seq) VALUES ('event_log', 14)")
+
+    async def readers_waiting_for_the_log() -> int:
+        cur = await db.execute("SELECT count(*) FROM pg_locks WHERE relation = 'event_log'::regclass AND NOT granted")
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async with await psycopg.AsyncConnection.connect(database_url) as projector:  # one transaction, as it commits
+        await projector.execute("LOCK TABLE event_log IN ACCESS EXCLUSIVE MODE")
+        read = asyncio.create_task(client.get(url))
+        await wait_until(readers_waiting_for_the_log, lambda waiting: waiting > 0, what="the read to reach the log")
+        await record(projector, 15, build_event("StatementIssued", T0 + 2 * HOUR))
+        await projector.execute("UPDATE projection_checkpoints SET last_seq = 15")
+        await projector.commit()
+    response = await read
+
+    assert response.status_code == 200
+    assert response.headers["X-Position"] == "15"
+    assert [entry["position"] for entry in response.json()["items"]] == [13, 10, 11, 12, 15]
 
 
 # --- PostgreSQL down ------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from services.ingest.bodies import submission_errors
 from services.ingest.clock import future_timestamp_errors, latest_allowed
-from services.ingest.hygiene import ALLOWED_CONTROLS, cleaned
+from services.ingest.hygiene import ALLOWED_CONTROLS, MAX_DEPTH, MAX_STRING_CHARS, cleaned
 from tests.factories import incident_opened
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -81,3 +81,39 @@ def test_a_timestamp_is_refused_exactly_when_it_lies_beyond_the_skew(offset: tim
     moved = submission.model_copy(update={"occurred_at": occurred})
     errors = future_timestamp_errors(moved, LATEST, ["body"])
     assert bool(errors) == (occurred > LATEST)
+
+
+# An object's plain keys and values (numbers, printable ASCII) skip the full check: its limits must still hold there.
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=20), forbidden.filter(str.isascii))
+def test_an_ascii_control_character_in_a_key_is_refused(key: str, control: str) -> None:
+    errors: list[dict[str, Any]] = []
+    cleaned({"data": {key + control: 1}}, ["body"], errors)
+    assert [(e["type"], e["loc"]) for e in errors] == [("control_character", ["body", "data", key + control])]
+
+
+def test_a_plain_string_one_character_over_the_cap_is_refused() -> None:
+    errors: list[dict[str, Any]] = []
+    at_cap = "a" * MAX_STRING_CHARS
+    cleaned({"data": {"ok": at_cap, "long": at_cap + "a", at_cap + "k": 1}}, ["body"], errors)
+    assert [(e["type"], e["loc"][-1]) for e in errors] == [
+        ("string_too_long", "long"),
+        ("string_too_long", at_cap + "k"),
+    ]
+
+
+@given(st.integers() | st.text(alphabet="abc", max_size=5) | st.none())
+def test_a_plain_value_one_level_too_deep_is_refused(leaf: Any) -> None:
+    def nested(levels: int) -> Any:
+        value: Any = {"leaf": leaf}
+        for _ in range(levels - 1):
+            value = {"next": value}
+        return value
+
+    errors: list[dict[str, Any]] = []
+    cleaned(nested(MAX_DEPTH), ["body"], errors)
+    assert errors == []
+    cleaned(nested(MAX_DEPTH + 1), ["body"], errors)
+    assert [e["type"] for e in errors] == ["too_deep"]
+    assert errors[0]["loc"] == ["body", *["next"] * MAX_DEPTH, "leaf"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, get_args
 
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant
@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 
 from services.query import analyst_routes, domain_routes, routes
 from services.query.api import api_router
+from services.query.dependencies import Connection, read_position
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
@@ -45,3 +46,15 @@ def test_no_read_route_dependency_runs_in_the_thread_pool() -> None:
 
     assert len(reads) >= 15 and len(dependencies) > len(reads)
     assert sorted(in_the_pool) == []
+
+
+def test_the_hot_reads_read_their_position_with_their_page() -> None:
+    """The timeline and /v1/events read X-Position in the same round trip as their page: neither reads it, nor takes
+    its connection, through a dependency (each a statement or a level of dependencies more per request)."""
+    hot = [(routes.router, "/incidents/{incident_id}/timeline"), (analyst_routes.router, "/events")]
+    connection = get_args(Connection)[1].dependency
+    for router, path in hot:
+        route = next(r for r in router.routes if isinstance(r, APIRoute) and r.path == path)
+        calls = {call for dependency in route.dependant.dependencies for call in _calls(dependency)}
+        calls |= {d.dependency for d in api_router.dependencies if d.dependency}  # added to every route
+        assert read_position not in calls and connection not in calls, path
