@@ -11,6 +11,7 @@ import asyncio
 import gc
 import hashlib
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -88,6 +89,20 @@ async def test_a_write_runs_on_the_event_loop_without_the_thread_pool(
         monkeypatch.setattr("fastapi.dependencies.utils.run_in_threadpool", no_thread)
         response = await ingest.http.post("/v1/events", json=submissions(Mix.demo, 1, incidents=2)[0], headers=AUTH)
     assert response.status_code == 202, response.text
+
+
+async def test_a_write_starts_no_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nor does ingest's start. The `limits` library's in-memory storage, which counted the rate limit, started a
+    timer thread to expire its entries (at most every 10 ms under load; the event loop waits for a thread to start)."""
+
+    def no_thread(thread: threading.Thread) -> None:
+        raise AssertionError(f"a write request started the thread {thread.name}")
+
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    async with running_ingest(fast_settings(tmp_path, write_rate_limit="600/minute;50/second")) as ingest:
+        events = submissions(Mix.demo, 3, incidents=2)
+        answers = [await ingest.http.post("/v1/events", json=event, headers=AUTH) for event in events]
+    assert [a.status_code for a in answers] == [202] * 3, answers[0].text
 
 
 @pytest.mark.parametrize("stamps", [{}, {"correlation_id": "req-1", "recorded_by": "app"}])
