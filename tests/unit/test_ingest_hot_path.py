@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ import orjson
 import pydantic._internal._generics as pydantic_generics
 import pytest
 import structlog
+from fastapi import HTTPException
 from nats.aio.client import Client
 
 from schemas.catalogue import parse_event
@@ -32,6 +34,7 @@ from services.cli.bench.workload import Mix, submissions
 from services.common.eventstream import DEFAULT_STREAM
 from services.common.logging import configure_logging
 from services.ingest.acks import SEND_AHEAD, Acks, Message
+from services.ingest.bodies import decode_json
 from services.ingest.publisher import message
 from tests.factories import make_event
 from tests.unit.test_ingest_http import AUTH, fast_settings, running_ingest
@@ -128,6 +131,41 @@ async def test_a_write_starts_no_thread(tmp_path: Path, monkeypatch: pytest.Monk
         events = submissions(Mix.demo, 3, incidents=2)
         answers = [await ingest.http.post("/v1/events", json=event, headers=AUTH) for event in events]
     assert [a.status_code for a in answers] == [202] * 3, answers[0].text
+
+
+def test_a_body_is_decoded_without_building_a_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_decoder(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a JSON decoder was built for one body")
+
+    monkeypatch.setattr(json.JSONDecoder, "__init__", no_decoder)
+    assert decode_json(b'{"a": [1, 2.5, "x"]}') == {"a": [1, 2.5, "x"]}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": 1}',
+        b'\xef\xbb\xbf{"a": 1}',  # a UTF-8 BOM
+        '{"a": "\u00e9"}'.encode("utf-16"),
+        '{"a": "\u00e9"}'.encode("utf-32-le"),
+        b'{"a": "\xff"}',  # not UTF-8
+        b'{"a": "\\ud800"}',  # a lone surrogate, escaped
+        b'{"a": 1',
+        b"",
+        b"[1] 2",
+    ],
+)
+def test_a_body_decodes_as_json_loads_decodes_it(raw: bytes) -> None:
+    """`decode_json` does what `json.loads` did with its hooks: the same values, the same errors."""
+    try:
+        expected: Any = json.loads(raw)
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        decoded: Any = decode_json(raw)
+    except HTTPException as refused:
+        decoded = cast(dict[str, Any], refused.detail)["details"][0]["msg"]
+    assert decoded == expected
 
 
 @pytest.mark.parametrize("stamps", [{}, {"correlation_id": "req-1", "recorded_by": "app"}])
