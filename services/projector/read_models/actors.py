@@ -55,7 +55,7 @@ async def record_mentions(conn: AsyncConnection[Any], events: Sequence[tuple[Eve
         SELECT event_id, actor_id, field, incident_id, event_type, name, kind, role,
                ARRAY(SELECT jsonb_array_elements_text(aliases)), roles, occurred_at, occurred_offset_min,
                recorded_at, stream_seq
-        FROM json_to_recordset(%s::json)
+        FROM jsonb_to_recordset(%s::jsonb)
              AS m(event_id uuid, actor_id text, field text, incident_id text, event_type text, name text, kind text,
                   role text, aliases jsonb, roles jsonb, occurred_at timestamptz, occurred_offset_min int,
                   recorded_at timestamptz, stream_seq bigint)

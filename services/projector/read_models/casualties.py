@@ -60,7 +60,7 @@ async def write_figures(conn: AsyncConnection[Any], written: Sequence[Version]) 
                                       max, text, lower_bound, upper_bound, source, reason, occurred_at,
                                       reported_at, recorded_at, stream_seq, occurred_offset_min,
                                       reported_offset_min, casualty_group)
-        SELECT * FROM json_to_recordset(%s::json)
+        SELECT * FROM jsonb_to_recordset(%s::jsonb)
             AS r(event_id uuid, figure_index int, version_of uuid, incident_id text, type text, category text,
                  value int, min int, max int, text text, lower_bound int, upper_bound int, source jsonb, reason text,
                  occurred_at timestamptz, reported_at timestamptz, recorded_at timestamptz, stream_seq bigint,

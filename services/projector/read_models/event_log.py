@@ -40,7 +40,7 @@ async def append_to_log(conn: AsyncConnection[Any], events: Sequence[tuple[Event
         """
         INSERT INTO event_log (stream_seq, event_id, subject, type, schema_version, incident_id, occurred_at,
                                reported_at, recorded_at, source_name, source_kind, correlation_id, envelope)
-        SELECT * FROM json_to_recordset(%s::json)
+        SELECT * FROM jsonb_to_recordset(%s::jsonb)
             AS r(stream_seq bigint, event_id uuid, subject text, type text, schema_version int, incident_id text,
                  occurred_at timestamptz, reported_at timestamptz, recorded_at timestamptz, source_name text,
                  source_kind text, correlation_id text, envelope jsonb)

@@ -78,7 +78,7 @@ async def register_facts(
     await conn.execute(
         """
         INSERT INTO facts (event_id, incident_id, type, stream_seq, recorded_at)
-        SELECT * FROM json_to_recordset(%s::json)
+        SELECT * FROM jsonb_to_recordset(%s::jsonb)
             AS r(event_id uuid, incident_id text, type text, stream_seq bigint, recorded_at timestamptz)
         ON CONFLICT (event_id) DO NOTHING
         """,
@@ -89,7 +89,7 @@ async def register_facts(
             """
             INSERT INTO fact_changes (event_id, target_event_id, incident_id, kind, status, reason, stream_seq,
                                       recorded_at)
-            SELECT * FROM json_to_recordset(%s::json)
+            SELECT * FROM jsonb_to_recordset(%s::jsonb)
                 AS r(event_id uuid, target_event_id uuid, incident_id text, kind text, status text, reason text,
                      stream_seq bigint, recorded_at timestamptz)
             ON CONFLICT (event_id) DO NOTHING
@@ -100,7 +100,7 @@ async def register_facts(
         await conn.execute(
             """
             INSERT INTO fact_links (event_id, incident_id, cause, effect, explanation, recorded_at)
-            SELECT * FROM json_to_recordset(%s::json)
+            SELECT * FROM jsonb_to_recordset(%s::jsonb)
                 AS r(event_id uuid, incident_id text, cause uuid, effect uuid, explanation text,
                      recorded_at timestamptz)
             ON CONFLICT (event_id) DO NOTHING

@@ -46,7 +46,7 @@ async def fold_events(conn: AsyncConnection[Any], events: Sequence[tuple[Event[A
         """
         INSERT INTO incidents (incident_id, title, status, description, merged_into, event_count, counts_by_type,
                                first_occurred_at, last_occurred_at, last_position, updated_at)
-        SELECT * FROM json_to_recordset(%s::json)
+        SELECT * FROM jsonb_to_recordset(%s::jsonb)
             AS r(incident_id text, title text, status text, description text, merged_into text, event_count int,
                  counts_by_type jsonb, first_occurred_at timestamptz, last_occurred_at timestamptz,
                  last_position bigint, updated_at timestamptz)

@@ -160,7 +160,7 @@ async def insert_payload_rows(
             """
             INSERT INTO {table} (event_id, version_of, incident_id, type, schema_version, {column}, payload, source,
                                  occurred_at, occurred_offset_min, recorded_at, stream_seq)
-            SELECT * FROM json_to_recordset(%s::json)
+            SELECT * FROM jsonb_to_recordset(%s::jsonb)
                 AS r(event_id uuid, version_of uuid, incident_id text, type text, schema_version int, key text,
                      payload jsonb, source jsonb, occurred_at timestamptz, occurred_offset_min int,
                      recorded_at timestamptz, stream_seq bigint)
