@@ -117,9 +117,14 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+# One decoder for every request: `json.loads` with these hooks builds a decoder per call (1% of single-event ingest).
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=_unique_keys)
+
+
 def decode_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite, object_pairs_hook=_unique_keys)
+        # What `json.loads` does with bytes: UTF-8, 16 or 32, told apart by the first bytes (a UTF-8 BOM skipped).
+        return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except NotStandardJson as exc:
         raise invalid("invalid JSON", [{"loc": ["body"], "msg": str(exc), "type": "json_not_standard"}]) from exc
     except ValueError as exc:  # also UnicodeDecodeError

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 
 from schemas.envelope import Event, EventSubmission
+from services.common.bearer import Credentials
 from services.common.http import error_body
 from services.common.settings import Settings
 from services.ingest.bodies import (
@@ -27,7 +28,7 @@ from services.ingest.errors import EventIdTaken, IncidentMoved
 from services.ingest.eventlog import EventLog, Published
 from services.ingest.identity import event_id_for
 from services.ingest.openapi import BATCH_BODY, ONE_EVENT_BODY, WRITE_RESPONSES
-from services.ingest.ratelimit import RateLimitedWriter
+from services.ingest.ratelimit import rate_limited_writer
 from services.ingest.recording import record
 
 log = structlog.get_logger(__name__)
@@ -103,9 +104,10 @@ def _ids_taken(taken: EventIdTaken, submissions: Sequence[EventSubmission[Any]],
 @router.post(
     "/events", status_code=202, response_model=Published, responses=WRITE_RESPONSES, openapi_extra=ONE_EVENT_BODY
 )
-async def post_event(request: Request, token: RateLimitedWriter) -> Published:
+async def post_event(request: Request, credentials: Credentials) -> Published:
     """One event (see the JSON Schemas in schemas/). An Idempotency-Key header makes a retry safe; If-Match (or
     `expected_position`) makes the write conditional on the incident's position."""
+    token = await rate_limited_writer(request, credentials)
     settings: Settings = request.app.state.settings
     now = datetime.now(UTC)
     raw = await read_body(request, settings)
@@ -123,11 +125,12 @@ async def post_event(request: Request, token: RateLimitedWriter) -> Published:
     responses=WRITE_RESPONSES,
     openapi_extra=BATCH_BODY,
 )
-async def post_batch(request: Request, token: RateLimitedWriter) -> BatchPublished:
+async def post_batch(request: Request, credentials: Credentials) -> BatchPublished:
     """`{"events": [...]}`: all valid and published, or none published (422); results in the batch's order.
 
     With an expectation (If-Match or `expected_position`), every event must concern one incident; the first is
     published only if the incident is still at that position (else 409, nothing published), the rest follow it."""
+    token = await rate_limited_writer(request, credentials)
     settings: Settings = request.app.state.settings
     now = datetime.now(UTC)
     raw = await read_body(request, settings)

@@ -10,16 +10,21 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
+import json
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
+import fastapi.dependencies.utils as fastapi_dependencies
+import fastapi.routing
 import nats.errors
 import orjson
 import pydantic._internal._generics as pydantic_generics
 import pytest
 import structlog
+from fastapi import HTTPException
 from nats.aio.client import Client
 
 from schemas.catalogue import parse_event
@@ -29,6 +34,7 @@ from services.cli.bench.workload import Mix, submissions
 from services.common.eventstream import DEFAULT_STREAM
 from services.common.logging import configure_logging
 from services.ingest.acks import SEND_AHEAD, Acks, Message
+from services.ingest.bodies import decode_json
 from services.ingest.publisher import message
 from tests.factories import make_event
 from tests.unit.test_ingest_http import AUTH, fast_settings, running_ingest
@@ -88,6 +94,78 @@ async def test_a_write_runs_on_the_event_loop_without_the_thread_pool(
         monkeypatch.setattr("fastapi.dependencies.utils.run_in_threadpool", no_thread)
         response = await ingest.http.post("/v1/events", json=submissions(Mix.demo, 1, incidents=2)[0], headers=AUTH)
     assert response.status_code == 202, response.text
+
+
+@pytest.mark.parametrize(("path", "route"), [("/v1/events", "post_event"), ("/v1/events/batch", "post_batch")])
+async def test_a_write_solves_only_the_bearer_credentials_as_a_dependency(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str, route: str
+) -> None:
+    """The token check and the rate limit are called by the route: each level of FastAPI's dependency solving was
+    about 5% of single-event ingest's CPU. The credentials stay a dependency, so OpenAPI shows the bearer scheme."""
+    solved: list[str] = []
+    solve = fastapi_dependencies.solve_dependencies
+
+    async def counting_solve(*args: Any, dependant: Any, **kwargs: Any) -> Any:
+        solved.append(getattr(dependant.call, "__name__", type(dependant.call).__name__))
+        return await solve(*args, dependant=dependant, **kwargs)
+
+    event = submissions(Mix.demo, 1, incidents=2)[0]
+    body = {"events": [event]} if path.endswith("batch") else event
+    async with running_ingest(fast_settings(tmp_path)) as ingest:
+        monkeypatch.setattr(fastapi_dependencies, "solve_dependencies", counting_solve)  # its own recursion
+        monkeypatch.setattr(fastapi.routing, "solve_dependencies", counting_solve)  # a route's first call
+        response = await ingest.http.post(path, json=body, headers=AUTH)
+    assert response.status_code == 202, response.text
+    assert solved == [route, "HTTPBearer"]
+
+
+async def test_a_write_starts_no_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nor does ingest's start. The `limits` library's in-memory storage, which counted the rate limit, started a
+    timer thread to expire its entries (at most every 10 ms under load; the event loop waits for a thread to start)."""
+
+    def no_thread(thread: threading.Thread) -> None:
+        raise AssertionError(f"a write request started the thread {thread.name}")
+
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    async with running_ingest(fast_settings(tmp_path, write_rate_limit="600/minute;50/second")) as ingest:
+        events = submissions(Mix.demo, 3, incidents=2)
+        answers = [await ingest.http.post("/v1/events", json=event, headers=AUTH) for event in events]
+    assert [a.status_code for a in answers] == [202] * 3, answers[0].text
+
+
+def test_a_body_is_decoded_without_building_a_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_decoder(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a JSON decoder was built for one body")
+
+    monkeypatch.setattr(json.JSONDecoder, "__init__", no_decoder)
+    assert decode_json(b'{"a": [1, 2.5, "x"]}') == {"a": [1, 2.5, "x"]}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": 1}',
+        b'\xef\xbb\xbf{"a": 1}',  # a UTF-8 BOM
+        '{"a": "\u00e9"}'.encode("utf-16"),
+        '{"a": "\u00e9"}'.encode("utf-32-le"),
+        b'{"a": "\xff"}',  # not UTF-8
+        b'{"a": "\\ud800"}',  # a lone surrogate, escaped
+        b'{"a": 1',
+        b"",
+        b"[1] 2",
+    ],
+)
+def test_a_body_decodes_as_json_loads_decodes_it(raw: bytes) -> None:
+    """`decode_json` does what `json.loads` did with its hooks: the same values, the same errors."""
+    try:
+        expected: Any = json.loads(raw)
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        decoded: Any = decode_json(raw)
+    except HTTPException as refused:
+        decoded = cast(dict[str, Any], refused.detail)["details"][0]["msg"]
+    assert decoded == expected
 
 
 @pytest.mark.parametrize("stamps", [{}, {"correlation_id": "req-1", "recorded_by": "app"}])
