@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 
 from services.query import analyst_routes, domain_routes, routes
 from services.query.api import api_router
-from services.query.dependencies import Connection, read_position
+from services.query.dependencies import Connection, Read, read_position
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
@@ -58,3 +58,18 @@ def test_the_hot_reads_read_their_position_with_their_page() -> None:
         calls = {call for dependency in route.dependant.dependencies for call in _calls(dependency)}
         calls |= {d.dependency for d in api_router.dependencies if d.dependency}  # added to every route
         assert read_position not in calls and connection not in calls, path
+
+
+def test_every_read_route_answers_its_position() -> None:
+    """X-Position on every answer: no router-wide dependency reads it any more (the hot reads read it with their
+    page), so each route must take `Read`, `Position` or `dependencies=POSITIONED`; a new route without one fails."""
+    reading = get_args(Read)[1].dependency
+    reads = [route for module in (routes, domain_routes, analyst_routes) for route in module.router.routes]
+    unpositioned = [
+        route.path
+        for route in reads
+        if isinstance(route, APIRoute)
+        and not {read_position, reading} & {call for d in route.dependant.dependencies for call in _calls(d)}
+    ]
+
+    assert len(reads) >= 15 and unpositioned == []
