@@ -164,7 +164,7 @@ async def figures(
 ) -> AsyncIterator[tuple[tuple[str, datetime], list[TrendFigure]]]:
     """Per (group, bucket) that has casualty reports, its figures; read FIGURE_CHUNK_ROWS at a time and folded a
     chunk's complete buckets at a time, so the process holds about one chunk, however many reports the selection
-    has; each fold runs in a worker thread, off the event loop."""
+    has; a fold of more than FOLD_ON_LOOP_ROWS rows runs in a worker thread, off the event loop (`_folded`)."""
     pending: list[BucketFigureRow] = []
     async for chunk in _figure_rows(conn, figures_query(selection, group_by), params(selection, interval)):
         pending += chunk
