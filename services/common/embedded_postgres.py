@@ -61,6 +61,10 @@ STOP_TIMEOUT_S = 15.0
 POLL_S = 0.1
 # sun_path holds 108 bytes including the terminating NUL.
 MAX_SOCKET_PATH = 107
+# The WAL writer writes and flushes the WAL every 10 ms while there is any (default 200 ms: once in several of the
+# projector's batches), so a batch's COMMIT waits to flush only the WAL written since, not the whole batch's 2 MB.
+# Durability is unchanged: a COMMIT still returns only once its WAL is on disk (fsync and synchronous_commit on).
+WAL_SETTINGS = ("-c", "wal_writer_delay=10ms")
 # Every connection proves a password; nothing is trusted, not even the unix socket.
 PG_HBA = """# Written by crisis at every start (services/common/embedded_postgres.py): edits here are lost.
 local all all scram-sha-256
@@ -200,6 +204,7 @@ class EmbeddedPostgres(ChildServer):
             "-k", str(self._socket_dir(run_as)),
             "-c", "max_connections=200",
             "-c", "unix_socket_permissions=0700",
+            *WAL_SETTINGS,
         ]  # fmt: skip
         # The child keeps its own copy of the log's descriptor, so ours can be closed right away.
         with self.log_path.open("ab") as log:

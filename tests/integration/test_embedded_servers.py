@@ -169,6 +169,16 @@ def test_postgres_runs_sql(pg_server: EmbeddedPostgres) -> None:
     assert row == ("crisis", "200")
 
 
+def test_postgres_flushes_the_wal_in_the_background_and_stays_durable(pg_server: EmbeddedPostgres) -> None:
+    """The WAL writer flushes often, so a COMMIT waits for less of its WAL; every COMMIT still waits for its own."""
+    with psycopg.connect(pg_server.url) as conn:
+        row = conn.execute(
+            "SELECT current_setting('wal_writer_delay'), current_setting('fsync'),"
+            " current_setting('synchronous_commit'), current_setting('full_page_writes')"
+        ).fetchone()
+    assert row == ("10ms", "on", "on", "on")
+
+
 def refused(url: str) -> str:
     with pytest.raises(psycopg.OperationalError) as refusal:
         psycopg.connect(url, connect_timeout=5).close()
