@@ -70,14 +70,15 @@ def hits_query(
     selection: Selection, sort: Sort, *, after: tuple[Any, int] | None, limit: int
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """The statement of a page of hits, and its parameters (apart, so that a benchmark can EXPLAIN it). Sorted by
-    relevance, the matches ranked are the first RANKED_MATCHES the scan finds; `candidates` tells how many were."""
+    relevance, the matches ranked are the first RANKED_MATCHES in the stream; `candidates` tells how many were."""
     order = ORDERS[sort]
     searching = selection.text is not None
     ranking = sort == "relevance"
-    # The cap applies before the page's cursor: every page ranks the same candidates.
+    # The cap applies before the page's cursor, and in stream order, not in whatever order the plan reads the heap
+    # (which moves with updates, vacuum and the plan chosen): every page, of every process, ranks the same candidates.
     candidates = sql.SQL(
         "(SELECT *, count(*) OVER () AS candidates FROM"
-        " (SELECT * FROM event_log WHERE {conditions} LIMIT %(ranked_matches)s) capped) event_log"
+        " (SELECT * FROM event_log WHERE {conditions} ORDER BY stream_seq LIMIT %(ranked_matches)s) capped) event_log"
         if ranking
         else "event_log"
     ).format(conditions=selection.where())
