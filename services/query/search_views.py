@@ -59,6 +59,24 @@ ORDERS: dict[str, _Order] = {
 # matches thousands (6,000 of a million events in the benchmark). The page says when it was capped.
 RANKED_MATCHES = 1000
 
+# The candidates a relevance sort ranks: the first RANKED_MATCHES matches in the stream, whatever order the plan reads
+# the heap in (it moves with updates, vacuum, the plan chosen, a synchronized scan's start): every page, of every
+# process, ranks the same ones. The cap applies before the page's cursor. Ordering every match by stream_seq would
+# read every match's row (6,000 at a million events, where the cap ranks 1,000): the first RANKED_MATCHES found in
+# any order bound the first in the stream (none lies above the highest of them), so the ordered pass reads the
+# matches up to that bound only, and runs only when the cap was reached (docs/performance.md).
+CAPPED_MATCHES = """(
+    WITH scanned AS MATERIALIZED (SELECT * FROM event_log WHERE {conditions} LIMIT %(ranked_matches)s)
+    SELECT *, count(*) OVER () AS candidates FROM (
+        SELECT * FROM scanned WHERE (SELECT count(*) FROM scanned) < %(ranked_matches)s
+        UNION ALL
+        (SELECT * FROM event_log
+         WHERE {conditions} AND stream_seq <= (SELECT max(stream_seq) FROM scanned)
+               AND (SELECT count(*) FROM scanned) >= %(ranked_matches)s
+         ORDER BY stream_seq LIMIT %(ranked_matches)s)
+    ) capped
+) event_log"""
+
 # The events a casualty_figures row is about: a page reads figures only when it has one.
 CASUALTY_REPORTS = {CasualtiesReported.event_type()}
 
@@ -74,14 +92,7 @@ def hits_query(
     order = ORDERS[sort]
     searching = selection.text is not None
     ranking = sort == "relevance"
-    # The cap applies before the page's cursor, and in stream order, not in whatever order the plan reads the heap
-    # (which moves with updates, vacuum and the plan chosen): every page, of every process, ranks the same candidates.
-    candidates = sql.SQL(
-        "(SELECT *, count(*) OVER () AS candidates FROM"
-        " (SELECT * FROM event_log WHERE {conditions} ORDER BY stream_seq LIMIT %(ranked_matches)s) capped) event_log"
-        if ranking
-        else "event_log"
-    ).format(conditions=selection.where())
+    candidates = sql.SQL(CAPPED_MATCHES if ranking else "event_log").format(conditions=selection.where())
     conditions: list[sql.Composable] = [sql.SQL(order.after) if after is not None else sql.SQL("true")]
     if not ranking:
         conditions.append(selection.where())
