@@ -312,7 +312,7 @@ async def test_capped_relevance_ranks_the_first_stored_matches_wherever_the_heap
             async with conn.transaction(force_rollback=True):
                 await conn.execute(f"SET LOCAL {scan} = off")
                 found = await search_views.hits(conn, selection, "relevance", after=None, limit=len(first_stored))
-            assert {hit.position for hit in found.hits} == set(first_stored[:cap]), scan
+            assert {hit["position"] for hit in found.hits} == set(first_stored[:cap]), scan
 
 
 async def test_trends_count_per_bucket_with_one_figure_per_toll(stack: Stack, posted: dict[str, Any]) -> None:
