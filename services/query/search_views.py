@@ -21,7 +21,8 @@ from psycopg.rows import class_row, dict_row
 
 from schemas.events.casualties import CasualtiesReported
 from services.common.database import DictConnection
-from services.domain.casualties import FigureRow, casualty_figures
+from services.domain.casualties import FigureRow, count_of
+from services.domain.casualty_rule import fold
 from services.domain.utc import rfc3339
 from services.query.as_of import AS_OF
 from services.query.event_log_views import entry_json
@@ -189,7 +190,7 @@ async def hits(
     for hit in found:
         _as_answered(hit)
         if hit["type"] in CASUALTY_REPORTS:
-            hit["casualties"] = [figure.model_dump(mode="json") for figure in figures.get(UUID(hit["event_id"]), [])]
+            hit["casualties"] = figures.get(UUID(hit["event_id"]), [])
     capped = sort == "relevance" and (row["candidates"] or 0) >= RANKED_MATCHES
     return Hits(row["position"], found, capped=capped)
 
@@ -208,9 +209,9 @@ def _as_answered(hit: dict[str, Any]) -> None:
 
 async def _figures(
     conn: DictConnection, report_ids: Sequence[UUID], as_of: datetime | None
-) -> dict[UUID, list[HitFigure]]:
-    """Each casualty report's current figures (its corrections recorded by `as_of` applied); no statement for a
-    page without a report (most pages: a round trip a read)."""
+) -> dict[UUID, list[dict[str, Any]]]:
+    """Each casualty report's current figures as the API writes them (its corrections recorded by `as_of`
+    applied); no statement for a page without a report (most pages: a round trip a read)."""
     if not report_ids:
         return {}
     query = sql.SQL(
@@ -228,11 +229,18 @@ async def _figures(
     by_report: dict[UUID, list[FigureRow]] = defaultdict(list)
     for row in rows:
         by_report[row.version_of].append(row)
+    # The rule's fold, read as the incident's casualties answer reads it (each source's latest figure), without
+    # building that answer's models (ranges, best supported, histories) only to read four values off them.
     return {
         report_id: [
-            HitFigure(category=c.category, group=c.group, count=figure.count, corrected=len(figure.versions) > 1)
-            for c in casualty_figures(versions)
-            for source in c.sources
+            HitFigure(
+                category=kind.kind[0],
+                group=kind.kind[1],
+                count=count_of(figure.current),
+                corrected=len(figure.versions) > 1,
+            ).model_dump(mode="json")
+            for kind in fold(versions)
+            for source in kind.sources
             for figure in source.history[-1:]
         ]
         for report_id, versions in by_report.items()
