@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
 from schemas.envelope import Event, EventSubmission
-from services.common.bearer import Credentials
+from services.common.bearer import Credentials, bearer
 from services.common.http import error_body
 from services.common.settings import Settings
 from services.ingest.bodies import (
@@ -101,12 +102,24 @@ def _ids_taken(taken: EventIdTaken, submissions: Sequence[EventSubmission[Any]],
     )
 
 
+EVENTS_PATH = "/events"
+
+
 @router.post(
-    "/events", status_code=202, response_model=Published, responses=WRITE_RESPONSES, openapi_extra=ONE_EVENT_BODY
+    EVENTS_PATH, status_code=202, response_model=Published, responses=WRITE_RESPONSES, openapi_extra=ONE_EVENT_BODY
 )
-async def post_event(request: Request, credentials: Credentials) -> Published:
+async def post_event(request: Request, credentials: Credentials) -> Response:
     """One event (see the JSON Schemas in schemas/). An Idempotency-Key header makes a retry safe; If-Match (or
     `expected_position`) makes the write conditional on the incident's position."""
+    return await accept_event(request, credentials)
+
+
+async def post_event_directly(request: Request) -> Response:
+    """`post_event` as `DirectRoute` calls it (app.py): the bearer credentials read here, not by FastAPI."""
+    return await accept_event(request, await bearer(request))
+
+
+async def accept_event(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Response:
     token = await rate_limited_writer(request, credentials)
     settings: Settings = request.app.state.settings
     now = datetime.now(UTC)
@@ -115,7 +128,8 @@ async def post_event(request: Request, credentials: Credentials) -> Published:
     expected = expected_position(request, from_body)
     events = _record_all(request, [submission], token.name, batch=False, now=now)
     [result] = await _publish(request, [submission], events, expected, batch=False)
-    return result
+    # What FastAPI answers for the `response_model`, without validating the model it already is again.
+    return Response(result.__pydantic_serializer__.to_json(result), status_code=202, media_type="application/json")
 
 
 @router.post(
