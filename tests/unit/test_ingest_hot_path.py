@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import fastapi.dependencies.utils as fastapi_dependencies
@@ -26,6 +27,8 @@ import pytest
 import structlog
 from fastapi import HTTPException
 from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import PubAck
 
 from schemas.catalogue import parse_event
 from schemas.envelope import event_class, submission_class
@@ -229,6 +232,48 @@ async def test_a_batch_is_sent_in_runs_that_the_flusher_writes_while_the_rest_is
     assert len(outcomes) == 3 * SEND_AHEAD
     assert all(isinstance(outcome, nats.errors.TimeoutError) for outcome in outcomes)
     assert {SEND_AHEAD, 2 * SEND_AHEAD} <= set(flushes)
+
+
+class AnsweringClient(RecordingClient):
+    """Answers every message but the ones to `silent` subjects, as JetStream would, once the sender yields."""
+
+    def __init__(self, silent: set[str]) -> None:
+        super().__init__()
+        self.acks: Acks | None = None
+        self.silent = silent
+        self.replies: dict[str, str] = {}  # by subject
+
+    async def publish(self, subject: str, payload: bytes, reply: str, headers: dict[str, str]) -> None:
+        await super().publish(subject, payload, reply, headers)
+        self.replies[subject] = reply
+        if subject not in self.silent:
+            asyncio.get_running_loop().call_soon(self.answer, subject)
+
+    def answer(self, subject: str) -> None:
+        assert self.acks is not None
+        ack = SimpleNamespace(subject=self.replies[subject], headers=None, data=b'{"stream": "S", "seq": 7}')
+        asyncio.get_running_loop().create_task(self.acks._answer(cast(Msg, ack)))
+
+
+async def test_acks_are_awaited_with_one_timer_and_a_late_one_finds_nobody_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not with `asyncio.wait`, whose waiter and callbacks cost a single event about 12 us (acks.py)."""
+
+    async def no_wait(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("acks awaited with asyncio.wait")
+
+    monkeypatch.setattr(asyncio, "wait", no_wait)
+    client = AnsweringClient(silent={"lost"})
+    acks = client.acks = Acks(cast(Client, client))
+    messages = [Message(subject, b"{}", {}) for subject in ("first", "lost", "last")]
+
+    first, lost, last = await acks.publish(messages, timeout_s=0.2)
+    client.answer("lost")  # too late: its publish has timed out
+    await asyncio.sleep(0.01)
+
+    assert (first, last) == (PubAck(stream="S", seq=7), PubAck(stream="S", seq=7))
+    assert isinstance(lost, nats.errors.TimeoutError)
 
 
 def test_a_log_line_below_the_level_runs_no_processor() -> None:
