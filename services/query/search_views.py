@@ -23,7 +23,6 @@ from schemas.events.casualties import CasualtiesReported
 from services.common.database import DictConnection
 from services.domain.casualties import FigureRow, count_of
 from services.domain.casualty_rule import fold
-from services.domain.utc import rfc3339
 from services.query.as_of import AS_OF
 from services.query.event_log_views import entry_json
 from services.query.freshness import POSITION
@@ -84,9 +83,8 @@ CAPPED_MATCHES = """(
 CASUALTY_REPORTS = {CasualtiesReported.event_type()}
 
 # EventHit's own fields after TimelineEntry's, in its order, as the API writes them; its casualties are folded in
-# Python (services/domain) and put in the place kept for them. A hit's source times are its timestamptz columns
-# (the instant, in the session's time zone), as the hits always were, not the envelope's text as the timeline's:
-# Python writes them, and occurred_on from them, as pydantic did (`_as_answered`).
+# Python (services/domain) and put in the place kept for them. The source's times as the timeline writes them:
+# the envelope's text, at the offset the source gave, and occurred_on the source's day (docs/http-api.md).
 _HIT_FIELDS = """
     'incident_id', incident_id,
     'actors', (SELECT COALESCE(json_agg(json_build_object('id', m.actor_id, 'name', m.name, 'kind', m.kind,
@@ -129,15 +127,7 @@ def hits_query(
         """
     ).format(
         as_of=sql.SQL(AS_OF),
-        entry=sql.SQL(
-            entry_json(
-                "v.verification",
-                _HIT_FIELDS.format(snippet=snippet),
-                occurred_at="occurred_at",
-                reported_at="reported_at",
-                occurred_on="NULL",
-            )
-        ),
+        entry=sql.SQL(entry_json("v.verification", _HIT_FIELDS.format(snippet=snippet))),
         rank=sql.SQL(f"ts_rank(search, {TSQUERY})::float8" if searching else "NULL::float8"),
         distance=sql.SQL(DISTANCE_KM if selection.near is not None else "NULL::float8"),
         candidates=candidates,
@@ -188,20 +178,15 @@ async def hits(
     reports = [UUID(hit["event_id"]) for hit in found if hit["type"] in CASUALTY_REPORTS]
     figures = await _figures(conn, reports, selection.as_of)
     for hit in found:
-        _as_answered(hit)
+        _floats_as_floats(hit)
         if hit["type"] in CASUALTY_REPORTS:
             hit["casualties"] = figures.get(UUID(hit["event_id"]), [])
     capped = sort == "relevance" and (row["candidates"] or 0) >= RANKED_MATCHES
     return Hits(row["position"], found, capped=capped)
 
 
-def _as_answered(hit: dict[str, Any]) -> None:
-    """The values of a hit PostgreSQL writes otherwise than pydantic did: its times (PostgreSQL drops a fraction's
-    trailing zeros and writes UTC +00:00) and floats (a float8 of 0 is written 0, read back as an int)."""
-    occurred_at = datetime.fromisoformat(hit["occurred_at"])
-    hit["occurred_at"], hit["occurred_on"] = rfc3339(occurred_at), occurred_at.date().isoformat()
-    if hit["reported_at"] is not None:
-        hit["reported_at"] = rfc3339(datetime.fromisoformat(hit["reported_at"]))
+def _floats_as_floats(hit: dict[str, Any]) -> None:
+    """A float8 of 0 comes back from PostgreSQL's JSON as 0, an int to orjson: written 0.0, as pydantic did."""
     for name in ("rank", "distance_km"):
         if hit[name] is not None:
             hit[name] = float(hit[name])
