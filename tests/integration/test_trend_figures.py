@@ -56,8 +56,13 @@ def reports(rng: random.Random) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("group_by", [None, "incident"])
 @pytest.mark.parametrize("fold_on_loop_rows", [0, 100], ids=["folded-in-a-thread", "folded-on-the-loop"])
+@pytest.mark.parametrize("streamed_rows", [4, 1], ids=["chunked-mode", "single-row-mode"])
 async def test_figures_read_in_chunks_are_the_fold_of_every_row_at_once(
-    postgres_server: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch, group_by: GroupBy | None, fold_on_loop_rows: int
+    postgres_server: EmbeddedPostgres,
+    monkeypatch: pytest.MonkeyPatch,
+    group_by: GroupBy | None,
+    fold_on_loop_rows: int,
+    streamed_rows: int,
 ) -> None:
     selection = Selection(country="KG")
     with fresh_database(postgres_server) as url:
@@ -69,6 +74,8 @@ async def test_figures_read_in_chunks_are_the_fold_of_every_row_at_once(
             at_once = trend_views._fold_buckets(rows)
             monkeypatch.setattr(trend_views, "FIGURE_CHUNK_ROWS", 4)  # most buckets hold more: chunks cut them
             monkeypatch.setattr(trend_views, "FOLD_ON_LOOP_ROWS", fold_on_loop_rows)
+            # libpq 17+ sends chunks of rows; before 17 the stream falls back to one row at a time
+            monkeypatch.setattr(trend_views, "_STREAMED_ROWS", streamed_rows)
             chunked = [folded async for folded in trend_views.figures(conn, selection, "week", group_by)]
 
     assert len(rows) > 10 * 4 and len(at_once) >= 10  # many chunks, every bucket of the ten weeks
