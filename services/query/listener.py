@@ -44,13 +44,22 @@ class Listener:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._tell_listening(False)
 
     async def _listen(self) -> None:
         retry_s = FIRST_RETRY_S
         while True:
             try:
+                # TCP keepalives: a connection a network drop or a firewall cut silently would wait for notifications
+                # forever (and the answer cache would serve what the read models no longer hold); found in ~15 s.
                 async with await psycopg.AsyncConnection.connect(
-                    self._database_url, autocommit=True, application_name=APPLICATION_NAME
+                    self._database_url,
+                    autocommit=True,
+                    application_name=APPLICATION_NAME,
+                    keepalives=1,
+                    keepalives_idle=5,
+                    keepalives_interval=2,
+                    keepalives_count=5,
                 ) as conn:
                     listen = [sql.SQL("LISTEN {}").format(sql.Identifier(channel)) for channel in self._handlers]
                     await conn.execute(sql.SQL("; ").join(listen))  # one statement: LISTEN is in effect for all
