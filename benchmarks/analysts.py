@@ -5,9 +5,11 @@
 Starts its own embedded PostgreSQL in a temp dir and fills the read models with COPY, rows in the projector's
 shapes (event_log, actor_mentions, casualty_figures, incidents, the checkpoints): the projector itself catches up
 at about 700 events/s here (docs/performance.md), 25 minutes for a million. Then it runs the query service as its
-own process and, with `--readers` concurrent clients, measures p50/p99 of each read, against the raw limit on the same
-machine: the same SQL statements straight through psycopg (no HTTP, no Python fold), with the same concurrency,
-and the same HTTP stack (FastAPI on uvicorn, one worker) answering a constant body of the read's size.
+own process and, with `--readers` concurrent clients, measures p50/p99 of each read (served from the query
+service's answer cache where it holds the answer, and with `Cache-Control: no-cache`: each computed), against the
+raw limit on the same machine: the same SQL statements straight through psycopg (no HTTP, no Python fold), with
+the same concurrency, and the same HTTP stack (FastAPI on uvicorn, one worker) answering a constant body of the
+read's size.
 The export is measured alone: rows/s and the query process's RSS, against a server-side cursor reading the same
 statement. Prints EXPLAIN (ANALYZE, BUFFERS) of each statement.
 """
@@ -25,7 +27,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -315,12 +317,15 @@ def cases() -> list[Case]:
             ("weekly trends, one country, a year", weekly, trend_sql)]  # fmt: skip
 
 
-def readers_client(base_url: str, retries: Retries) -> LeanPool:
+def readers_client(base_url: str, retries: Retries, headers: Sequence[tuple[str, str]] = ()) -> LeanPool:
     """Connections for one phase, one per reader: a connection kept idle past uvicorn's keep-alive (5 s, as between
     two phases) is closed by the server, and the next request on it would be retried. The lean client (h11), as
     `crisis bench` reads: httpx cost this process about 2.6 ms of CPU a read (the lean one 0.1 ms), on the same 2
     cores as the service, and held the constant body to about 350 req/s."""
-    return LeanPool(base_url, None, retries)
+    return LeanPool(base_url, None, retries, headers)
+
+
+NO_CACHE = [("Cache-Control", "no-cache")]  # past the query service's answer cache: every read computed
 
 
 async def counted(statuses: Counter[int | str], request: Awaitable[Answer]) -> None:
@@ -343,6 +348,14 @@ async def measure(
     async with AsyncConnectionPool(url, min_size=10, max_size=10, open=False) as pool:
         for name, params_of, statement in cases():
             route = "/v1/trends" if "interval" in params_of(0) else "/v1/events"
+            async with readers_client(base_url, retries, NO_CACHE) as client:
+
+                async def cold(
+                    i: int, client: LeanPool = client, route: str = route, params_of: Any = params_of
+                ) -> None:
+                    await counted(statuses, client.get(route, params_of(i)))
+
+                computed = await under_load(readers, requests, cold)  # each read computed: the cache is bypassed
             async with readers_client(base_url, retries) as client:
 
                 async def http(
@@ -370,6 +383,7 @@ async def measure(
             p99, constant_p99 = percentile(project.latencies_ms, 0.99), percentile(constant.latencies_ms, 0.99)
             lines.append(
                 f"{name}\n  {project.line('project      ')} | answers {dict(statuses)}, {project_retries} retried\n"
+                f"  {computed.line('no-cache     ')}\n"
                 f"  {limit.line('raw SQL      ')}\n  {constant.line('constant body')} ({len(body):,} bytes)\n"
                 f"  project / constant body: p99 x{p99 / constant_p99:.1f},"
                 f" req/s x{constant.seconds / project.seconds:.2f}"

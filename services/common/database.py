@@ -15,6 +15,10 @@ DictConnection = psycopg.AsyncConnection[dict[str, object]]
 TIMELINE_CHANNEL = "crisis_timeline"
 # The projector NOTIFYs this channel with a checkpoint it moved; the query service's read-your-writes waits on it.
 PROGRESS_CHANNEL = "crisis_progress"
+# Every write to a read model NOTIFYs this channel at COMMIT (a trigger, migration 0014), and so does a migration:
+# the query service's answer cache drops what it holds.
+READ_MODELS_CHANNEL = "crisis_read_models"
+ANNOUNCE_READ_MODELS_CHANGED = f"SELECT pg_notify('{READ_MODELS_CHANNEL}', '')"
 
 
 async def connect(url: str, *, autocommit: bool = False) -> psycopg.AsyncConnection[dict[str, object]]:

@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         default=None, description="JSON or TOML file of token names, sha256 hashes and scopes (merged with api_tokens)."
     )
     query_public: bool = Field(default=True, description="The query API answers without a token; else events:read.")
+    query_cache_mb: int = Field(
+        default=64,
+        ge=0,
+        le=65536,
+        description="Memory for whole read answers kept until the read models change (per query worker); 0: no cache.",
+    )
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest request body ingest reads.")
     clock_skew_s: float = Field(default=300.0, ge=0, description="How far in the future a timestamp may lie.")
     body_timeout_s: float = Field(default=10.0, gt=0, description="Grace before a slow request body is cut (408).")

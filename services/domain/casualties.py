@@ -139,7 +139,7 @@ def _category(folded: KindFigures[FigureRow]) -> CategoryFigures:
 def _figure(figure: ReportFigure[FigureRow]) -> Figure:
     versions = [
         Version(
-            event_id=r.event_id, count=_count(r), corrected=r.event_id != figure.report_id, reason=r.reason,
+            event_id=r.event_id, count=count_of(r), corrected=r.event_id != figure.report_id, reason=r.reason,
             recorded_at=r.recorded_at,
         )
         for r in figure.versions
@@ -156,7 +156,8 @@ def _figure(figure: ReportFigure[FigureRow]) -> Figure:
     )
 
 
-def _count(row: FigureRow) -> Count:
+def count_of(row: FigureRow) -> Count:
+    """A version's count as the answers give it."""
     reading = None if row.text is None else vocabulary.read(row.text)
     return Count(
         value=row.value,

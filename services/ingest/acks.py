@@ -10,6 +10,7 @@ An awaited `js.publish` per message (a timer and a request each) was a third of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -62,14 +63,11 @@ class Acks:
                 await self._client.publish(message.subject, message.payload, reply=reply, headers=message.headers)
                 if count % SEND_AHEAD == 0:
                     await asyncio.sleep(0)  # nats-py's flusher task writes what is pending
-            await asyncio.wait(futures, timeout=timeout_s)
+            await _answered(futures, timeout_s)
         finally:
             for reply in replies:
                 self._waiting.pop(reply, None)  # an answer that comes later finds nobody waiting
-        return [
-            (future.exception() or future.result()) if future.done() else nats.errors.TimeoutError()
-            for future in futures
-        ]
+        return [future.exception() or future.result() for future in futures]
 
     async def _subscribe(self) -> None:
         async with self._subscribing:  # concurrent first requests subscribe once
@@ -78,7 +76,7 @@ class Acks:
 
     async def _answer(self, msg: Msg) -> None:
         future = self._waiting.pop(msg.subject, None)
-        if future is None:
+        if future is None or future.done():  # done: timed out, its publish not yet told
             return
         if msg.headers and msg.headers.get(Header.STATUS) == NO_RESPONDERS:
             future.set_exception(nats.js.errors.NoStreamResponseError())
@@ -90,3 +88,22 @@ class Acks:
             future.set_result(PubAck.from_response(answer))
         except Exception as exc:  # JetStream's error, or an answer that cannot be read: the publish's outcome
             future.set_exception(exc)
+
+
+async def _answered(futures: list[asyncio.Future[PubAck]], timeout_s: float) -> None:
+    """Until every future is done: those still waiting after `timeout_s` time out (`nats.errors.TimeoutError`).
+
+    One timer and an await per future: `asyncio.wait`'s waiter and callbacks cost a single event about 12 us."""
+    timer = asyncio.get_running_loop().call_later(timeout_s, _time_out, futures)
+    try:
+        for future in futures:
+            with contextlib.suppress(Exception):  # JetStream's error: the publish's outcome, read by the caller
+                await future
+    finally:
+        timer.cancel()
+
+
+def _time_out(futures: list[asyncio.Future[PubAck]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(nats.errors.TimeoutError())

@@ -14,12 +14,13 @@ from services.common.frozen_heap import frozen_heap
 from services.common.http import install_common
 from services.common.openapi import install_openapi
 from services.common.settings import Settings
+from services.ingest.direct_route import DirectRoute
 from services.ingest.eventlog import EventLog
 from services.ingest.identity import event_id_secret
 from services.ingest.nats_eventlog import NatsEventLog
 from services.ingest.openapi import COMPONENTS
 from services.ingest.ratelimit import WriteRateLimit
-from services.ingest.routes import router
+from services.ingest.routes import EVENTS_PATH, post_event_directly, router
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +48,8 @@ def create_app(settings: Settings, event_log: EventLog | None = None) -> FastAPI
     app.state.settings = settings
     app.state.event_log = log_of_events
     app.state.write_rate_limit = WriteRateLimit(settings.write_rate_limit, settings.ingest_workers)
+    # Added first, so inside what install_common adds (the correlation id, the count of answers).
+    app.add_middleware(DirectRoute, method="POST", path=router.prefix + EVENTS_PATH, handler=post_event_directly)
     install_common(app, "ingest", checks={"nats": log_of_events.check})
     install_openapi(app, COMPONENTS)
     app.include_router(router)

@@ -7,6 +7,8 @@ from importlib import resources
 import psycopg
 import structlog
 
+from services.common.database import ANNOUNCE_READ_MODELS_CHANGED
+
 log = structlog.get_logger(__name__)
 
 # Any constant shared by every process that migrates this database: the advisory lock serialises them.
@@ -42,4 +44,6 @@ def migrate(database_url: str, until: str | None = None) -> list[str]:
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
             applied.append(version)
             log.info("migration applied", version=version)
+        if applied:  # a read may answer otherwise over the new schema: query services drop their cached answers
+            conn.execute(ANNOUNCE_READ_MODELS_CHANGED)
     return applied

@@ -221,6 +221,13 @@ async def lock_live_checkpoint(conn: AsyncConnection[Any], projection: Projectio
     return await lock_projection(conn, projection.name, schema="public")
 
 
+# A live read model's writes NOTIFY at COMMIT (migration 0014); a shadow's are made without it, no reader's.
+ANNOUNCE_CHANGES = (
+    "CREATE TRIGGER announce_read_models_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON public.{} "
+    "FOR EACH STATEMENT EXECUTE FUNCTION announce_read_models_changed()"
+)
+
+
 async def swap_in(conn: AsyncConnection[Any], run: str, shadow: Shadow) -> None:
     """Inside the caller's transaction: replace the live tables with the shadow's, carry over its checkpoint and
     dead letters."""
@@ -231,6 +238,7 @@ async def swap_in(conn: AsyncConnection[Any], run: str, shadow: Shadow) -> None:
         names = await _index_names(conn, "public", table)
         await conn.execute(sql.SQL("DROP TABLE public.{}").format(sql.Identifier(table)))
         await conn.execute(sql.SQL("ALTER TABLE {}.{} SET SCHEMA public").format(schema, sql.Identifier(table)))
+        await conn.execute(sql.SQL(ANNOUNCE_CHANGES).format(sql.Identifier(table)))
         for shape, new_name in (await _index_names(conn, "public", table)).items():
             old_name = names.get(shape)
             if old_name is not None and old_name != new_name:

@@ -36,6 +36,15 @@ def read_access(app: FastAPI, settings: Settings) -> dict[str, Any]:
     return {"dependencies": [Depends(require_scope(Scope.READ))], "responses": responses}
 
 
+async def authorised_reader(request: Request) -> bool:
+    """Whether the request carries a token the read routes accept (what the answer cache checks before a hit)."""
+    try:
+        await require_scope(Scope.READ)(request, await bearer(request))
+    except HTTPException:
+        return False
+    return True
+
+
 def _guard_operations(app: FastAPI, responses: dict[int | str, dict[str, Any]]) -> None:
     """The read token for OPERATIONS_PATHS too; the 401 and 403 documented on /metrics."""
     authorised = require_scope(Scope.READ)

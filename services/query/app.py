@@ -12,13 +12,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from services.common.database import PROGRESS_CHANNEL, TIMELINE_CHANNEL
+from services.common.database import PROGRESS_CHANNEL, READ_MODELS_CHANNEL, TIMELINE_CHANNEL
 from services.common.frozen_heap import frozen_heap
 from services.common.http import error_body, install_common
 from services.common.openapi import install_openapi
 from services.common.settings import Settings
-from services.query.access import read_access
+from services.query.access import authorised_reader, read_access
+from services.query.answer_cache import AnswerCache
 from services.query.api import api_router
+from services.query.cached_answers import CachedAnswers
 from services.query.database import ReadModels, read_pool
 from services.query.dependencies import QueryRuntime, install_runtime, runtime_of
 from services.query.freshness import PositionWaiter
@@ -33,6 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.database_url is None:
         raise ValueError("the query service needs CRISIS_DATABASE_URL")
     database_url = settings.database_url
+    cache = AnswerCache(settings.query_cache_mb * 1024 * 1024) if settings.query_cache_mb else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,7 +44,15 @@ def create_app(settings: Settings) -> FastAPI:
         heavy = HeavyReadSlots(settings.query_heavy_reads, settings.database_timeout_s)
         read_models = ReadModels(pool, settings.database_timeout_s, heavy)
         notifications, progress = TimelineNotifications(), ProjectorProgress()
-        listener = Listener(database_url, {TIMELINE_CHANNEL: notifications, PROGRESS_CHANNEL: progress})
+        every_channel = [cache] if cache is not None else []  # first: the cache drops stale answers before waking
+        listener = Listener(
+            database_url,
+            {
+                TIMELINE_CHANNEL: [*every_channel, notifications],
+                PROGRESS_CHANNEL: [*every_channel, progress],
+                READ_MODELS_CHANNEL: every_channel,
+            },
+        )
         listener.start()
         stream_end = StreamEnd(settings)
         stream_end.start()
@@ -59,6 +70,9 @@ def create_app(settings: Settings) -> FastAPI:
             await pool.close()
 
     app = FastAPI(title="crisis query", version="1", lifespan=lifespan)
+    if cache is not None:  # before install_common: inside CorrelatedRequests, so hits get a correlation id too
+        authorised = None if settings.query_public else authorised_reader
+        app.add_middleware(CachedAnswers, cache=cache, authorised=authorised)
 
     async def postgres_ready() -> None:
         await runtime_of(app).read_models.ping()

@@ -35,10 +35,14 @@ _TIMELINE_ENTRY_COLUMNS = f"""
 _RFC3339_UTC = """to_char({0} AT TIME ZONE 'UTC', CASE WHEN date_part('microseconds', {0})::int %% 1000000 = 0
     THEN 'YYYY-MM-DD"T"HH24:MI:SS"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' END)"""
 
-# A timeline entry as the API writes it (TimelineEntry's fields, in its order, occurred_on last), so that the page's
-# JSON needs no model: the source's times as the envelope holds them (pydantic wrote them), recorded_at in the
-# answers' UTC format, the source and location with every field of their models.
-_TIMELINE_ENTRY_JSON = f"""json_build_object(
+
+def entry_json(verification: str, more: str = "") -> str:
+    """A timeline entry as the API writes it (TimelineEntry's fields, in its order, occurred_on last), so that a
+    page's JSON needs no model: the source's times as the envelope holds them (pydantic wrote them), recorded_at in
+    the answers' UTC format, the source and location with every field of their models. `verification` is the row's
+    status as of the query; `more` the fields of a model that extends TimelineEntry (EventHit), each followed by a
+    comma, since pydantic writes the computed occurred_on after every field."""
+    return f"""json_build_object(
     'position', stream_seq, 'event_id', event_id, 'type', type,
     'occurred_at', envelope -> 'occurred_at', 'occurred_precision', envelope -> 'occurred_precision',
     'reported_at', envelope -> 'reported_at', 'recorded_at', {_RFC3339_UTC.format("recorded_at")},
@@ -48,7 +52,7 @@ _TIMELINE_ENTRY_JSON = f"""json_build_object(
         'name', envelope #> '{{location,name}}', 'country', envelope #> '{{location,country}}',
         'admin_area', envelope #> '{{location,admin_area}}', 'lat', envelope #> '{{location,lat}}',
         'lon', envelope #> '{{location,lon}}') END,
-    'data', envelope -> 'data', 'verification', verification_as_of(event_id, {AS_OF}),
+    'data', envelope -> 'data', 'verification', {verification}, {more}
     'occurred_on', left(envelope ->> 'occurred_at', 10))"""
 
 
@@ -78,7 +82,7 @@ async def timeline(
         """
     ).format(
         position=sql.SQL(POSITION),
-        entry=sql.SQL(_TIMELINE_ENTRY_JSON),
+        entry=sql.SQL(entry_json(f"verification_as_of(event_id, {AS_OF})")),
         conditions=sql.SQL(" AND ").join(conditions),
     )
     after_at, after_seq = after if after is not None else (None, None)

@@ -96,7 +96,7 @@ class EventHit(TimelineEntry):
 class EventHitPage(Page[EventHit]):
     relevance_capped: bool = Field(
         default=False,
-        description="Sorted by relevance, q matched 1,000 events or more, and only the first 1,000 the index found "
+        description="Sorted by relevance, q matched 1,000 events or more, and only the first 1,000 in the stream "
         "were ranked: narrow the filters, or sort by occurred_at to page through every match.",
     )
 

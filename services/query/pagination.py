@@ -48,9 +48,10 @@ def next_page(rows: Sequence[T], limit: int, cursor: Cursor[K], key: Callable[[T
 
 
 def page_json(
-    rows: Sequence[dict[str, Any]], limit: int, cursor: Cursor[K], key: Callable[[dict[str, Any]], K]
+    rows: Sequence[dict[str, Any]], limit: int, cursor: Cursor[K], key: Callable[[dict[str, Any]], K], **more: Any
 ) -> bytes:
     """A `Page` of rows PostgreSQL already wrote in the items' documented shape, as pydantic would write it: the
-    same keys in the same order, no spaces (orjson writes each value as pydantic does: the same bytes)."""
+    same keys in the same order, no spaces (orjson writes each value as pydantic does: the same bytes). `more`: the
+    fields of a page model that extends `Page`, in its order."""
     items, next_cursor = next_page(rows, limit, cursor, key)
-    return orjson.dumps({"items": items, "next_cursor": next_cursor})
+    return orjson.dumps({"items": items, "next_cursor": next_cursor, **more})

@@ -17,11 +17,6 @@ def models(model: type[M], rows: Sequence[dict[str, Any]]) -> list[M]:
     return _list_of(model).validate_python(rows)
 
 
-def models_json(model: type[M], array: str) -> list[M]:
-    """A JSON array of rows (as `json_agg` makes them) as `model`s, parsed and validated in one call."""
-    return _list_of(model).validate_json(array)
-
-
 @functools.cache
 def _list_of(model: type[M]) -> TypeAdapter[list[M]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]

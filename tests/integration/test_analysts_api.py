@@ -16,9 +16,11 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from services.common.settings import Settings
 from services.query import search_views
+from services.query.selection import Selection
 from tests.conftest import incident_id
 from tests.stack import Stack, running_stack
 
@@ -278,6 +280,39 @@ async def test_relevance_ranks_a_capped_number_of_matches_and_says_so(
     # sorted by time, every match is read: no cap
     page = (await stack.query.get("/v1/events", params={**mine, "sort": "-occurred_at", "limit": 100})).json()
     assert page["relevance_capped"] is False and len(page["items"]) == len(every_match)
+
+
+async def test_capped_relevance_ranks_the_first_stored_matches_wherever_the_heap_holds_them(
+    stack: Stack, posted: dict[str, Any], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The capped candidates are the matches first in the stream, not the first the plan happens to read: after
+    the heap is reordered (a no-op UPDATE writes each row's new version at the end), every page ranks the same, and
+    so does every plan PostgreSQL may pick."""
+    mine: dict[str, Any] = {
+        "incident": [posted["kg"], posted["by"]],
+        "q": "Bishkek OR square OR order OR capital OR protest",
+    }
+    every_match = await all_hits(stack.query, **mine, sort="-occurred_at")
+    first_stored = sorted(hit["position"] for hit in every_match)
+    cap = len(first_stored) // 2
+    assert cap >= 2
+    monkeypatch.setattr(search_views, "RANKED_MATCHES", cap)
+
+    async def ranked() -> set[int]:
+        return {hit["position"] for hit in await all_hits(stack.query, **mine)}
+
+    assert await ranked() == set(first_stored[:cap])
+    assert settings.database_url is not None
+    async with await psycopg.AsyncConnection.connect(settings.database_url, row_factory=dict_row) as conn:
+        await conn.execute("UPDATE event_log SET envelope = envelope WHERE stream_seq = ANY(%s)", (first_stored[:cap],))
+        await conn.commit()
+        assert await ranked() == set(first_stored[:cap])
+        selection = Selection(incidents=mine["incident"], text=mine["q"])
+        for scan in ("enable_indexscan", "enable_bitmapscan", "enable_seqscan"):
+            async with conn.transaction(force_rollback=True):
+                await conn.execute(f"SET LOCAL {scan} = off")
+                found = await search_views.hits(conn, selection, "relevance", after=None, limit=len(first_stored))
+            assert {hit["position"] for hit in found.hits} == set(first_stored[:cap]), scan
 
 
 async def test_trends_count_per_bucket_with_one_figure_per_toll(stack: Stack, posted: dict[str, Any]) -> None:

@@ -324,6 +324,15 @@ async def test_every_view_shows_the_source_s_day_and_offset_in_one_format(stack:
     )  # fmt: skip
     mentions = (await stack.get("/v1/actors/a-minister"))["mentions"]
     assert {m["occurred_at"] for m in mentions} == {"2021-03-19T00:00:00+06:00", "2021-03-18T19:00:00Z"}
+    # the analysts' views across incidents alike
+    hit, _ = (await stack.get(f"/v1/events?incident={incident}"))["items"]
+    assert (hit["occurred_at"], hit["occurred_on"]) == ("2021-03-19T00:00:00+06:00", "2021-03-19")
+    feature, _ = (await stack.query.get(f"/v1/map?incident={incident}")).json()["features"]
+    assert (feature["properties"]["occurred_at"], feature["properties"]["occurred_on"]) == (
+        "2021-03-19T00:00:00+06:00", "2021-03-19"
+    )  # fmt: skip
+    line, _ = (await stack.query.get(f"/v1/export.ndjson?incident={incident}")).text.splitlines()
+    assert json.loads(line)["occurred_at"] == "2021-03-19T00:00:00+06:00"
     figures = {**midnight, "event_id": str(uuid.uuid4()), "type": "CasualtiesReported",
                "reported_at": "2021-03-19T09:30:00+06:00",
                "data": {"figures": [{"category": "killed", "count": {"value": 2}}]}}  # fmt: skip

@@ -49,10 +49,10 @@ FAILURES = (Dropped, ConnectionError, h11.RemoteProtocolError)
 
 
 class LeanConnection:
-    def __init__(self, url: str, token: str | None, retries: Retries) -> None:
+    def __init__(self, url: str, token: str | None, retries: Retries, headers: Sequence[tuple[str, str]] = ()) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.headers = [("Host", f"{self.host}:{self.port}")]
+        self.headers = [("Host", f"{self.host}:{self.port}"), *headers]
         if token is not None:
             self.headers.append(("Authorization", f"Bearer {token}"))
         self.retries = retries
@@ -119,13 +119,16 @@ class LeanPool:
     """Kept-alive connections to one server, each lent to one request at a time; a new one is made when every
     one is out, so a closed loop of N workers makes N of them."""
 
-    def __init__(self, url: str, token: str | None, retries: Retries) -> None:
-        self.url, self.token, self.retries = url, token, retries
+    def __init__(self, url: str, token: str | None, retries: Retries, headers: Sequence[tuple[str, str]] = ()) -> None:
+        """`headers`: sent with every request (besides Host and the token)."""
+        self.url, self.token, self.retries, self.headers = url, token, retries, headers
         self._idle: list[LeanConnection] = []
 
     @contextlib.asynccontextmanager
     async def _lent(self) -> AsyncIterator[LeanConnection]:
-        connection = self._idle.pop() if self._idle else LeanConnection(self.url, self.token, self.retries)
+        connection = (
+            self._idle.pop() if self._idle else LeanConnection(self.url, self.token, self.retries, self.headers)
+        )
         try:
             yield connection
         finally:

@@ -84,23 +84,28 @@ def api_token() -> tuple[str, str]:
 class Child:
     """One child process serving HTTP on a port of its own; its output goes to a log file in the work dir."""
 
-    def __init__(self, name: str, argv: Sequence[str], env: dict[str, str], log_dir: Path, port: int) -> None:
-        self.name, self.port = name, port
+    def __init__(
+        self, name: str, argv: Sequence[str], env: dict[str, str], log_dir: Path, port: int, workers: int = 1
+    ) -> None:
+        self.name, self.port, self.workers = name, port, workers
         self.url = f"http://{HOST}:{port}"
         with (log_dir / f"{name}.log").open("ab") as log:
             self.process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
     async def ready(self, path: str = "/readyz") -> None:
+        """Until `path` answers 200 and, with several worker processes, every one of them serves: the first worker's
+        answer says nothing of the others, and a round must not begin while one still loads."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         async with httpx.AsyncClient(timeout=1.0) as client:
             while True:
                 if self.process.poll() is not None:
                     raise BenchFailed(f"{self.name} exited with code {self.process.returncode}: see {self.name}.log")
                 try:
-                    if (await client.get(self.url + path)).status_code == 200:
-                        return
+                    answered = (await client.get(self.url + path)).status_code == 200
                 except httpx.HTTPError:
-                    pass
+                    answered = False
+                if answered and (self.workers == 1 or serving_workers(self.process.pid, self.port) >= self.workers):
+                    return
                 if time.monotonic() > deadline:
                     raise BenchFailed(f"{self.name} not ready within {READY_TIMEOUT_S:.0f}s: see {self.name}.log")
                 await asyncio.sleep(0.05)
@@ -135,6 +140,53 @@ class Child:
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
+def serving_workers(supervisor: int, port: int) -> int:
+    """How many worker processes of `supervisor` accept connections on `port` (Linux: /proc).
+
+    The workers share the supervisor's listening socket, and a uvicorn worker watches it in its event loop (epoll)
+    only once its app has started, so a worker still loading takes no connection and is not counted."""
+    listening = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    serving = 0
+    for pid in _children(supervisor):
+        try:
+            fds = {fd.name for fd in Path(f"/proc/{pid}/fd").iterdir() if _link(fd) in listening}
+            watched = {
+                line.split()[1]
+                for info in Path(f"/proc/{pid}/fdinfo").iterdir()
+                for line in _text(info).splitlines()
+                if line.startswith("tfd:")  # a file descriptor an epoll instance watches
+            }
+        except OSError:  # the worker exited meanwhile
+            continue
+        serving += bool(fds & watched)
+    return serving
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """The inodes of the sockets listening on `port` (state 0A), from /proc/net/tcp and tcp6."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in _text(Path(table)).splitlines()[1:]:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def _link(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:  # closed meanwhile
+        return ""
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:  # closed meanwhile, or no IPv6
+        return ""
 
 
 def _children(pid: int) -> list[int]:
@@ -173,7 +225,7 @@ def service(
         "CRISIS_LOG_LEVEL": "WARNING",
     }
     argv = [sys.executable, "-m", "services", name, *(["--workers", str(workers)] if workers > 1 else [])]
-    child = Child(f"{name}-{partition}" if partition else name, argv, env, log_dir, port)
+    child = Child(f"{name}-{partition}" if partition else name, argv, env, log_dir, port, workers)
     try:
         yield child
     finally:
