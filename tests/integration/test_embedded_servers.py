@@ -169,6 +169,33 @@ def test_postgres_runs_sql(pg_server: EmbeddedPostgres) -> None:
     assert row == ("crisis", "200")
 
 
+def test_postgres_flushes_the_wal_often_checkpoints_seldom_and_stays_durable(pg_server: EmbeddedPostgres) -> None:
+    """The WAL writer flushes often, so a COMMIT waits for less of its WAL, and checkpoints are spaced out, so fewer
+    whole pages go to the WAL; every COMMIT still waits for its own WAL, and torn pages are still covered."""
+    names = (
+        "wal_writer_delay",
+        "checkpoint_timeout",
+        "max_wal_size",
+        "fsync",
+        "synchronous_commit",
+        "full_page_writes",
+    )
+    with psycopg.connect(pg_server.url) as conn:
+        settings: dict[str, str] = dict(
+            conn.execute(
+                "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name = ANY(%s)", (list(names),)
+            ).fetchall()
+        )
+    assert settings == {
+        "wal_writer_delay": "10ms",
+        "checkpoint_timeout": "900s",
+        "max_wal_size": "4096MB",
+        "fsync": "on",
+        "synchronous_commit": "on",
+        "full_page_writes": "on",
+    }
+
+
 def refused(url: str) -> str:
     with pytest.raises(psycopg.OperationalError) as refusal:
         psycopg.connect(url, connect_timeout=5).close()

@@ -1,0 +1,79 @@
+"""The batch fetched ahead is decoded in slices: between them the event loop runs the batch being applied (its
+PostgreSQL round trips), instead of waiting for the whole batch's decoding."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from schemas.catalogue import parse_event
+from services.common.eventstream import DEFAULT_STREAM
+from services.projector.prefetch import DECODE_SLICE, Prefetcher
+from tests.factories import make_event, publish_args
+
+BATCH = 3 * DECODE_SLICE
+
+
+@dataclass
+class FakeMsg:
+    """What StreamMessage.from_nats reads of a nats-py message."""
+
+    seq: int
+    subject: str
+    payload: bytes
+    headers: dict[str, str]
+
+    @property
+    def data(self) -> bytes:
+        return self.payload
+
+    @property
+    def metadata(self) -> Any:
+        return _Metadata(_Sequence(self.seq), num_pending=0)
+
+
+@dataclass
+class _Sequence:
+    stream: int
+
+
+@dataclass
+class _Metadata:
+    sequence: _Sequence
+    num_pending: int
+
+
+class FakeSubscription:
+    def __init__(self, msgs: list[FakeMsg]) -> None:
+        self.msgs = msgs
+
+    async def fetch(self, batch: int, **_: float) -> list[FakeMsg]:
+        return self.msgs[:batch]
+
+
+async def test_the_event_loop_runs_between_slices_of_the_batch_decoded_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded = 0
+
+    def counting_parse(data: bytes) -> Any:
+        nonlocal decoded
+        decoded += 1
+        return parse_event(data)
+
+    monkeypatch.setattr("services.projector.messages.parse_event", counting_parse)
+    msgs = [FakeMsg(seq=i + 1, **publish_args(make_event(f"slices-{i % 3}", minute=i))) for i in range(BATCH)]
+    prefetcher = Prefetcher(FakeSubscription(msgs), BATCH, wait_s=1.0, stream=DEFAULT_STREAM)
+    seen_by_the_loop: list[int] = []
+    fetching = asyncio.create_task(prefetcher.next())
+    while not fetching.done():
+        seen_by_the_loop.append(decoded)
+        await asyncio.sleep(0)
+
+    batch = await fetching
+    assert [message.seq for _, message in batch] == list(range(1, BATCH + 1))
+    assert decoded == BATCH
+    # The loop ran after each slice, never within one, and not only before and after the whole batch.
+    partly = sorted({n for n in seen_by_the_loop if 0 < n < BATCH})
+    assert partly == list(range(DECODE_SLICE, BATCH, DECODE_SLICE))
