@@ -34,7 +34,7 @@ from tests.integration.test_projector import fetch, publish
 from tests.integration.test_purge import projected_to, protected_stream
 from tests.integration.test_read_your_writes import listening_backend
 from tests.integration.test_replay import projected
-from tests.stack import AUTH, TOKEN, project, running_stack, statement
+from tests.stack import AUTH, TOKEN, Stack, project, running_stack, statement
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("stream")
@@ -141,13 +141,19 @@ async def test_etag_and_if_none_match(settings: Settings) -> None:
         assert changed.json()["event_count"] == 2
 
 
+async def renamed_unannounced(stack: Stack, database_url: str) -> str:
+    """The path of an incident whose answer the cache holds, renamed afterwards without a notification."""
+    incident = incident_id()
+    await stack.post(statement(incident))
+    path = f"/v1/incidents/{incident}"
+    await held(stack.query, path)
+    await unannounced(database_url, "UPDATE incidents SET title = 'Renamed' WHERE incident_id = %s", incident)
+    return path
+
+
 async def test_no_cache_asks_the_app_and_refreshes_the_answer(settings: Settings) -> None:
-    incident, url = incident_id(), settings.database_url or ""
     async with running_stack(settings, projector=True) as stack:
-        await stack.post(statement(incident))
-        path = f"/v1/incidents/{incident}"
-        await held(stack.query, path)
-        await unannounced(url, "UPDATE incidents SET title = 'Renamed' WHERE incident_id = %s", incident)
+        path = await renamed_unannounced(stack, settings.database_url or "")
         assert (await stack.query.get(path)).json()["title"] != "Renamed"  # nothing said the read models changed
 
         asked = await stack.query.get(path, headers={"Cache-Control": "no-cache"})
@@ -157,13 +163,9 @@ async def test_no_cache_asks_the_app_and_refreshes_the_answer(settings: Settings
 
 
 async def test_a_lost_notification_is_made_good_when_listening_resumes(settings: Settings) -> None:
-    incident, url = incident_id(), settings.database_url or ""
+    url = settings.database_url or ""
     async with running_stack(settings, projector=True) as stack:
-        await stack.post(statement(incident))
-        path = f"/v1/incidents/{incident}"
-        await held(stack.query, path)
-
-        await unannounced(url, "UPDATE incidents SET title = 'Renamed' WHERE incident_id = %s", incident)
+        path = await renamed_unannounced(stack, url)
         killed = await listening_backend(url)
         assert await fetch(url, "SELECT pg_terminate_backend(%s)", killed) == [(True,)]
         await wait_until(lambda: listening_backend(url), lambda pid: pid not in (None, killed), what="relisten")

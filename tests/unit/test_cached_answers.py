@@ -83,15 +83,20 @@ def client(app: FakeApp, cache: AnswerCache) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://query")
 
 
+async def concurrent_misses(http: httpx.AsyncClient, app: FakeApp, count: int) -> list[httpx.Response]:
+    """`count` reads of one key that all miss while the app holds its first answer back, then their answers."""
+    before = await misses()
+    reads = [asyncio.create_task(http.get("/v1/incidents")) for _ in range(count)]
+    await wait_until(misses, lambda seen: seen == before + count, what="every read to miss")
+    app.release.set()
+    return await asyncio.gather(*reads)
+
+
 async def test_concurrent_misses_of_one_key_share_one_computation() -> None:
     app, cache = FakeApp(), listening_cache()
     app.release.clear()
     async with client(app, cache) as http:
-        before = await misses()
-        reads = [asyncio.create_task(http.get("/v1/incidents")) for _ in range(20)]
-        await wait_until(misses, lambda count: count == before + 20, what="every read to miss")
-        app.release.set()
-        answers = await asyncio.gather(*reads)
+        answers = await concurrent_misses(http, app, 20)
     assert app.calls == 1
     assert {(a.status_code, a.json()["call"]) for a in answers} == {(200, 1)}
 
@@ -100,11 +105,7 @@ async def test_waiters_of_an_answer_that_is_not_kept_ask_the_app() -> None:
     app, cache = FakeApp(status=404), listening_cache()
     app.release.clear()
     async with client(app, cache) as http:
-        before = await misses()
-        reads = [asyncio.create_task(http.get("/v1/incidents")) for _ in range(5)]
-        await wait_until(misses, lambda count: count == before + 5, what="every read to miss")
-        app.release.set()
-        answers = await asyncio.gather(*reads)
+        answers = await concurrent_misses(http, app, 5)
     assert app.calls == 5
     assert {a.status_code for a in answers} == {404}
 
