@@ -65,7 +65,7 @@ async def incident_casualties(
     await _known_incident(conn, incident_id, position)
     rows = await report_views.casualty_figures(conn, incident_id, as_of)
     return await json_off_loop(
-        lambda: Casualties(incident_id=incident_id, as_of=as_of, categories=casualty_figures(rows))
+        lambda: Casualties(incident_id=incident_id, as_of=as_of, categories=casualty_figures(rows)), position.headers
     )
 
 
@@ -79,7 +79,8 @@ async def incident_summary(
     election_rows = await report_views.election_events(conn, incident_id, as_of)
     detention_rows = await report_views.detention_events(conn, incident_id, as_of)
     return await json_off_loop(
-        lambda: summarise(casualty_figures(figures), elections(election_rows), custody(detention_rows))
+        lambda: summarise(casualty_figures(figures), elections(election_rows), custody(detention_rows)),
+        position.headers,
     )
 
 

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -119,10 +119,12 @@ async def fold_rows(conn: DictConnection, query: sql.Composed, row: type[R], par
     return rows
 
 
-async def json_off_loop(answer: Callable[[], BaseModel]) -> Response:
-    """Build the answer (the fold) and encode it in a worker thread: the event loop keeps serving meanwhile."""
+async def json_off_loop(answer: Callable[[], BaseModel], headers: Mapping[str, str]) -> Response:
+    """Build the answer (the fold) and encode it in a worker thread: the event loop keeps serving meanwhile.
+    `headers` go on the answer (its X-Position): FastAPI adds the ones dependencies set only to a model returned,
+    never to a Response."""
     body = await asyncio.to_thread(lambda: "".join(json_pieces(answer())))
-    return Response(body, media_type="application/json")
+    return Response(body, media_type="application/json", headers=dict(headers))
 
 
 def json_pieces(model: BaseModel) -> Iterator[str]:

@@ -11,10 +11,13 @@ import time
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 from nats.aio.client import Client
 
 from schemas.subjects import STREAM_NAME
 from services.common.settings import Settings
+from services.query import analyst_routes, domain_routes, routes
+from services.query.api import api_router
 from services.query.listener import APPLICATION_NAME as LISTENER
 from tests.conftest import incident_id
 from tests.integration.cli_runner import crisis
@@ -38,6 +41,29 @@ def wanting(how: str, position: int) -> dict[str, Any]:
     if how == "query":
         return {"params": {"min_position": position}}
     return {"headers": {"X-Min-Position": str(position)}}
+
+
+def read_routes(incident: str, event_id: str, actor_id: str) -> list[str]:
+    """Every GET of the query API, from its routers, with path parameters filled (not the live feed: it never
+    ends)."""
+    values = {"incident_id": incident, "event_id": event_id, "actor_id": actor_id}
+    gets = [route for module in (routes, domain_routes, analyst_routes) for route in module.router.routes
+            if isinstance(route, APIRoute) and "GET" in (route.methods or ())]  # fmt: skip
+    return [api_router.prefix + route.path.format(**values) for route in gets if not route.path.endswith("/live")]
+
+
+async def test_every_read_answers_the_position_it_reflects(settings: Settings) -> None:
+    """X-Position on every answer, over HTTP: a route that returns its own Response drops the headers its
+    dependencies set, so having the position dependency is not enough."""
+    incident = incident_id()
+    async with running_stack(settings, projector=True) as stack:
+        [seq] = await stack.post(statement(incident))
+        urls = read_routes(incident, (await stack.get(f"/v1/incidents/{incident}/timeline"))["items"][0]["event_id"],
+                           "a-resident")  # fmt: skip
+        answers = {url: await stack.query.get(url) for url in urls}
+
+    assert len(answers) >= 18 and {url: r.status_code for url, r in answers.items()} == dict.fromkeys(urls, 200)
+    assert {url for url, r in answers.items() if int(r.headers.get("X-Position", "0")) < seq} == set()
 
 
 @pytest.mark.parametrize("how", ["query", "header"])
