@@ -27,6 +27,7 @@ from services.query.freshness import PositionWaiter
 from services.query.heavy_reads import HeavyReadSlots, TooManyRows
 from services.query.listener import Listener
 from services.query.live import LiveFeed, TimelineNotifications
+from services.query.openapi import document_read_headers
 from services.query.progress import ProjectorProgress
 from services.query.stream_end import StreamEnd
 
@@ -84,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse(error_body(str(exc)), status_code=413)
 
     install_openapi(app)
+    document_read_headers(app)
     access = read_access(app, settings)
     app.include_router(api_router, **access)
     return app

@@ -28,6 +28,12 @@ from services.query.answer_cache import HITS, MISSES, Answer, AnswerCache
 STREAMED = ("/live", "/map", "/export.csv", "/export.ndjson")  # answers sent in pieces, never one document
 MIN_POSITION = b"min_position"
 
+
+def cacheable_path(path: str) -> bool:
+    """A read whose answer is one JSON document (the OpenAPI document says so too: services/query/openapi.py)."""
+    return path.startswith("/v1/") and not path.endswith(STREAMED)
+
+
 Authorised = Callable[[Request], Awaitable[bool]]
 
 
@@ -117,8 +123,7 @@ class CachedAnswers:
         if (
             scope["type"] != "http"
             or scope["method"] != "GET"
-            or not scope["path"].startswith("/v1/")
-            or scope["path"].endswith(STREAMED)
+            or not cacheable_path(scope["path"])
             or (read := CacheableRead.of(scope)) is None
         ):
             await self.app(scope, receive, send)
