@@ -99,6 +99,16 @@ CONTRACT = settings(
 )
 
 
+def fits_a_query_string(case: Any) -> bool:
+    """False for an invalid case holding the text `true` or `false` in its query: schemathesis writes a boolean so,
+    and a string parameter may rightly take that text (`?incident=true` names an incident called true), yet it
+    wanted such cases refused (the slugs `incident`, `location`: about one run in eight failed so). No read or write
+    takes a boolean in its query. Only invalid cases are filtered, and few: for any other parameter that text is one
+    of many invalid values tried."""
+    values = [v for value in (case.query or {}).values() for v in (value if isinstance(value, list) else [value])]
+    return not any(value in ("true", "false") for value in values)
+
+
 def check_contract(document_url: str) -> None:
     """Every operation, with data that fits the document and data that does not, under the default checks.
 
@@ -115,8 +125,11 @@ def check_contract(document_url: str) -> None:
         if operation.path.endswith("/live"):
             continue  # an event stream never ends, so no call returns; tests/integration/test_live_feed.py covers it
         for mode in GenerationMode:
+            cases = operation.as_strategy(generation_mode=mode)
+            if mode is GenerationMode.NEGATIVE:
+                cases = cases.filter(fits_a_query_string)
 
-            @given(case=operation.as_strategy(generation_mode=mode))
+            @given(case=cases)
             @CONTRACT
             def call(case: Any) -> None:
                 case.call_and_validate(excluded_checks=[positive_data_acceptance])
