@@ -85,6 +85,13 @@ async def _serve(
     return await stack.enter_async_context(client)
 
 
+@asynccontextmanager
+async def served(app: FastAPI, name: str) -> AsyncIterator[httpx.AsyncClient]:
+    """`app` started (its lifespan) and a client that calls it in process, at http://<name>."""
+    async with AsyncExitStack() as stack:
+        yield await _serve(stack, app, name)
+
+
 @dataclass
 class Server:
     url: str

@@ -9,15 +9,13 @@ change would go on serving the old answer and the test would fail.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from asgi_lifespan import LifespanManager
 from nats.aio.client import Client
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
@@ -34,7 +32,7 @@ from tests.integration.test_projector import fetch, publish
 from tests.integration.test_purge import projected_to, protected_stream
 from tests.integration.test_read_your_writes import listening_backend
 from tests.integration.test_replay import projected
-from tests.stack import AUTH, TOKEN, Stack, project, running_stack, statement
+from tests.stack import AUTH, TOKEN, Stack, project, running_stack, served, statement
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("stream")
@@ -64,13 +62,8 @@ async def answered(query: httpx.AsyncClient, url: str, done: Any, **kwargs: Any)
     return await wait_until(lambda: query.get(url, **kwargs), done, within=5, what=f"a fresh answer of {url}")
 
 
-@asynccontextmanager
-async def query_service(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        LifespanManager(create_app(settings)) as manager,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://query") as client,
-    ):
-        yield client
+def query_service(settings: Settings) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+    return served(create_app(settings), "query")
 
 
 async def unannounced(database_url: str, statement: str, *params: Any) -> None:
