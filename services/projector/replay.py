@@ -26,6 +26,7 @@ from nats.js.client import JetStreamContext
 from psycopg import AsyncConnection
 
 from services.common.eventstream import DEFAULT_STREAM, EventStream, connect_options
+from services.common.frozen_heap import frozen_heap
 from services.common.settings import Settings
 from services.projector.applier import apply_batch
 from services.projector.connection import connect_projector
@@ -147,6 +148,15 @@ async def replay(
 ) -> list[Rebuilt]:
     """Rebuild these projections (the run's, see `plan`) from one reading of the stream, then swap each in, in
     this order."""
+    # As in the projector: a batch waiting for its COMMIT outlives the young collections and sets off a full one
+    # every batch or two, which walked every module and schema loaded (0.3-0.4 s of a 12,500-event replay).
+    with frozen_heap():
+        return await _replay(settings, run, projections, origin, on_progress)
+
+
+async def _replay(
+    settings: Settings, run: str, projections: list[Projection], origin: int | None, on_progress: OnProgress
+) -> list[Rebuilt]:
     assert settings.database_url is not None
     batch = settings.projector_batch_size
     stream = EventStream.of(settings)

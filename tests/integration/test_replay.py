@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from schemas.subjects import STREAM_NAME
 from services.common.settings import Settings
 from services.projector.read_models import PROJECTIONS
-from services.projector.replay import ShadowFeed, temporary_consumer
+from services.projector.replay import ShadowFeed, plan, replay, temporary_consumer
 from services.projector.shadow import open_shadows
 from services.query.app import create_app as create_query_app
 from tests.conftest import incident_id
@@ -145,6 +146,20 @@ async def test_replay_all_reads_the_stream_with_one_consumer(nc: Client, setting
     advisories = [(await created.next_msg(timeout=1)).subject.rsplit(".", 1)[-1] for _ in range(created.pending_msgs)]
     assert len(advisories) == 1 and advisories[0].startswith("replay-"), advisories
     assert snapshot(url) == before
+
+
+async def test_a_replay_feeds_its_shadows_with_the_heap_frozen(nc: Client, settings: Settings) -> None:
+    """As in the projector: a full collection during the feed walks only what the run made, not every module and
+    schema loaded; the heap is collectable again afterwards."""
+    _, last = await projected(nc, settings, 30)
+    projections = await plan(settings, "all", list(PROJECTIONS.values()), None)
+    frozen: list[int] = []
+
+    rebuilt = await replay(settings, "all", projections, None, lambda *_: frozen.append(gc.get_freeze_count()))
+
+    assert [done.live_at for done in rebuilt] == [last] * len(PROJECTIONS)
+    assert frozen and min(frozen) > 0
+    assert gc.get_freeze_count() == 0
 
 
 def start_replay_all(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
