@@ -97,7 +97,7 @@ async def test_an_interrupted_replay_resumes_from_its_shadow(nc: Client, setting
         origin = shadows[0].origin
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT)
         async with temporary_consumer(nc.jetstream(), config) as sub:
-            feed = ShadowFeed(nc.jetstream(), sub, conn, "incidents", shadows, batch=10)
+            feed = ShadowFeed(nc.jetstream(), sub, conn, shadows, batch=10)
             await feed.until(last - 150, lambda *_: None)
             await feed.close()
     assert (origin, snapshot(url)) == (1, before)  # the live tables are untouched meanwhile
@@ -120,7 +120,7 @@ async def test_one_consumer_feeds_the_shadows_of_two_projections_reading_the_str
         shadows = await open_shadows(conn, "all", two, None)
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.ALL)
         async with temporary_consumer(js, config) as sub:
-            feed = ShadowFeed(js, sub, conn, "all", shadows, batch=25)
+            feed = ShadowFeed(js, sub, conn, shadows, batch=25)
             await feed.until(last, lambda *_: None)
             await feed.close()
             info = await js.consumer_info(STREAM_NAME, config.name or "")
@@ -287,7 +287,7 @@ async def test_a_replay_dead_letters_only_what_a_read_model_refuses_and_every_sh
     nc: Client, settings: Settings
 ) -> None:
     """One batch holds events the facts and casualties read models refuse: applied to every shadow in one
-    transaction, it is redone event by event there, each shadow in its own search path."""
+    transaction, it is redone event by event there, each shadow's statements in its own schema."""
     url = settings.database_url or ""
     js = nc.jetstream()
     for message in messages(refused_changes()):
