@@ -4,11 +4,12 @@
 
 Starts an embedded nats-server (fsync before every ack) and `crisis ingest` as a child process, as `crisis bench`
 does, then per round, with the same functions as `crisis bench`: `--events` events through `POST /v1/events/batch`
-(500 a request) against nats-py `publish_async` of the same events, then max(128, events/4) events through
-`POST /v1/events` from `--clients` concurrent writers against `js.publish` with as many in flight. Ingest's CPU time
-(from /proc) is read before and after each of its two loads. Prints every round and the medians (a ratio is the
-median of the rounds' ratios). While it runs, `py-spy record --pid <ingest's pid>` profiles ingest: the pid is
-printed first.
+(500 a request) against nats-py `publish_async` of the same events 500 at a time, each 500's acks awaited before
+the next (`publish_async`, `batch_ratio`), and all in flight at once (`publish_async_all`, `batch_ratio_all`); then
+max(128, events/4) events through `POST /v1/events` from `--clients` concurrent writers against `js.publish` with as
+many in flight. Ingest's CPU time (from /proc) is read before and after each of its two loads. Prints every round
+and the medians (a ratio is the median of the rounds' ratios). While it runs, `py-spy record --pid <ingest's pid>`
+profiles ingest: the pid is printed first.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ async def one_round(settings: Settings, nc: Client, ingest: Child, token: str, o
     async with LeanPool(ingest.url, token, retries) as pool:
         batch_rate = await project.batch_ingest_rate(pool, batch)
     batch_cpu = _cpu(ingest) - before
-    publish_async = await raw.publish_async_rate(nc, settings, [json.dumps(e).encode() for e in batch])
+    payloads = [json.dumps(e).encode() for e in batch]
+    publish_async = await raw.publish_async_rate(nc, settings, payloads, project.BATCH)
+    all_in_flight = await raw.publish_async_rate(nc, settings, payloads, len(payloads))
     before = _cpu(ingest)
     async with LeanPool(ingest.url, token, retries) as pool:
         single = await project.single_ingest(pool, singles, options.clients)
@@ -61,6 +64,8 @@ async def one_round(settings: Settings, nc: Client, ingest: Child, token: str, o
         "batch": batch_rate,
         "publish_async": publish_async,
         "batch_ratio": batch_rate / publish_async,
+        "publish_async_all": all_in_flight,
+        "batch_ratio_all": batch_rate / all_in_flight,
         "batch_cpu_us": batch_cpu / len(batch) * 1e6,
         "single": single.rate,
         "js_publish": js_publish.rate,

@@ -47,6 +47,13 @@ _correlation_id = TypeAdapter(Annotated[str, CorrelationId])
 _position: TypeAdapter[int] = TypeAdapter(Position)
 
 
+def header(request: Request, name: str) -> str | None:
+    """The request's first `name` header, or None. (Starlette's `headers.get` raises and catches a KeyError for
+    each header a request does not carry: most writes carry neither Idempotency-Key nor If-Match.)"""
+    values = request.headers.getlist(name)
+    return values[0] if values else None
+
+
 def invalid(error: str, details: list[dict[str, Any]]) -> HTTPException:
     return HTTPException(422, detail=error_body(error, details))
 
@@ -69,7 +76,7 @@ async def read_body(request: Request, settings: Settings) -> bytes:
     or 408 when it trickles in: each byte extends a grace of `body_timeout_s` by 1/`body_min_rate` s, so a slow
     client cannot hold a connection (and its buffers) for long."""
     max_bytes = settings.max_body_bytes
-    declared = request.headers.get("content-length", "")
+    declared = header(request, "content-length") or ""
     if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise too_large(f"the body is {declared} bytes; at most {max_bytes} are accepted", max_bytes=max_bytes)
     started = asyncio.get_running_loop().time()
@@ -194,7 +201,7 @@ def parse_batch(raw: bytes, max_batch: int, latest: datetime) -> tuple[list[Even
 
 
 def idempotency_key(request: Request) -> str | None:
-    key = request.headers.get(IDEMPOTENCY_HEADER)
+    key = header(request, IDEMPOTENCY_HEADER)
     if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
         msg = f"must be 1 to {MAX_KEY_LENGTH} characters"
         raise invalid("invalid header", [{"loc": ["header", IDEMPOTENCY_HEADER], "msg": msg, "type": "key"}])

@@ -12,7 +12,7 @@ from fastapi import HTTPException, Request
 
 from schemas.envelope import MAX_POSITION
 from services.common.http import error_body
-from services.ingest.bodies import invalid
+from services.ingest.bodies import header, invalid
 from services.ingest.errors import IncidentMoved
 
 IF_MATCH = "If-Match"
@@ -32,10 +32,10 @@ def incident_moved(moved: IncidentMoved) -> HTTPException:
 
 def expected_position(request: Request, from_body: int | None) -> int | None:
     """The expectation from If-Match or the body (both: they must agree); None for an unchecked write."""
-    header = request.headers.get(IF_MATCH)
-    if header is None:
+    given = header(request, IF_MATCH)
+    if given is None:
         return from_body
-    value = header.strip().removeprefix("W/").strip('"')
+    value = given.strip().removeprefix("W/").strip('"')
     if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > MAX_POSITION:
         msg = 'want the incident position the writer last saw, e.g. If-Match: "42"'
         raise invalid("invalid header", [{"loc": ["header", IF_MATCH], "msg": msg, "type": "position"}])

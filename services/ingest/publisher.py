@@ -158,8 +158,9 @@ async def _outcomes(
     """The ack or the error of each event. One whose ack does not come within the timeout is sent again (the same
     message id: stored once), then counts as timed out.
 
-    Each message is encoded as it is sent (acks.py sends them in runs), so the server stores the first ones while
-    the rest are encoded; a message sent again is encoded again (the same bytes)."""
+    Each event is read from `events` and encoded as it is sent (acks.py sends them in runs), so the server stores
+    the first ones while the rest are recorded (routes.py hands over a `Recorded`) and encoded; a message sent
+    again is encoded again (the same bytes)."""
     outcomes: list[PubAck | BaseException] = [nats.errors.TimeoutError()] * len(events)
     waiting = list(range(len(events)))
     for _ in range(PUBLISH_ATTEMPTS):

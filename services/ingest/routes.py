@@ -31,7 +31,7 @@ from services.ingest.eventlog import EventLog, Published
 from services.ingest.identity import event_id_for
 from services.ingest.openapi import BATCH_BODY, ONE_EVENT_BODY, WRITE_RESPONSES
 from services.ingest.ratelimit import rate_limited_writer
-from services.ingest.recording import record
+from services.ingest.recording import Recorded, record
 
 log = structlog.get_logger(__name__)
 
@@ -44,27 +44,29 @@ class BatchPublished(BaseModel):
 
 def _record_all(
     request: Request, submissions: Sequence[EventSubmission[Any]], token_name: str, batch: bool, now: datetime
-) -> list[Event[Any]]:
+) -> Recorded:
+    """The stored events, each recorded as the publisher reads it; what can refuse the request is checked here."""
     key = idempotency_key(request)
     secret: bytes = request.app.state.event_id_secret
     # The request's correlation id is only needed (and so only checked) for events that bring none of their own.
     fallback = request_correlation_id(request) if any(s.correlation_id is None for s in submissions) else None
-    return [
-        record(
+
+    def recorded(index: int, submission: EventSubmission[Any]) -> Event[Any]:
+        return record(
             submission,
             event_id=event_id_for(submission.event_id, secret, token_name, key, index if batch else None),
             recorded_at=now,
             recorded_by=token_name,
             correlation_id=fallback,
         )
-        for index, submission in enumerate(submissions)
-    ]
+
+    return Recorded(submissions, recorded)
 
 
 async def _publish(
     request: Request,
     submissions: Sequence[EventSubmission[Any]],
-    events: list[Event[Any]],
+    events: Sequence[Event[Any]],
     expected: int | None,
     batch: bool,
 ) -> list[Published]:

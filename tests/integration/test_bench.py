@@ -19,7 +19,8 @@ from tests.integration.cli_runner import crisis
 from tests.integration.test_projector import publish
 
 FIGURES = {
-    "batch ingest", "single ingest x64", "single ingest p50", "single ingest p99", "catch-up, all read models",
+    "batch ingest", "batch ingest, all in flight", "single ingest x64", "single ingest p50", "single ingest p99",
+    "catch-up, all read models",
     "replay all (blue/green)", "freshness p50 @200/s", "freshness p99 @200/s", "timeline x50", "timeline p99 x50",
     "timeline x50 no-cache", "timeline p99 x50 no-cache",
     "projector peak RSS", "PostgreSQL bytes per event", "catch-up at 50 events", "catch-up at 328 events",

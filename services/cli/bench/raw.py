@@ -39,16 +39,18 @@ async def scratch_stream(nc: Client, settings: Settings) -> AsyncIterator[str]:
         await js.delete_stream(name)
 
 
-async def publish_async_rate(nc: Client, settings: Settings, payloads: Sequence[bytes]) -> float:
-    """Messages/s of `publish_async` with every publish in flight at once, as a batch is published."""
+async def publish_async_rate(nc: Client, settings: Settings, payloads: Sequence[bytes], wave: int) -> float:
+    """Messages/s of `publish_async`, `wave` publishes in flight at once, each wave's acks awaited before the next
+    is sent: what a batch request of `wave` events does. A wave of every payload puts them all in flight."""
     async with scratch_stream(nc, settings) as prefix:
-        js = nc.jetstream(publish_async_max_pending=len(payloads) + 1)
+        js = nc.jetstream(publish_async_max_pending=wave + 1)
         started = time.perf_counter()
-        futures = [
-            await js.publish_async(f"{prefix}.x", payload, headers={"Nats-Msg-Id": str(uuid.uuid4())})
-            for payload in payloads
-        ]
-        await asyncio.gather(*futures)
+        for start in range(0, len(payloads), wave):
+            futures = [
+                await js.publish_async(f"{prefix}.x", payload, headers={"Nats-Msg-Id": str(uuid.uuid4())})
+                for payload in payloads[start : start + wave]
+            ]
+            await asyncio.gather(*futures)
         return len(payloads) / (time.perf_counter() - started)
 
 

@@ -41,7 +41,11 @@ TIMELINE_TYPE = "StatementIssued"  # the commonest type of the demo mix
 
 class Figures:
     def __init__(self, options: BenchOptions) -> None:
-        self.batch = Figure("batch ingest", "events/s", f">= {0.8 if options.fsync else 0.5}", "publish_async")
+        # The target's raw limit publishes a request's worth at a time, awaiting its acks before the next, as the
+        # bench's batches go (docs/performance.md); every event in flight at once is reported beside it.
+        batch_raw = f"publish_async x{project.BATCH}"
+        self.batch = Figure("batch ingest", "events/s", f">= {0.8 if options.fsync else 0.5}", batch_raw)
+        self.batch_all = Figure("batch ingest, all in flight", "events/s", "report", "publish_async, all in flight")
         self.single = Figure(f"single ingest x{options.clients}", "events/s", ">= 0.5", "js.publish")
         self.single_p50 = Figure("single ingest p50", "ms", "-", "js.publish")
         self.single_p99 = Figure("single ingest p99", "ms", "-", "js.publish")
@@ -184,7 +188,9 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
     ingest_phase = ctx.phase(f"round {number}: ingest")
     async with ctx.client(ctx.ingest.url) as ingest:
         batch_rate = await project.batch_ingest_rate(ingest, batch)
-    figures.batch.add(batch_rate, await raw.publish_async_rate(ctx.nc, ctx.settings, _encoded(batch)))
+    payloads = _encoded(batch)
+    figures.batch.add(batch_rate, await raw.publish_async_rate(ctx.nc, ctx.settings, payloads, project.BATCH))
+    figures.batch_all.add(batch_rate, await raw.publish_async_rate(ctx.nc, ctx.settings, payloads, len(payloads)))
     ingest_phase(1, 2)
     async with ctx.client(ctx.ingest.url) as ingest:
         ours = await project.single_ingest(ingest, singles, options.clients)
