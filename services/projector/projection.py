@@ -42,7 +42,7 @@ Write = Callable[[], Awaitable[None]]
 
 
 class ReadModel(Protocol):
-    """What the applier feeds: a Projection on its live tables, or one on a replay's shadow (shadow.InShadow)."""
+    """What the applier feeds: a Projection, on its live tables or (by the search path) on a replay's shadow."""
 
     @property
     def name(self) -> str: ...

@@ -4,12 +4,12 @@ The shadow schema `rebuild_<projection>` holds empty copies (`LIKE ... INCLUDING
 The run that builds it (`all`, or the projection's name) keeps one copy of the projector's bookkeeping for all its
 shadows in `replay_<run>`: a checkpoint per projection, the processed event ids, the dead letters. Like the live
 read models fed together, the shadows of a run are fed in one transaction a batch, with one dedupe and one
-checkpoint statement for all of them. Each read model's statements run with its shadow schema first in the search
-path (`SET LOCAL`, see `InShadow`), the run's bookkeeping next: the unchanged applier and handlers write the copies
-while the live tables keep serving. The swap, in one transaction, drops the live tables and moves the copies into
-`public` under the same names (indexes renamed back to theirs), so readers that name tables plainly see the new
-ones at COMMIT. A read-model table must not use `serial` columns (their sequence belongs to the live table): use
-identity columns.
+checkpoint statement for all of them. The feed's session has the run's shadow schemas first in its search path,
+the run's bookkeeping next, `public` last: a read model writes and reads tables of its own only, none of them
+named like another's, so the unchanged applier and handlers write the copies while the live tables keep serving.
+The swap, in one transaction, drops the live tables and moves the copies into `public` under the same names
+(indexes renamed back to theirs), so readers that name tables plainly see the new ones at COMMIT. A read-model
+table must not use `serial` columns (their sequence belongs to the live table): use identity columns.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import tuple_row
 
-from schemas.envelope import Event
 from services.projector.checkpoints import carry_over_checkpoint, lock_projection
-from services.projector.projection import Batch, Position, Projection, Write
+from services.projector.projection import Projection
 
 BOOKKEEPING = ("projection_checkpoints", "processed_events", "dead_letters")
 
@@ -43,35 +42,6 @@ class Shadow:
     projection: Projection
     origin: int  # the first sequence its tables are built from
     checkpoint: int  # it has applied everything up to here
-
-
-class InShadow:
-    """A projection applied to its shadow: each of its steps first puts the shadow schema at the head of the
-    transaction's search path, so that the steps of several read models interleave on one connection."""
-
-    def __init__(self, projection: Projection, run: str) -> None:
-        self.projection = projection
-        self.name = projection.name
-        # The run's bookkeeping next: the applier's own statements (dedupe, checkpoints, dead letters), which come
-        # between and after the read models' steps, name it plainly too. `public` last, for its functions.
-        self._path = f'"{shadow_schema(projection)}", "{bookkeeping_schema(run)}", public'
-
-    async def _enter(self, conn: AsyncConnection[Any]) -> None:
-        await conn.execute("SELECT set_config('search_path', %s, true)", (self._path,))
-
-    async def prepare(self, conn: AsyncConnection[Any], events: Batch) -> Write:
-        await self._enter(conn)
-        write = await self.projection.prepare(conn, events)
-
-        async def write_in_shadow() -> None:
-            await self._enter(conn)
-            await write()
-
-        return write_in_shadow
-
-    async def apply(self, conn: AsyncConnection[Any], event: Event[Any], position: Position) -> None:
-        await self._enter(conn)
-        await self.projection.apply(conn, event, position)
 
 
 async def _rows(conn: AsyncConnection[Any], query: str | sql.Composed, *params: Any) -> list[tuple[Any, ...]]:
@@ -117,7 +87,7 @@ async def open_shadows(
     """The run's shadows of these projections. When an interrupted run of this name (from `origin`, or from
     anywhere when None) left shadows, those as they are: the projections without one were swapped in already.
     Otherwise fresh shadows of them all, created in one transaction. `conn` is autocommit; its session's search
-    path is pointed at the run's bookkeeping."""
+    path is pointed at the shadows, then the run's bookkeeping (see the module's docstring)."""
     tags = await shadow_tags(conn, projections)
     checkpoints = await _run_checkpoints(conn, run)
     shadows = [
@@ -127,7 +97,8 @@ async def open_shadows(
     ]
     if not shadows:
         shadows = await _create(conn, run, projections, origin or 1, tags)
-    path = f'"{bookkeeping_schema(run)}", public'
+    schemas = [shadow_schema(shadow.projection) for shadow in shadows] + [bookkeeping_schema(run), "public"]
+    path = ", ".join(f'"{schema}"' for schema in schemas)
     await conn.execute("SELECT set_config('search_path', %s, false)", (path,))
     return shadows
 
@@ -230,54 +201,60 @@ ANNOUNCE_CHANGES = (
 
 async def swap_in(conn: AsyncConnection[Any], run: str, shadow: Shadow) -> None:
     """Inside the caller's transaction: replace the live tables with the shadow's, carry over its checkpoint and
-    dead letters."""
+    dead letters. Pipelined: a few round trips, not one a statement, while the live appliers wait."""
     projection = shadow.projection
     schema = sql.Identifier(shadow_schema(projection))
     books = sql.Identifier(bookkeeping_schema(run))
-    for table in projection.tables:
-        names = await _index_names(conn, "public", table)
-        await conn.execute(sql.SQL("DROP TABLE public.{}").format(sql.Identifier(table)))
-        await conn.execute(sql.SQL("ALTER TABLE {}.{} SET SCHEMA public").format(schema, sql.Identifier(table)))
-        await conn.execute(sql.SQL(ANNOUNCE_CHANGES).format(sql.Identifier(table)))
-        for shape, new_name in (await _index_names(conn, "public", table)).items():
-            old_name = names.get(shape)
-            if old_name is not None and old_name != new_name:
-                await conn.execute(
-                    sql.SQL("ALTER INDEX public.{} RENAME TO {}").format(
-                        sql.Identifier(new_name), sql.Identifier(old_name)
-                    )
+    renames = await _index_renames(conn, projection)
+    async with conn.pipeline():
+        for table in projection.tables:
+            await conn.execute(sql.SQL("DROP TABLE public.{}").format(sql.Identifier(table)))
+            await conn.execute(sql.SQL("ALTER TABLE {}.{} SET SCHEMA public").format(schema, sql.Identifier(table)))
+            await conn.execute(sql.SQL(ANNOUNCE_CHANGES).format(sql.Identifier(table)))
+        for shadow_name, live_name in renames:
+            await conn.execute(
+                sql.SQL("ALTER INDEX public.{} RENAME TO {}").format(
+                    sql.Identifier(shadow_name), sql.Identifier(live_name)
                 )
-    # The processed event ids stay: the live record is shared by every read model, the run's was its own.
-    params = {"p": projection.name}
-    # Dead letters: those the rebuild no longer hits are gone; decisions on the others are kept.
-    await conn.execute(
-        sql.SQL(
-            """DELETE FROM public.dead_letters d WHERE d.projection = %(p)s AND d.status = 'open'
-               AND NOT EXISTS (SELECT 1 FROM {}.dead_letters s
-                               WHERE s.projection = %(p)s AND s.stream_seq = d.stream_seq)"""
-        ).format(books),
-        params,
-    )
-    await conn.execute(
-        sql.SQL(
-            """INSERT INTO public.dead_letters (projection, stream_seq, subject, headers, payload, error)
-               SELECT projection, stream_seq, subject, headers, payload, error FROM {}.dead_letters
-               WHERE projection = %(p)s ON CONFLICT (projection, stream_seq) DO NOTHING"""
-        ).format(books),
-        params,
-    )
-    await carry_over_checkpoint(conn, projection.name, shadow.checkpoint)
-    await _forget(conn, run, projection)
+            )
+        # The processed event ids stay: the live record is shared by every read model, the run's was its own.
+        params = {"p": projection.name}
+        # Dead letters: those the rebuild no longer hits are gone; decisions on the others are kept.
+        await conn.execute(
+            sql.SQL(
+                """DELETE FROM public.dead_letters d WHERE d.projection = %(p)s AND d.status = 'open'
+                   AND NOT EXISTS (SELECT 1 FROM {}.dead_letters s
+                                   WHERE s.projection = %(p)s AND s.stream_seq = d.stream_seq)"""
+            ).format(books),
+            params,
+        )
+        await conn.execute(
+            sql.SQL(
+                """INSERT INTO public.dead_letters (projection, stream_seq, subject, headers, payload, error)
+                   SELECT projection, stream_seq, subject, headers, payload, error FROM {}.dead_letters
+                   WHERE projection = %(p)s ON CONFLICT (projection, stream_seq) DO NOTHING"""
+            ).format(books),
+            params,
+        )
+        await carry_over_checkpoint(conn, projection.name, shadow.checkpoint)
+        await _forget(conn, run, projection)
 
 
-async def _index_names(conn: AsyncConnection[Any], schema: str, table: str) -> dict[str, str]:
-    """Each index of the table by its shape (its definition without name and table), to its name."""
+async def _index_renames(conn: AsyncConnection[Any], projection: Projection) -> list[tuple[str, str]]:
+    """(shadow's name, live name) of each index of the shadow's tables whose live twin, of the same shape (its
+    definition without name and table), has another name: the live name goes on with the swapped-in table."""
     rows = await _rows(
         conn,
-        """SELECT regexp_replace(pg_get_indexdef(i.indexrelid), 'INDEX \\S+ ON \\S+', 'INDEX ON'), c.relname
-           FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-           WHERE i.indrelid = format('%%I.%%I', %s::text, %s::text)::regclass""",
-        schema,
-        table,
+        """WITH shapes AS (
+               SELECT n.nspname, t.relname AS table_name, c.relname AS index_name,
+                      regexp_replace(pg_get_indexdef(i.indexrelid), 'INDEX \\S+ ON \\S+', 'INDEX ON') AS shape
+               FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
+                    JOIN pg_namespace n ON n.oid = t.relnamespace
+               WHERE n.nspname IN ('public', %s) AND t.relname = ANY(%s))
+           SELECT s.index_name, l.index_name FROM shapes s JOIN shapes l USING (table_name, shape)
+           WHERE s.nspname = %s AND l.nspname = 'public' AND s.index_name <> l.index_name""",
+        shadow_schema(projection),
+        list(projection.tables),
+        shadow_schema(projection),
     )
-    return {str(shape): str(name) for shape, name in rows}
+    return [(str(shadow_name), str(live_name)) for shadow_name, live_name in rows]

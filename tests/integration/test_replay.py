@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from schemas.subjects import STREAM_NAME
 from services.common.settings import Settings
 from services.projector.read_models import PROJECTIONS
-from services.projector.replay import ShadowFeed, temporary_consumer
+from services.projector.replay import ShadowFeed, plan, replay, temporary_consumer
 from services.projector.shadow import open_shadows
 from services.query.app import create_app as create_query_app
 from tests.conftest import incident_id
@@ -96,7 +97,7 @@ async def test_an_interrupted_replay_resumes_from_its_shadow(nc: Client, setting
         origin = shadows[0].origin
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT)
         async with temporary_consumer(nc.jetstream(), config) as sub:
-            feed = ShadowFeed(nc.jetstream(), sub, conn, "incidents", shadows, batch=10)
+            feed = ShadowFeed(nc.jetstream(), sub, conn, shadows, batch=10)
             await feed.until(last - 150, lambda *_: None)
             await feed.close()
     assert (origin, snapshot(url)) == (1, before)  # the live tables are untouched meanwhile
@@ -119,7 +120,7 @@ async def test_one_consumer_feeds_the_shadows_of_two_projections_reading_the_str
         shadows = await open_shadows(conn, "all", two, None)
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.ALL)
         async with temporary_consumer(js, config) as sub:
-            feed = ShadowFeed(js, sub, conn, "all", shadows, batch=25)
+            feed = ShadowFeed(js, sub, conn, shadows, batch=25)
             await feed.until(last, lambda *_: None)
             await feed.close()
             info = await js.consumer_info(STREAM_NAME, config.name or "")
@@ -145,6 +146,20 @@ async def test_replay_all_reads_the_stream_with_one_consumer(nc: Client, setting
     advisories = [(await created.next_msg(timeout=1)).subject.rsplit(".", 1)[-1] for _ in range(created.pending_msgs)]
     assert len(advisories) == 1 and advisories[0].startswith("replay-"), advisories
     assert snapshot(url) == before
+
+
+async def test_a_replay_feeds_its_shadows_with_the_heap_frozen(nc: Client, settings: Settings) -> None:
+    """As in the projector: a full collection during the feed walks only what the run made, not every module and
+    schema loaded; the heap is collectable again afterwards."""
+    _, last = await projected(nc, settings, 30)
+    projections = await plan(settings, "all", list(PROJECTIONS.values()), None)
+    frozen: list[int] = []
+
+    rebuilt = await replay(settings, "all", projections, None, lambda *_: frozen.append(gc.get_freeze_count()))
+
+    assert [done.live_at for done in rebuilt] == [last] * len(PROJECTIONS)
+    assert frozen and min(frozen) > 0
+    assert gc.get_freeze_count() == 0
 
 
 def start_replay_all(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
@@ -272,7 +287,7 @@ async def test_a_replay_dead_letters_only_what_a_read_model_refuses_and_every_sh
     nc: Client, settings: Settings
 ) -> None:
     """One batch holds events the facts and casualties read models refuse: applied to every shadow in one
-    transaction, it is redone event by event there, each shadow in its own search path."""
+    transaction, it is redone event by event there, each shadow's statements in its own schema."""
     url = settings.database_url or ""
     js = nc.jetstream()
     for message in messages(refused_changes()):
