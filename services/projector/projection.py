@@ -13,7 +13,6 @@ reads see none of the batch's writes (each read model has one batch handler, rea
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -98,11 +97,10 @@ class Projection:
         handler to call (it finds the work done if `work_ahead` did it)."""
 
         def once(event: Event[Any], position: Position) -> T:
-            try:
-                return cast(T, position.worked_out[work])
-            except KeyError:
-                done = position.worked_out[work] = work(event, position)
-                return done
+            worked_out = position.worked_out
+            if work not in worked_out:
+                worked_out[work] = work(event, position)
+            return cast(T, worked_out[work])
 
         self._of_each_event.append(once)
         return once
@@ -111,8 +109,10 @@ class Projection:
         """Do the work of `of_each_event` for this event now. An event it fails on is left as it was: the batch
         handler tries again as it applies the event, and the applier dead-letters the event if it fails there."""
         for work in self._of_each_event:
-            with contextlib.suppress(Exception):
+            try:
                 work(event, position)
+            except Exception:  # left as it was: see above
+                continue
 
     async def apply(self, conn: AsyncConnection[Any], event: Event[Any], position: Position) -> None:
         await self.apply_all(conn, [(event, position)])
