@@ -127,10 +127,6 @@ async def _apply(
     )
 
 
-def _position(message: StreamMessage) -> Position:
-    return Position(seq=message.seq, subject=message.subject)
-
-
 async def _decoded(
     conn: AsyncConnection[Any], members: Sequence[_Member], todo: Sequence[StreamMessage], outcome: _Outcome
 ) -> list[tuple[StreamMessage, Event[Any]]]:
@@ -164,7 +160,7 @@ async def _pipelined(
     fresh = await _decoded(conn, members, todo, outcome)
     try:
         async with conn.pipeline():
-            positioned = [(event, _position(m)) for m, event in fresh]
+            positioned = [(event, m.position) for m, event in fresh]
             # Read models write tables of their own, and read only their own: every read first, then every write.
             # A read in a pipeline waits for every statement sent before it; this way none waits for a write, and
             # PostgreSQL runs the first write (event_log's, the largest) while the later ones are being built.
@@ -188,9 +184,9 @@ async def _one_by_one(
     outcome = _Outcome()
     for message, event in await _decoded(conn, members, todo, outcome):
         wanting = [m.projection for m in members if m.wants(message)]
-        if await _in_savepoint(conn, wanting, event, _position(message)) is not None:
+        if await _in_savepoint(conn, wanting, event, message.position) is not None:
             for projection in wanting:  # find which of them cannot apply it
-                error = await _in_savepoint(conn, [projection], event, _position(message))
+                error = await _in_savepoint(conn, [projection], event, message.position)
                 if error is not None:
                     await outcome.dead_letter(conn, projection.name, message, error)
         outcome.applied += 1
@@ -224,4 +220,4 @@ async def apply_one(conn: AsyncConnection[Any], projection: ReadModel, message: 
     if not await first_time(conn, event.event_id, message.seq):
         log.info("event id applied before; skipped", event_id=str(event.event_id), seq=message.seq)
         return DUPLICATE
-    return await _in_savepoint(conn, [projection], event, _position(message))
+    return await _in_savepoint(conn, [projection], event, message.position)

@@ -116,7 +116,9 @@ class GroupWorker:
         subscription = await nc.jetstream().pull_subscribe_bind(
             durable=self.group.durable_name, stream=self.stream.name
         )
-        batches = Prefetcher(subscription, self.settings.projector_batch_size, FETCH_WAIT_S, self.stream)
+        batches = Prefetcher(
+            subscription, self.settings.projector_batch_size, FETCH_WAIT_S, self.stream, self.group.work_ahead
+        )
         try:
             while not stopping.is_set() and nc.stats["reconnects"] == reconnects:
                 try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from services.projector.messages import StreamMessage
 from services.projector.partition import WHOLE_STREAM, Partition
 from services.projector.projection import Projection
 
@@ -26,6 +27,13 @@ class ProjectionGroup:
         """A group of one is named after its read model (and keeps its consumer); a larger one feeds them all."""
         members = tuple(projections)
         return cls(members[0].name if len(members) == 1 else EVERY_READ_MODEL, members, partition)
+
+    def work_ahead(self, message: StreamMessage) -> None:
+        """What each read model can work out from a fetched message alone, done before the message is applied."""
+        event = message.event
+        if not isinstance(event, str):
+            for projection in self.members:
+                projection.work_ahead(event, message.position)
 
     @property
     def names(self) -> list[str]:

@@ -14,6 +14,7 @@ from schemas.catalogue import UnknownEventType, parse_event
 from schemas.envelope import Event
 from services.common.eventstream import EventStream
 from services.common.logging import CORRELATION_HEADER
+from services.projector.projection import Position
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +36,12 @@ class StreamMessage:
             data=msg.data,
             headers=dict(msg.headers or {}),
         )
+
+    @cached_property
+    def position(self) -> Position:
+        """One for the message, so that what read models work out ahead of time from it (kept with its position)
+        is found when the message is applied."""
+        return Position(seq=self.seq, subject=self.subject)
 
     @cached_property
     def event(self) -> Event[Any] | str:

@@ -1,9 +1,10 @@
 """Fetch the next batch while the one before is applied, so that neither NATS nor PostgreSQL waits for the other.
 
-The batch fetched ahead is also decoded ahead, while the one before waits for its COMMIT. It is only handed out
-after that one's turn is over, so batches are still applied one after the other, in stream order; when the one
-before failed and was NAKed, the batch fetched ahead is what follows it, and the applier defers it (see
-ordering.py) until the NAKed events are back. The consumer's `max_ack_pending` must allow two batches.
+The batch fetched ahead is also decoded ahead, while the one before waits for PostgreSQL, and each message handed
+to `ahead`: what the read models can work out from a message alone (`Projection.of_each_event`) is done then too.
+It is only handed out after that one's turn is over, so batches are still applied one after the other, in stream
+order; when the one before failed and was NAKed, the batch fetched ahead is what follows it, and the applier
+defers it (see ordering.py) until the NAKed events are back. The consumer's `max_ack_pending` must allow two batches.
 
 Only while the stream holds more than the batch handed out: caught up, a fetch ahead would return with the first
 event to arrive while the batch before commits, alone, and every later one would wait for that one-event batch's
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import nats.errors
@@ -23,13 +25,21 @@ from services.common.eventstream import EventStream
 from services.projector.messages import StreamMessage
 
 Fetched = tuple[Msg, StreamMessage]  # a fetched message, and the projector's view of it
-# Events decoded between two turns of the event loop (about half a millisecond of work).
+# Events decoded (and worked on ahead) between two turns of the event loop (about half a millisecond of work).
 DECODE_SLICE = 25
 
 
 class Prefetcher:
-    def __init__(self, subscription: Any, batch_size: int, wait_s: float, stream: EventStream) -> None:
+    def __init__(
+        self,
+        subscription: Any,
+        batch_size: int,
+        wait_s: float,
+        stream: EventStream,
+        ahead: Callable[[StreamMessage], None] | None = None,
+    ) -> None:
         self._subscription = subscription
+        self._ahead_of_time = ahead
         self._stream = stream
         self._batch_size = batch_size
         self._wait_s = wait_s
@@ -64,6 +74,8 @@ class Prefetcher:
         batch = [(msg, StreamMessage.from_nats(msg, self._stream)) for msg in msgs]
         for done, (_, message) in enumerate(batch, 1):
             _ = message.event  # decoded now, while the batch before waits for PostgreSQL
+            if self._ahead_of_time is not None:
+                self._ahead_of_time(message)
             if done % DECODE_SLICE == 0:
                 # The batch before sends and reads its statements on this event loop: a whole batch decoded in one
                 # go (10-20 ms) held up each of its round trips, while PostgreSQL waited for the next statement.

@@ -1,5 +1,9 @@
 """A projection: named handlers, one small function per (event type, read model), dispatched by a registry.
 
+Work that depends on an event and its position alone (its row in a table, say) may be registered as such
+(`of_each_event`): it is then done once per message and kept with its position, ahead of time when the prefetcher
+can (`work_ahead`, while the batch before waits for PostgreSQL), and the batch handler finds it done.
+
 A handler of every event may instead take the whole batch (`on_every_batch`) and write it set-based, in one
 statement rather than one per event. A batch handler that reads stored rows before it writes is an async generator
 that yields once, between its reads and its writes: the applier then sends every read model's reads before the
@@ -11,8 +15,8 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar, cast
 
 import orjson
 from psycopg import AsyncConnection
@@ -28,6 +32,8 @@ class Position:
 
     seq: int
     subject: str
+    # What `of_each_event` functions worked out for the event at this position, by function.
+    worked_out: dict[Callable[..., Any], Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 Handler = Callable[[AsyncConnection[Any], Event[Any], Position], Awaitable[None]]
@@ -39,6 +45,8 @@ BatchHandler = (
 )
 StagedHandler = Callable[[AsyncConnection[Any], Batch], AsyncIterator[None]]
 Write = Callable[[], Awaitable[None]]
+T = TypeVar("T")
+OfEvent = Callable[[Event[Any], Position], T]
 
 
 class ReadModel(Protocol):
@@ -61,6 +69,7 @@ class Projection:
         self._every: list[Handler] = []
         self._every_batch: list[StagedHandler] = []
         self._by_type: dict[str, list[Handler]] = {}
+        self._of_each_event: list[OfEvent[Any]] = []
 
     def on(self, *payloads: type[EventPayload]) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -82,6 +91,28 @@ class Projection:
                 _nothing_to_read(cast(Callable[[AsyncConnection[Any], Batch], Awaitable[None]], handler))
             )
         return handler
+
+    def of_each_event(self, work: OfEvent[T]) -> OfEvent[T]:
+        """Register work of an event and its position alone; returns it done once per position, for the batch
+        handler to call (it finds the work done if `work_ahead` did it)."""
+
+        def once(event: Event[Any], position: Position) -> T:
+            worked_out = position.worked_out
+            if work not in worked_out:
+                worked_out[work] = work(event, position)
+            return cast(T, worked_out[work])
+
+        self._of_each_event.append(once)
+        return once
+
+    def work_ahead(self, event: Event[Any], position: Position) -> None:
+        """Do the work of `of_each_event` for this event now. An event it fails on is left as it was: the batch
+        handler tries again as it applies the event, and the applier dead-letters the event if it fails there."""
+        for work in self._of_each_event:
+            try:
+                work(event, position)
+            except Exception:  # left as it was: see above
+                continue
 
     async def apply(self, conn: AsyncConnection[Any], event: Event[Any], position: Position) -> None:
         await self.apply_all(conn, [(event, position)])
@@ -137,7 +168,7 @@ def _nothing_to_read(handler: Callable[[AsyncConnection[Any], Batch], Awaitable[
     return staged
 
 
-def json_rows(rows: Sequence[Mapping[str, Any]]) -> str:
+def json_rows(rows: Sequence[Mapping[str, Any] | orjson.Fragment]) -> str:
     """Rows as one JSON document, for `INSERT ... SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(name type, ...)`:
     orjson encodes a batch's ids, times (with their offsets) and nested JSON (an `orjson.Fragment`) in about a
     sixth of the time psycopg takes to dump the same values as one binary array per column, element by element.
@@ -145,6 +176,11 @@ def json_rows(rows: Sequence[Mapping[str, Any]]) -> str:
     parsed, where `json_to_recordset` parsed each object's text again (and looked up each row's fields slower):
     2-5 us less of PostgreSQL's CPU an event in a catch-up, of about 85 (docs/performance.md)."""
     return orjson.dumps(rows).decode()
+
+
+def json_row(row: Mapping[str, Any]) -> orjson.Fragment:
+    """One row of a `json_rows` document, encoded on its own (to be done ahead of time: see `of_each_event`)."""
+    return orjson.Fragment(orjson.dumps(row))
 
 
 def nested_json(model: BaseModel) -> orjson.Fragment:

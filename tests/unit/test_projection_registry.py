@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import pytest
+
 from schemas.envelope import Event
 from schemas.events.elections import ResultsAnnulled
 from schemas.events.incidents import IncidentOpened
@@ -125,3 +127,36 @@ async def test_prepare_reads_nothing_ahead_for_a_read_model_with_handlers_per_ev
         "a writes 1",
         "a only writes 1",
     ]
+
+
+def test_work_of_each_event_is_done_once_per_position_ahead_or_when_applied() -> None:
+    done: list[int] = []
+    projection = Projection("a", tables=())
+
+    @projection.of_each_event
+    def row(event: Event[Any], pos: Position) -> str:
+        done.append(pos.seq)
+        return f"row {pos.seq}"
+
+    event = make_event("x", "StatementIssued")
+    ahead, later = Position(seq=1, subject="s"), Position(seq=2, subject="s")
+    projection.work_ahead(event, ahead)
+    assert done == [1]
+
+    assert (row(event, ahead), row(event, later), row(event, later)) == ("row 1", "row 2", "row 2")
+    assert done == [1, 2]  # found done ahead for the first, done once when applied for the second
+
+
+def test_work_that_fails_ahead_is_left_to_fail_when_the_event_is_applied() -> None:
+    """The applier dead-letters an event its read model cannot apply: failing ahead of time must not hide that."""
+    projection = Projection("a", tables=())
+
+    @projection.of_each_event
+    def row(event: Event[Any], pos: Position) -> str:
+        raise ValueError("no row for this one")
+
+    event, pos = make_event("x", "StatementIssued"), Position(seq=1, subject="s")
+    projection.work_ahead(event, pos)  # does not raise
+
+    with pytest.raises(ValueError, match="no row for this one"):
+        row(event, pos)
