@@ -8,7 +8,6 @@ over all the incident's subjects, so JetStream refuses it (and stores nothing) w
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -116,8 +115,12 @@ async def publish_events(
 
 
 def _count(events: Sequence[Event[Any]], results: Sequence[Published]) -> None:
-    """One increment per type and outcome for the request: `labels()` per event was 5% of batch ingest."""
-    counts = Counter((event.type, result.duplicate) for event, result in zip(events, results, strict=True))
+    """One increment per type and outcome for the request: `labels()` per event was 5% of batch ingest.
+    (A dict, not `collections.Counter`: building one cost a single event about 1 us, its isinstance checks.)"""
+    counts: dict[tuple[str, bool], int] = {}
+    for event, result in zip(events, results, strict=True):
+        key = (event.type, result.duplicate)
+        counts[key] = counts.get(key, 0) + 1
     for (event_type, duplicate), count in counts.items():
         (EVENTS_DUPLICATE if duplicate else EVENTS_ACCEPTED).labels(event_type).inc(count)
 
