@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.logging import CORRELATION_HEADER, bind_correlation_id
-from services.common.shared_metrics import exposition
+from services.common.shared_metrics import counter_child, exposition
 
 log = structlog.get_logger(__name__)
 
@@ -88,7 +88,7 @@ class CorrelatedRequests:
             if message["type"] == "http.response.start":
                 started = True
                 MutableHeaders(scope=message)[CORRELATION_HEADER] = cid
-                HTTP_REQUESTS.labels(self.service, str(message["status"])).inc()
+                counter_child(HTTP_REQUESTS, self.service, str(message["status"])).inc()
             await send(message)
 
         try:

@@ -25,6 +25,7 @@ from schemas.headers import (
     MESSAGE_ID,
 )
 from services.common.eventstream import DEFAULT_STREAM, EventStream
+from services.common.shared_metrics import counter_child
 from services.ingest.acks import Acks, Message
 from services.ingest.eventlog import Published
 from services.ingest.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, PUBLISH_FAILURES
@@ -122,7 +123,7 @@ def _count(events: Sequence[Event[Any]], results: Sequence[Published]) -> None:
         key = (event.type, result.duplicate)
         counts[key] = counts.get(key, 0) + 1
     for (event_type, duplicate), count in counts.items():
-        (EVENTS_DUPLICATE if duplicate else EVENTS_ACCEPTED).labels(event_type).inc(count)
+        counter_child(EVENTS_DUPLICATE if duplicate else EVENTS_ACCEPTED, event_type).inc(count)
 
 
 async def _publish_all(
