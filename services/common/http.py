@@ -16,13 +16,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.logging import CORRELATION_HEADER, bind_correlation_id
-from services.common.shared_metrics import exposition
+from services.common.shared_metrics import counter_child, exposition
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +54,15 @@ def validation_details(errors: Sequence[Any], prefix: Sequence[str | int] = ()) 
     return [{"loc": [*prefix, *e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
 
 
+_CORRELATION_KEY = CORRELATION_HEADER.lower().encode("latin-1")  # as ASGI servers give header names
+
+
+def _header(scope: Scope, key: bytes) -> str | None:
+    """The request's first `key` header, as Starlette's `Headers.get` reads it, without building `Headers` or, for
+    a header the request does not carry (most carry no correlation id), raising and catching a KeyError."""
+    return next((value.decode("latin-1") for name, value in scope["headers"] if name == key), None)
+
+
 class CorrelatedRequests:
     """Pure ASGI middleware: binds each request's correlation id (its header, else a new one) to the request and
     the log, echoes it on the response, counts the response, and answers an unhandled error with a plain 500.
@@ -69,7 +78,7 @@ class CorrelatedRequests:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cid = Headers(scope=scope).get(CORRELATION_HEADER) or str(uuid.uuid4())
+        cid = _header(scope, _CORRELATION_KEY) or str(uuid.uuid4())
         scope.setdefault("state", {})["correlation_id"] = cid  # what request.state.correlation_id reads
         bind_correlation_id(cid)
         started = False
@@ -79,7 +88,7 @@ class CorrelatedRequests:
             if message["type"] == "http.response.start":
                 started = True
                 MutableHeaders(scope=message)[CORRELATION_HEADER] = cid
-                HTTP_REQUESTS.labels(self.service, str(message["status"])).inc()
+                counter_child(HTTP_REQUESTS, self.service, str(message["status"])).inc()
             await send(message)
 
         try:

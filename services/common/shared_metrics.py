@@ -8,9 +8,10 @@ out in that mode: their figures would describe only the worker that answered.
 
 from __future__ import annotations
 
+import functools
 import os
 
-from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, generate_latest, multiprocess
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -22,3 +23,10 @@ def exposition() -> bytes:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry)
+
+
+@functools.cache
+def counter_child(counter: Counter, *labels: str) -> Counter:
+    """`counter.labels(*labels)`, looked up once per process: prometheus_client checks the values and takes a lock
+    for every lookup (about 0.8 us; two a single event). The labels here are few: statuses, services, event types."""
+    return counter.labels(*labels)

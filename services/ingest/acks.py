@@ -70,6 +70,8 @@ class Acks:
         return [future.exception() or future.result() for future in futures]
 
     async def _subscribe(self) -> None:
+        if self._subscription is not None:
+            return  # the lock, taken for every request, was 0.4% of single-event ingest
         async with self._subscribing:  # concurrent first requests subscribe once
             if self._subscription is None:
                 self._subscription = await self._client.subscribe(f"{self._prefix}*", cb=self._answer)

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import HTTPException, Request
 from pydantic import Field, TypeAdapter, ValidationError
+from starlette.requests import ClientDisconnect
 
 from schemas.catalogue import UnknownEventType, parse_submission
 from schemas.envelope import EXPECTED_POSITION_FIELD, CorrelationId, EventSubmission, Position
@@ -83,15 +84,24 @@ async def read_body(request: Request, settings: Settings) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        # One timeout moved on by each chunk, not one per chunk: entering one was 4% of single-event ingest.
+        # One timeout moved on by each chunk, not one per chunk: entering one was 4% of single-event ingest. The ASGI
+        # messages are read here rather than through `request.stream()`, which does not tell the last chunk: the
+        # grace is moved on only when more is to come (under uvloop a move costs about 4 us, and a single event's
+        # body is one message).
         async with asyncio.timeout_at(started + settings.body_timeout_s) as grace:
-            async for chunk in request.stream():
-                if not chunk:
-                    continue  # the stream's end
+            while True:
+                message = await request.receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()  # as `request.stream()` raises it
+                if message["type"] != "http.request":
+                    continue
+                chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > max_bytes:
                     raise too_large(f"the body exceeds {max_bytes} bytes", max_bytes=max_bytes)
                 chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
                 grace.reschedule(started + settings.body_timeout_s + size / settings.body_min_rate)
     except TimeoutError as exc:
         raise too_slow(size, settings) from exc

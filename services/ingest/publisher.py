@@ -8,7 +8,6 @@ over all the incident's subjects, so JetStream refuses it (and stores nothing) w
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +25,7 @@ from schemas.headers import (
     MESSAGE_ID,
 )
 from services.common.eventstream import DEFAULT_STREAM, EventStream
+from services.common.shared_metrics import counter_child
 from services.ingest.acks import Acks, Message
 from services.ingest.eventlog import Published
 from services.ingest.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, PUBLISH_FAILURES
@@ -116,10 +116,14 @@ async def publish_events(
 
 
 def _count(events: Sequence[Event[Any]], results: Sequence[Published]) -> None:
-    """One increment per type and outcome for the request: `labels()` per event was 5% of batch ingest."""
-    counts = Counter((event.type, result.duplicate) for event, result in zip(events, results, strict=True))
+    """One increment per type and outcome for the request: `labels()` per event was 5% of batch ingest.
+    (A dict, not `collections.Counter`: building one cost a single event about 1 us, its isinstance checks.)"""
+    counts: dict[tuple[str, bool], int] = {}
+    for event, result in zip(events, results, strict=True):
+        key = (event.type, result.duplicate)
+        counts[key] = counts.get(key, 0) + 1
     for (event_type, duplicate), count in counts.items():
-        (EVENTS_DUPLICATE if duplicate else EVENTS_ACCEPTED).labels(event_type).inc(count)
+        counter_child(EVENTS_DUPLICATE if duplicate else EVENTS_ACCEPTED, event_type).inc(count)
 
 
 async def _publish_all(
