@@ -54,13 +54,12 @@ def validation_details(errors: Sequence[Any], prefix: Sequence[str | int] = ()) 
     return [{"loc": [*prefix, *e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
 
 
-_CORRELATION_KEY = CORRELATION_HEADER.lower().encode("latin-1")  # as ASGI servers give header names
-
-
-def _header(scope: Scope, key: bytes) -> str | None:
-    """The request's first `key` header, as Starlette's `Headers.get` reads it, without building `Headers` or, for
-    a header the request does not carry (most carry no correlation id), raising and catching a KeyError."""
-    return next((value.decode("latin-1") for name, value in scope["headers"] if name == key), None)
+def first_header(scope: Scope, name: str) -> str | None:
+    """The request's first `name` header, as Starlette's `Headers.get` reads it, without building `Headers` or, for
+    a header the request does not carry (most carry no correlation id, Idempotency-Key or If-Match), raising and
+    catching a KeyError."""
+    key = name.lower().encode("latin-1")  # as ASGI servers give header names
+    return next((value.decode("latin-1") for raw, value in scope["headers"] if raw == key), None)
 
 
 class CorrelatedRequests:
@@ -78,7 +77,7 @@ class CorrelatedRequests:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cid = _header(scope, _CORRELATION_KEY) or str(uuid.uuid4())
+        cid = first_header(scope, CORRELATION_HEADER) or str(uuid.uuid4())
         scope.setdefault("state", {})["correlation_id"] = cid  # what request.state.correlation_id reads
         bind_correlation_id(cid)
         started = False

@@ -23,7 +23,7 @@ from schemas.catalogue import UnknownEventType, parse_submission
 from schemas.envelope import EXPECTED_POSITION_FIELD, CorrelationId, EventSubmission, Position
 from schemas.upcasting import CannotUpcast
 from schemas.values import Model
-from services.common.http import error_body, validation_details
+from services.common.http import error_body, first_header, validation_details
 from services.common.logging import CORRELATION_HEADER
 from services.common.settings import Settings
 from services.ingest.clock import future_timestamp_errors
@@ -48,13 +48,6 @@ _correlation_id = TypeAdapter(Annotated[str, CorrelationId])
 _position: TypeAdapter[int] = TypeAdapter(Position)
 
 
-def header(request: Request, name: str) -> str | None:
-    """The request's first `name` header, or None. (Starlette's `headers.get` raises and catches a KeyError for
-    each header a request does not carry: most writes carry neither Idempotency-Key nor If-Match.)"""
-    values = request.headers.getlist(name)
-    return values[0] if values else None
-
-
 def invalid(error: str, details: list[dict[str, Any]]) -> HTTPException:
     return HTTPException(422, detail=error_body(error, details))
 
@@ -77,7 +70,7 @@ async def read_body(request: Request, settings: Settings) -> bytes:
     or 408 when it trickles in: each byte extends a grace of `body_timeout_s` by 1/`body_min_rate` s, so a slow
     client cannot hold a connection (and its buffers) for long."""
     max_bytes = settings.max_body_bytes
-    declared = header(request, "content-length") or ""
+    declared = first_header(request.scope, "content-length") or ""
     if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise too_large(f"the body is {declared} bytes; at most {max_bytes} are accepted", max_bytes=max_bytes)
     started = asyncio.get_running_loop().time()
@@ -211,7 +204,7 @@ def parse_batch(raw: bytes, max_batch: int, latest: datetime) -> tuple[list[Even
 
 
 def idempotency_key(request: Request) -> str | None:
-    key = header(request, IDEMPOTENCY_HEADER)
+    key = first_header(request.scope, IDEMPOTENCY_HEADER)
     if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
         msg = f"must be 1 to {MAX_KEY_LENGTH} characters"
         raise invalid("invalid header", [{"loc": ["header", IDEMPOTENCY_HEADER], "msg": msg, "type": "key"}])

@@ -11,8 +11,8 @@ from __future__ import annotations
 from fastapi import HTTPException, Request
 
 from schemas.envelope import MAX_POSITION
-from services.common.http import error_body
-from services.ingest.bodies import header, invalid
+from services.common.http import error_body, first_header
+from services.ingest.bodies import invalid
 from services.ingest.errors import IncidentMoved
 
 IF_MATCH = "If-Match"
@@ -32,7 +32,7 @@ def incident_moved(moved: IncidentMoved) -> HTTPException:
 
 def expected_position(request: Request, from_body: int | None) -> int | None:
     """The expectation from If-Match or the body (both: they must agree); None for an unchecked write."""
-    given = header(request, IF_MATCH)
+    given = first_header(request.scope, IF_MATCH)
     if given is None:
         return from_body
     value = given.strip().removeprefix("W/").strip('"')
