@@ -43,6 +43,7 @@ from services.common.eventstream import DEFAULT_STREAM
 from services.common.logging import CORRELATION_HEADER, configure_logging
 from services.common.settings import Settings
 from services.ingest.acks import SEND_AHEAD, Acks, Message
+from services.ingest.app import YOUNG_COLLECTION_THRESHOLD
 from services.ingest.bodies import decode_json, read_body
 from services.ingest.eventlog import Published
 from services.ingest.publisher import _count as publisher_count
@@ -196,12 +197,16 @@ def test_a_message_is_the_whole_event_and_hashes_its_body_as_before(stamps: dict
 
 
 async def test_what_ingest_loaded_at_start_is_out_of_the_collectors_sight_while_it_runs(tmp_path: Path) -> None:
+    thresholds = gc.get_threshold()
     async with running_ingest(fast_settings(tmp_path)) as ingest:
         frozen = gc.get_freeze_count()
+        running = gc.get_threshold()
         response = await ingest.http.post("/v1/events", json=submissions(Mix.demo, 1, incidents=2)[0], headers=AUTH)
     assert response.status_code == 202, response.text
     assert frozen > 10_000  # the app, its models and every imported module
+    assert running == (YOUNG_COLLECTION_THRESHOLD, *thresholds[1:])  # young collections spaced out
     assert gc.get_freeze_count() == 0  # and collectable again once it stops
+    assert gc.get_threshold() == thresholds
 
 
 class RecordingClient:
