@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.catalogue import _straight, parse_event
@@ -173,6 +173,7 @@ json_values = st.recursive(
 DISASTER_EVENT = disaster(hazard="flood", magnitude=7.5, description="River burst its banks")
 
 
+@settings(deadline=None)  # the first example builds the type's validator: seconds on a loaded machine, not a fault
 @given(
     st.dictionaries(st.sampled_from(list(DISASTER_EVENT)), json_values, max_size=2),
     st.dictionaries(st.sampled_from(list(DISASTER_EVENT["data"])), json_values, max_size=2),
