@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -23,7 +24,7 @@ from schemas.envelope import Event
 from schemas.subjects import event_subject
 from services.common.ports import free_port
 from services.common.settings import Settings
-from services.query.app import create_app
+from services.query.app import YOUNG_COLLECTION_THRESHOLD, create_app
 from tests.waiting import wait_until
 
 Conn = psycopg.AsyncConnection[Any]
@@ -533,6 +534,21 @@ async def test_readyz_when_postgres_answers(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {"ready": True, "checks": {"postgres": "ok"}}
+
+
+async def test_what_the_query_service_loaded_at_start_is_out_of_the_collectors_sight_while_it_runs(
+    database_url: str, tmp_path: Path
+) -> None:
+    thresholds = gc.get_threshold()
+    async with start_query(Settings(database_url=database_url, data_dir=tmp_path)) as client:
+        frozen = gc.get_freeze_count()
+        running = gc.get_threshold()
+        response = await client.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert frozen > 10_000  # the app, its models and every imported module
+    assert running == (YOUNG_COLLECTION_THRESHOLD, *thresholds[1:])  # young collections spaced out
+    assert gc.get_freeze_count() == 0  # and collectable again once it stops
+    assert gc.get_threshold() == thresholds
 
 
 async def test_a_connection_lost_mid_use_is_503_and_the_next_request_reconnects(
