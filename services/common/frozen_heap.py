@@ -6,7 +6,8 @@ or two. Frozen, a full collection walks only what the work made.
 
 A service whose requests make almost no reference cycles can also space out the young collections
 (`young_threshold`): CPython starts one after 700 more container objects made than freed, and under concurrent
-requests that is the requests in flight, walked and found live, collection after collection.
+requests that is the requests in flight, walked and found live, collection after collection (ingest under 64
+writers: 6% of a single event's CPU; query under 50 readers: 5-8% of a read's; neither freed anything).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+SERVING_YOUNG_THRESHOLD = 10_000  # the HTTP services' requests in flight stay under it: almost no young collection
 
 
 @contextmanager

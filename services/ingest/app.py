@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from schemas.catalogue import build_envelopes
 from services.common.bearer import configured_tokens
-from services.common.frozen_heap import frozen_heap
+from services.common.frozen_heap import SERVING_YOUNG_THRESHOLD, frozen_heap
 from services.common.http import install_common
 from services.common.openapi import install_openapi
 from services.common.settings import Settings
@@ -23,8 +23,6 @@ from services.ingest.ratelimit import WriteRateLimit
 from services.ingest.routes import EVENTS_PATH, post_event_directly, router
 
 log = structlog.get_logger(__name__)
-
-YOUNG_COLLECTION_THRESHOLD = 10_000  # CPython's default 700; 64 single events in flight stay under it
 
 
 def create_app(settings: Settings, event_log: EventLog | None = None) -> FastAPI:
@@ -40,7 +38,7 @@ def create_app(settings: Settings, event_log: EventLog | None = None) -> FastAPI
         await log_of_events.start()
         # Full collections were a sixth of ingest's CPU under `crisis bench`; the young ones, 6% of a single
         # event's, walked the requests in flight and found next to no garbage.
-        with frozen_heap(young_threshold=YOUNG_COLLECTION_THRESHOLD):
+        with frozen_heap(young_threshold=SERVING_YOUNG_THRESHOLD):
             log.info("ingest started", nats_url=settings.nats_url, tokens=sorted(app.state.tokens))
             try:
                 yield

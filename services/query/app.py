@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.common.database import PROGRESS_CHANNEL, READ_MODELS_CHANNEL, TIMELINE_CHANNEL
-from services.common.frozen_heap import frozen_heap
+from services.common.frozen_heap import SERVING_YOUNG_THRESHOLD, frozen_heap
 from services.common.http import error_body, install_common
 from services.common.openapi import install_openapi
 from services.common.settings import Settings
@@ -30,10 +30,6 @@ from services.query.live import LiveFeed, TimelineNotifications
 from services.query.openapi import document_read_headers
 from services.query.progress import ProjectorProgress
 from services.query.stream_end import StreamEnd
-
-# CPython's default 700: under 50 readers the reads in flight set off a young collection every 3-7 requests, each
-# walking them and finding no garbage (5-8% of a read's CPU, docs/performance.md); at 10,000 almost none run.
-YOUNG_COLLECTION_THRESHOLD = 10_000
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -67,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
         install_runtime(app, QueryRuntime(read_models, LiveFeed(read_models, notifications), waiter, settings))
         try:
             # A full collection while heavy reads allocate walks only what they made; young ones are spaced out.
-            with frozen_heap(young_threshold=YOUNG_COLLECTION_THRESHOLD):
+            with frozen_heap(young_threshold=SERVING_YOUNG_THRESHOLD):
                 yield
         finally:
             install_runtime(app, None)

@@ -22,9 +22,10 @@ from psycopg.types.json import Jsonb
 from schemas.catalogue import parse_event, payload_class
 from schemas.envelope import Event
 from schemas.subjects import event_subject
+from services.common.frozen_heap import SERVING_YOUNG_THRESHOLD
 from services.common.ports import free_port
 from services.common.settings import Settings
-from services.query.app import YOUNG_COLLECTION_THRESHOLD, create_app
+from services.query.app import create_app
 from tests.waiting import wait_until
 
 Conn = psycopg.AsyncConnection[Any]
@@ -546,7 +547,7 @@ async def test_what_the_query_service_loaded_at_start_is_out_of_the_collectors_s
         response = await client.get("/readyz")
     assert response.status_code == 200, response.text
     assert frozen > 10_000  # the app, its models and every imported module
-    assert running == (YOUNG_COLLECTION_THRESHOLD, *thresholds[1:])  # young collections spaced out
+    assert running == (SERVING_YOUNG_THRESHOLD, *thresholds[1:])  # young collections spaced out
     assert gc.get_freeze_count() == 0  # and collectable again once it stops
     assert gc.get_threshold() == thresholds
 

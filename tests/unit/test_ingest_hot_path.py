@@ -40,10 +40,10 @@ from schemas.envelope import event_class, submission_class
 from schemas.headers import BODY_SHA256
 from services.cli.bench.workload import Mix, submissions
 from services.common.eventstream import DEFAULT_STREAM
+from services.common.frozen_heap import SERVING_YOUNG_THRESHOLD
 from services.common.logging import CORRELATION_HEADER, configure_logging
 from services.common.settings import Settings
 from services.ingest.acks import SEND_AHEAD, Acks, Message
-from services.ingest.app import YOUNG_COLLECTION_THRESHOLD
 from services.ingest.bodies import decode_json, read_body
 from services.ingest.eventlog import Published
 from services.ingest.publisher import _count as publisher_count
@@ -204,7 +204,7 @@ async def test_what_ingest_loaded_at_start_is_out_of_the_collectors_sight_while_
         response = await ingest.http.post("/v1/events", json=submissions(Mix.demo, 1, incidents=2)[0], headers=AUTH)
     assert response.status_code == 202, response.text
     assert frozen > 10_000  # the app, its models and every imported module
-    assert running == (YOUNG_COLLECTION_THRESHOLD, *thresholds[1:])  # young collections spaced out
+    assert running == (SERVING_YOUNG_THRESHOLD, *thresholds[1:])  # young collections spaced out
     assert gc.get_freeze_count() == 0  # and collectable again once it stops
     assert gc.get_threshold() == thresholds
 
