@@ -1,7 +1,7 @@
 """Fetch the next batch while the one before is applied, so that neither NATS nor PostgreSQL waits for the other.
 
 The batch fetched ahead is also decoded ahead, while the one before waits for PostgreSQL, and each message handed
-to `ahead`: what the read models can work out from a message alone (`Projection.of_each_event`) is done then too.
+to `work_ahead`: what the read models can work out from a message alone (`Projection.of_each_event`) is done then too.
 It is only handed out after that one's turn is over, so batches are still applied one after the other, in stream
 order; when the one before failed and was NAKed, the batch fetched ahead is what follows it, and the applier
 defers it (see ordering.py) until the NAKed events are back. The consumer's `max_ack_pending` must allow two batches.
@@ -36,34 +36,34 @@ class Prefetcher:
         batch_size: int,
         wait_s: float,
         stream: EventStream,
-        ahead: Callable[[StreamMessage], None] | None = None,
+        work_ahead: Callable[[StreamMessage], None] | None = None,
     ) -> None:
         self._subscription = subscription
-        self._ahead_of_time = ahead
+        self._work_ahead = work_ahead
         self._stream = stream
         self._batch_size = batch_size
         self._wait_s = wait_s
-        self._ahead: asyncio.Task[list[Fetched]] | None = None
+        self._fetching_ahead: asyncio.Task[list[Fetched]] | None = None
 
     async def next(self) -> list[Fetched]:
         """The batch fetched ahead (empty when nothing came within the wait); starts fetching the one after it
         while the stream holds more. A failed fetch raises here (nats.errors.Error), and the next call fetches
         again."""
-        ahead = self._ahead or asyncio.create_task(self._fetch())
-        self._ahead = None
-        batch = await ahead
+        fetching = self._fetching_ahead or asyncio.create_task(self._fetch())
+        self._fetching_ahead = None
+        batch = await fetching
         if batch and batch[-1][0].metadata.num_pending > 0:
-            self._ahead = asyncio.create_task(self._fetch())
+            self._fetching_ahead = asyncio.create_task(self._fetch())
         return batch
 
     async def aclose(self) -> None:
         """Stop fetching ahead: what was fetched and not handed out is delivered again (after the consumer is
         recreated, or deleted with it)."""
-        if self._ahead is not None:
-            self._ahead.cancel()
+        if self._fetching_ahead is not None:
+            self._fetching_ahead.cancel()
             with contextlib.suppress(asyncio.CancelledError, nats.errors.Error):
-                await self._ahead
-            self._ahead = None
+                await self._fetching_ahead
+            self._fetching_ahead = None
 
     async def _fetch(self) -> list[Fetched]:
         try:
@@ -74,8 +74,8 @@ class Prefetcher:
         batch = [(msg, StreamMessage.from_nats(msg, self._stream)) for msg in msgs]
         for done, (_, message) in enumerate(batch, 1):
             _ = message.event  # decoded now, while the batch before waits for PostgreSQL
-            if self._ahead_of_time is not None:
-                self._ahead_of_time(message)
+            if self._work_ahead is not None:
+                self._work_ahead(message)
             if done % DECODE_SLICE == 0:
                 # The batch before sends and reads its statements on this event loop: a whole batch decoded in one
                 # go (10-20 ms) held up each of its round trips, while PostgreSQL waited for the next statement.

@@ -95,7 +95,9 @@ async def test_what_read_models_work_out_from_a_message_alone_is_done_before_it_
     msgs = [FakeMsg(seq=i + 1, **publish_args(make_event("ahead", minute=i))) for i in range(BATCH)]
     msgs[1].payload = b"not an event"
     group = ProjectionGroup.of([projection])
-    prefetcher = Prefetcher(FakeSubscription(msgs), BATCH, wait_s=1.0, stream=DEFAULT_STREAM, ahead=group.work_ahead)
+    prefetcher = Prefetcher(
+        FakeSubscription(msgs), BATCH, wait_s=1.0, stream=DEFAULT_STREAM, work_ahead=group.work_ahead
+    )
 
     batch = await prefetcher.next()
 
