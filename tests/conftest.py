@@ -1,4 +1,4 @@
-"""Shared fixtures: one real nats-server and one real PostgreSQL per test session, fresh names per test.
+"""Shared fixtures: a real nats-server and a real PostgreSQL per test session (per xdist worker), fresh names per test.
 
 Both servers come from the project's own embedded launchers, on free loopback ports, and are stopped at the end.
 Each test gets its own database (migrated) and its own stream name is not needed: tests use fresh incident ids,

@@ -503,7 +503,11 @@ async def client_without_postgres(tmp_path: Path) -> AsyncIterator[httpx.AsyncCl
         yield c
 
 
-@pytest.mark.parametrize("url", ["/v1/incidents", f"/v1/incidents/{INCIDENT}/timeline", f"/v1/events/{uuid.uuid4()}"])
+# A fixed unknown event id: test ids must be the same in every pytest-xdist worker (each collects the suite itself).
+UNKNOWN_EVENT = "/v1/events/00000000-0000-4000-8000-000000000000"
+
+
+@pytest.mark.parametrize("url", ["/v1/incidents", f"/v1/incidents/{INCIDENT}/timeline", UNKNOWN_EVENT])
 async def test_reads_are_503_with_retry_after_when_postgres_is_unreachable(
     client_without_postgres: httpx.AsyncClient, url: str
 ) -> None:
