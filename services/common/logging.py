@@ -36,7 +36,7 @@ def configure_logging(level: str = "INFO", fmt: Literal["auto", "json", "console
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -61,6 +61,16 @@ def configure_logging(level: str = "INFO", fmt: Literal["auto", "json", "console
     access.propagate = access.isEnabledFor(logging.INFO)
     # faststream narrates its task bookkeeping at INFO; keep its warnings and errors unless debugging.
     logging.getLogger("faststream").setLevel(max(root.level, logging.WARNING))
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """To `sys.stderr` as it is when the line is written, not as it was when logging was set up: a test's captured
+    stderr is closed after the test, and a handler holding it failed every later line ("I/O operation on closed
+    file") for the rest of the run. A process's own stderr does not change, so services see no difference."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def bind_correlation_id(correlation_id: str | None) -> None:

@@ -109,6 +109,17 @@ def fits_a_query_string(case: Any) -> bool:
     return not any(value in ("true", "false") for value in values)
 
 
+# The headers that frame an HTTP message. A mutation of an operation's headers may add any name, and a GET carrying
+# `content-length: "bO` was answered by uvicorn's parser itself, a plain-text 400, before any app saw the request.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "host", "connection"})
+
+
+def leaves_the_framing_alone(case: Any) -> bool:
+    """False for an invalid case that sets a framing header: a broken message is the HTTP server's to refuse, not
+    one of the API's documented answers."""
+    return not any(name.lower() in FRAMING_HEADERS for name in case.headers or {})
+
+
 def check_contract(document_url: str) -> None:
     """Every operation, with data that fits the document and data that does not, under the default checks.
 
@@ -127,7 +138,7 @@ def check_contract(document_url: str) -> None:
         for mode in GenerationMode:
             cases = operation.as_strategy(generation_mode=mode)
             if mode is GenerationMode.NEGATIVE:
-                cases = cases.filter(fits_a_query_string)
+                cases = cases.filter(fits_a_query_string).filter(leaves_the_framing_alone)
 
             @given(case=cases)
             @CONTRACT
