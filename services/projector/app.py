@@ -12,6 +12,7 @@ import structlog
 from fastapi import FastAPI
 from nats.aio.client import Client
 
+from schemas.catalogue import build_envelopes
 from services.common.database import connect
 from services.common.eventstream import EventStream, connect_options, ensure_stream
 from services.common.frozen_heap import frozen_heap
@@ -44,6 +45,7 @@ def create_app(settings: Settings, projections: list[Projection] | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        build_envelopes(decoding=True)  # before the first batch: a type's first event built them
         await asyncio.to_thread(migrate, database_url)
         nc = connection["nats"] = await nats.connect(**connect_options(settings, "crisis-projector"))
         await ensure_stream(nc, settings)

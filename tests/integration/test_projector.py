@@ -16,7 +16,9 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
 from psycopg import AsyncConnection
 
+from schemas.catalogue import EVENT_TYPES
 from schemas.envelope import Event
+from schemas.json_validation import straight_validator
 from schemas.subjects import STREAM_NAME
 from services.common.settings import Settings
 from services.projector.app import create_app
@@ -293,3 +295,12 @@ async def test_what_the_projector_loaded_at_start_is_out_of_the_collectors_sight
         frozen = gc.get_freeze_count()
     assert frozen > 10_000  # the app, its models and every imported module
     assert gc.get_freeze_count() == 0  # and collectable again once it stops
+
+
+async def test_the_projector_builds_every_types_validator_before_it_starts(settings: Settings) -> None:
+    """Not on a type's first event: the first batches of a catch-up, and the first event after a start, would
+    pay for it."""
+    straight_validator.cache_clear()  # built by other tests of this process, perhaps
+    async with running_projector(settings):
+        built = straight_validator.cache_info().currsize
+    assert built == len(EVENT_TYPES)  # one for each type (None for one with a free-form value)
