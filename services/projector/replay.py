@@ -26,7 +26,7 @@ from nats.js.client import JetStreamContext
 from psycopg import AsyncConnection
 
 from services.common.eventstream import DEFAULT_STREAM, EventStream, connect_options
-from services.common.frozen_heap import frozen_heap
+from services.common.frozen_heap import PROJECTOR_YOUNG_THRESHOLD, frozen_heap
 from services.common.settings import Settings
 from services.projector.applier import apply_batch
 from services.projector.connection import connect_projector
@@ -150,8 +150,9 @@ async def replay(
     """Rebuild these projections (the run's, see `plan`) from one reading of the stream, then swap each in, in
     this order."""
     # As in the projector: a batch waiting for its COMMIT outlives the young collections and sets off a full one
-    # every batch or two, which walked every module and schema loaded (0.3-0.4 s of a 12,500-event replay).
-    with frozen_heap():
+    # every batch or two, which walked every module and schema loaded (0.3-0.4 s of a 12,500-event replay); and
+    # the young collections are spaced out as the projector's are.
+    with frozen_heap(young_threshold=PROJECTOR_YOUNG_THRESHOLD):
         return await _replay(settings, run, projections, origin, on_progress)
 
 

@@ -16,8 +16,11 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
 from psycopg import AsyncConnection
 
+from schemas.catalogue import EVENT_TYPES
 from schemas.envelope import Event
+from schemas.json_validation import straight_validator
 from schemas.subjects import STREAM_NAME
+from services.common.frozen_heap import PROJECTOR_YOUNG_THRESHOLD
 from services.common.settings import Settings
 from services.projector.app import create_app
 from services.projector.applier import apply_batch
@@ -289,7 +292,20 @@ async def test_a_batch_creates_the_checkpoints_of_every_partition_when_none_were
 async def test_what_the_projector_loaded_at_start_is_out_of_the_collectors_sight_while_it_runs(
     settings: Settings,
 ) -> None:
+    thresholds = gc.get_threshold()
     async with running_projector(settings):
         frozen = gc.get_freeze_count()
+        running = gc.get_threshold()
     assert frozen > 10_000  # the app, its models and every imported module
+    assert running == (PROJECTOR_YOUNG_THRESHOLD, *thresholds[1:])  # young collections spaced out
     assert gc.get_freeze_count() == 0  # and collectable again once it stops
+    assert gc.get_threshold() == thresholds
+
+
+async def test_the_projector_builds_every_types_validator_before_it_starts(settings: Settings) -> None:
+    """Not on a type's first event: the first batches of a catch-up, and the first event after a start, would
+    pay for it."""
+    straight_validator.cache_clear()  # built by other tests of this process, perhaps
+    async with running_projector(settings):
+        built = straight_validator.cache_info().currsize
+    assert built == len(EVENT_TYPES)  # one for each type (None for one with a free-form value)

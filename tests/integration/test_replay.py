@@ -20,6 +20,7 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from schemas.subjects import STREAM_NAME
+from services.common.frozen_heap import PROJECTOR_YOUNG_THRESHOLD
 from services.common.settings import Settings
 from services.projector.read_models import PROJECTIONS
 from services.projector.replay import ShadowFeed, plan, replay, temporary_consumer
@@ -150,16 +151,25 @@ async def test_replay_all_reads_the_stream_with_one_consumer(nc: Client, setting
 
 async def test_a_replay_feeds_its_shadows_with_the_heap_frozen(nc: Client, settings: Settings) -> None:
     """As in the projector: a full collection during the feed walks only what the run made, not every module and
-    schema loaded; the heap is collectable again afterwards."""
+    schema loaded, and the young ones are spaced out; the heap is collectable again and the thresholds are back
+    afterwards."""
     _, last = await projected(nc, settings, 30)
     projections = await plan(settings, "all", list(PROJECTIONS.values()), None)
     frozen: list[int] = []
+    thresholds = gc.get_threshold()
+    running: set[tuple[int, ...]] = set()
 
-    rebuilt = await replay(settings, "all", projections, None, lambda *_: frozen.append(gc.get_freeze_count()))
+    def on_progress(*_: int) -> None:
+        frozen.append(gc.get_freeze_count())
+        running.add(gc.get_threshold())
+
+    rebuilt = await replay(settings, "all", projections, None, on_progress)
 
     assert [done.live_at for done in rebuilt] == [last] * len(PROJECTIONS)
     assert frozen and min(frozen) > 0
+    assert running == {(PROJECTOR_YOUNG_THRESHOLD, *thresholds[1:])}  # young collections spaced out, as the projector's
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
 
 
 def start_replay_all(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
