@@ -16,6 +16,7 @@ from services.cli.bench.options import FsyncMode
 from services.cli.bench.workload import Mix
 from services.cli.dead_letters import StatusFilter
 from services.common.discovery import NoServers, resolve
+from services.common.http_protocol import JSON_REFUSALS
 from services.common.logging import configure_logging
 from services.common.settings import Settings
 
@@ -131,7 +132,9 @@ def projector(
     except NoSuchPartition as exc:
         typer.echo(f"error: --partition: {exc}", err=True)
         raise typer.Exit(2) from exc
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.projector_port, log_config=None)
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.projector_port, http=JSON_REFUSALS, log_config=None
+    )
 
 
 @app.command()

@@ -20,6 +20,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from services.common.http_protocol import JSON_REFUSALS
 from services.common.shared_metrics import MULTIPROCESS_DIR_VARIABLE
 
 
@@ -27,11 +28,13 @@ def serve(app_factory: str, host: str, port: int, workers: int) -> None:
     """Serve `app_factory` ("module:function" returning the app) until SIGINT or SIGTERM, which stop every worker.
     A worker that fails to start (a missing token, say) stops them all, with uvicorn's exit code for it."""
     if workers == 1:  # one process: no supervisor, metrics in memory
-        uvicorn.run(app_factory, factory=True, host=host, port=port, log_config=None)
+        uvicorn.run(app_factory, factory=True, host=host, port=port, http=JSON_REFUSALS, log_config=None)
         return
     with tempfile.TemporaryDirectory(prefix="crisis-metrics-") as metrics_dir:  # mode 0700
         os.environ[MULTIPROCESS_DIR_VARIABLE] = metrics_dir  # read by each worker's prometheus_client at import
-        config = uvicorn.Config(app_factory, factory=True, host=host, port=port, workers=workers, log_config=None)
+        config = uvicorn.Config(
+            app_factory, factory=True, host=host, port=port, workers=workers, http=JSON_REFUSALS, log_config=None
+        )
         supervisor = Multiprocess(config, sockets=[config.bind_socket()])
         supervisor.run()
     # Run here rather than by uvicorn.run, which returns normally (exit code 0) when a worker failed to start.

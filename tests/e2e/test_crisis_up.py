@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
 import pytest
 
 from services.common.ports import free_port
+from tests.unit.test_http_protocol import MALFORMED_REQUEST, exchange
 
 INCIDENT = "kg-2020-election"
 START_TIMEOUT_S = 120.0
@@ -94,6 +96,9 @@ def test_demo_end_to_end_then_restart_keeps_data_without_duplicates(data_dir: Pa
         injured = next(c for c in casualties["categories"] if c["category"] == "injured")
         figures = {s["source"]["kind"]: s["latest"]["count"] for s in injured["sources"]}
         assert (figures["government"]["value"], figures["media"]["text"]) == (590, "hundreds")
+        for service in (running.ingest, running.query):  # not valid HTTP: the API's JSON error all the same
+            status, refusal, _ = exchange(urlsplit(service).port or 0, MALFORMED_REQUEST)
+            assert (status, refusal[b"content-type"]) == (b"HTTP/1.1 400 Bad Request", b"application/json")
         flood = httpx.get(f"{running.query}/v1/incidents/xa-2021-valley-flood")
         assert flood.status_code == 200 and flood.json()["status"] == "ongoing"  # the second demo scenario
 
