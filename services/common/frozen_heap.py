@@ -4,10 +4,12 @@ It lives as long as the process, yet every full collection walked all of it (abo
 outlives the younger collections (a batch of events waiting for its acks or its COMMIT) sets one off every batch
 or two. Frozen, a full collection walks only what the work made.
 
-A service whose requests make almost no reference cycles can also space out the young collections
+A service whose work makes almost no reference cycles can also space out the young collections
 (`young_threshold`): CPython starts one after 700 more container objects made than freed, and under concurrent
 requests that is the requests in flight, walked and found live, collection after collection (ingest under 64
-writers: 6% of a single event's CPU; query under 50 readers: 5-8% of a read's; neither freed anything).
+writers: 6% of a single event's CPU; query under 50 readers: 5-8% of a read's; neither freed anything); in the
+projector, a batch's events until their COMMIT (720 young collections in a 20,000-event catch-up, none freeing
+anything).
 """
 
 from __future__ import annotations
