@@ -7,9 +7,10 @@ Starts its own embedded nats-server and PostgreSQL in a temp dir and publishes t
 fsync before every ack, as the project runs it. Then per round: the raw limit (a fresh consumer fetching 500 at a
 time and acking each message, no other work) and the project's figure: a fresh database and `crisis projector`
 as a child process, started as `crisis bench` starts it, timed from its /healthz answering until every checkpoint
-reaches the end. While it catches up, the bench samples its checkpoint and the projector process's RSS every
-POLL_S and prints the rate over the first 10k, 100k and 1M events (cumulative), and over each `--every` events
-(default a tenth of the stream, to show whether the rate degrades), with the RSS at each mark and the peak.
+reaches the end. While it catches up, the bench samples its checkpoint, the projector process's RSS and CPU time
+and PostgreSQL's CPU time (all its processes) every POLL_S, and prints the rate over the first 10k, 100k and 1M
+events (cumulative) and over each `--every` events (default a tenth of the stream, to show whether the rate
+degrades), with both CPU times per event and the RSS at each mark and the peak, then PostgreSQL's CPU by process.
 Prints the medians, and the median of the rounds' ratios (each round's two figures are measured back to back, so
 a slow moment of a loaded machine slows both). `--mix demo` publishes what `crisis bench` does: copies of the
 demo scenarios, corrections, retractions and links included (handlers that run per event); `simple` (the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
@@ -91,6 +93,7 @@ class Sample:
     events: int  # done by then
     rss_mb: float | None = None  # the projector's, at that moment
     cpu_s: float = 0.0  # the projector's CPU time since the start, user and system
+    pg_cpu_s: float = 0.0  # PostgreSQL's (every process of the server, autovacuum included) since the start
 
 
 def crossed(samples: list[Sample], mark: int) -> Sample:
@@ -100,7 +103,8 @@ def crossed(samples: list[Sample], mark: int) -> Sample:
     before, past = samples[max(0, after - 1)], samples[after]
     share = (mark - before.events) / (past.events - before.events) if past.events > before.events else 1.0
     seconds = before.seconds + share * (past.seconds - before.seconds)
-    return Sample(seconds, mark, past.rss_mb, before.cpu_s + share * (past.cpu_s - before.cpu_s))
+    cpu_s = before.cpu_s + share * (past.cpu_s - before.cpu_s)
+    return Sample(seconds, mark, past.rss_mb, cpu_s, before.pg_cpu_s + share * (past.pg_cpu_s - before.pg_cpu_s))
 
 
 def rate(first: Sample, last: Sample) -> float:
@@ -111,6 +115,40 @@ def cpu_ms_per_event(first: Sample, last: Sample) -> float:
     """The projector's own work per event, whatever the machine's load: a rate that falls while this stays flat
     waited (for a CPU, for PostgreSQL) rather than worked more."""
     return 1000 * (last.cpu_s - first.cpu_s) / (last.events - first.events)
+
+
+def pg_ms_per_event(first: Sample, last: Sample) -> float:
+    """PostgreSQL's work per event: what grows here as the tables grow is the database's side of a slowing rate."""
+    return 1000 * (last.pg_cpu_s - first.pg_cpu_s) / (last.events - first.events)
+
+
+def server_cpu_by_process(server: psutil.Process) -> dict[str, float]:
+    """A server's CPU time by process kind ("postgres: autovacuum worker", ...); "exited" is what its reaped
+    children used (closed connections, autovacuum workers that finished)."""
+    own = server.cpu_times()
+    kinds = {"postmaster": own.user + own.system, "exited": own.children_user + own.children_system}
+    for child in server.children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            kind = " ".join(child.cmdline()[:3]).removeprefix("postgres: ")[:40]
+            kinds[kind] = kinds.get(kind, 0.0) + sum(child.cpu_times()[:2])
+    return kinds
+
+
+def cpu_used_since(before: dict[str, float], after: dict[str, float]) -> list[tuple[str, float]]:
+    """Each kind's CPU seconds between two readings of `server_cpu_by_process`, largest first."""
+    used = {kind: seconds - before.get(kind, 0.0) for kind, seconds in after.items()}
+    return sorted(used.items(), key=lambda item: -item[1])
+
+
+def server_cpu_s(server: psutil.Process) -> float:
+    """CPU time of a server and all its processes, live or exited (the postmaster reaps its backends and
+    autovacuum workers, and their time is then counted in its own children's times)."""
+    own = server.cpu_times()
+    total = own.user + own.system + own.children_user + own.children_system
+    for child in server.children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += sum(child.cpu_times()[:2])
+    return total
 
 
 async def raw_fetch(nc: Client, count: int) -> list[Sample]:
@@ -129,10 +167,11 @@ async def raw_fetch(nc: Client, count: int) -> list[Sample]:
     return samples
 
 
-async def catch_up(projector: Child, database_url: str, count: int) -> list[Sample]:
-    """Samples of the projector's checkpoint, RSS and CPU time until it reaches `count` (the stream starts at 1)."""
+async def catch_up(projector: Child, database: psutil.Process, database_url: str, count: int) -> list[Sample]:
+    """Samples of the projector's checkpoint, RSS and CPU time, and of the database's CPU time, until it reaches
+    `count` (the stream starts at 1)."""
     process = psutil.Process(projector.process.pid)
-    cpu_before = sum(process.cpu_times()[:2])
+    cpu_before, pg_before = sum(process.cpu_times()[:2]), server_cpu_s(database)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         started, samples = time.perf_counter(), [Sample(0.0, 0)]
         while samples[-1].events < count:
@@ -141,22 +180,24 @@ async def catch_up(projector: Child, database_url: str, count: int) -> list[Samp
                 raise BenchFailed(f"the projector exited with code {projector.process.returncode}: see its log")
             row = await (await conn.execute("SELECT coalesce(min(last_seq), 0) FROM projection_checkpoints")).fetchone()
             rss, cpu = process.memory_info().rss / 2**20, sum(process.cpu_times()[:2]) - cpu_before
-            samples.append(Sample(time.perf_counter() - started, int(row[0]) if row else 0, rss, cpu))
+            pg_cpu = server_cpu_s(database) - pg_before
+            samples.append(Sample(time.perf_counter() - started, int(row[0]) if row else 0, rss, cpu, pg_cpu))
     return samples
 
 
 def marks_table(ours: list[Sample], raw: list[Sample], count: int, every: int) -> str:
-    lines = [f"  {'events':<26}{'catch-up/s':>12}{'raw/s':>10}{'CPU ms/event':>14}{'RSS MB':>9}"]
+    lines = [f"  {'events':<26}{'catch-up/s':>12}{'raw/s':>10}{'CPU ms/event':>14}{'PG ms/event':>13}{'RSS MB':>9}"]
     for mark in [m for m in CUMULATIVE_MARKS if m < count] + [count]:
         reached = crossed(ours, mark)
         lines.append(f"  {f'first {mark:,}':<26}{rate(ours[0], reached):>12,.0f}"
                      f"{rate(raw[0], crossed(raw, mark)):>10,.0f}{cpu_ms_per_event(ours[0], reached):>14.3f}"
-                     f"{reached.rss_mb or 0:>9.1f}")  # fmt: skip
+                     f"{pg_ms_per_event(ours[0], reached):>13.3f}{reached.rss_mb or 0:>9.1f}")  # fmt: skip
     ends = [*range(every, count, every), count]
     for start, end in zip([0, *ends], ends, strict=False):
         first, last = crossed(ours, start), crossed(ours, end)
         lines.append(f"  {f'{start + 1:,}-{end:,}':<26}{rate(first, last):>12,.0f}{'':>10}"
-                     f"{cpu_ms_per_event(first, last):>14.3f}{last.rss_mb or 0:>9.1f}")  # fmt: skip
+                     f"{cpu_ms_per_event(first, last):>14.3f}{pg_ms_per_event(first, last):>13.3f}"
+                     f"{last.rss_mb or 0:>9.1f}")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -180,16 +221,20 @@ async def run(events: int, rounds: int, mix: str, every: int, workdir: Path) -> 
                 service("projector", nats_server.url, EventStream(), database_url, tokens, workdir) as projector,
             ):
                 await projector.ready("/healthz")
-                cpu_before = projector.cpu_seconds() or 0.0
-                samples = await catch_up(projector, database_url, last_seq)
+                cpu_before, database = projector.cpu_seconds() or 0.0, psutil.Process(pg.pid)
+                pg_before = server_cpu_by_process(database)
+                samples = await catch_up(projector, database, database_url, last_seq)
                 cpu, peak = (projector.cpu_seconds() or 0.0) - cpu_before, projector.peak_rss_mb() or 0.0
+                pg_used = cpu_used_since(pg_before, server_cpu_by_process(database))
             ours.append(last_seq / samples[-1].seconds)
             peaks.append(peak)
             print(
                 f"round: raw {raw[-1]:,.0f}/s, catch-up {ours[-1]:,.0f}/s in {samples[-1].seconds:.1f} s, "
                 f"ratio {ours[-1] / raw[-1]:.2f} (projector CPU {cpu:.1f} s: more than that is waiting), "
                 f"projector peak RSS {peak:.1f} MB (VmHWM; sampled {max(s.rss_mb or 0 for s in samples):.1f})\n"
-                + marks_table(samples, raw_samples, last_seq, every),
+                + marks_table(samples, raw_samples, last_seq, every)
+                + "\n  PostgreSQL's CPU, s: "
+                + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in pg_used if seconds >= 0.05),
                 flush=True,
             )
         await nc.close()
