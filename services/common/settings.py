@@ -78,7 +78,13 @@ class Settings(BaseSettings):
     )
     query_workers: int = Field(default=1, ge=1, le=64, description="Query processes serving the one port.")
 
-    projector_batch_size: int = Field(default=500, ge=1, le=10_000)
+    projector_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000,
+        description="Messages fetched, applied and committed together. 1,000 rather than 500: a tenth more "
+        "events/s in a long catch-up, 13 MB more memory (docs/performance.md, batch size).",
+    )
     projector_retry_delay_s: float = Field(default=2.0, gt=0)
     projector_partition: int = Field(
         default=0, ge=0, description="The partition of the stream this projector feeds (0..stream_partitions-1)."
