@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 import uvicorn
 
-from services.cli.bench.options import FsyncMode
+from services.cli.bench.options import DEFAULT_CATCH_UP_SIZE, FsyncMode
 from services.cli.bench.workload import Mix
 from services.cli.dead_letters import StatusFilter
 from services.common.discovery import NoServers, resolve
@@ -362,7 +362,12 @@ def bench(
         FsyncMode, typer.Option(help="The embedded nats-server fsyncs before every ack (always) or not (relaxed).")
     ] = FsyncMode.always,
     sizes: Annotated[
-        list[int] | None, typer.Option("--size", min=100, help="Also time catch-up at this size (repeatable).")
+        list[int] | None,
+        typer.Option(
+            "--size",
+            min=100,
+            help="Also time catch-up at this size (repeatable; default 10,000).",
+        ),
     ] = None,
     incidents: Annotated[int, typer.Option(min=2, help="Incidents the events are spread over.")] = 10,
     reads: Annotated[int, typer.Option(min=50, help="Timeline requests per round, on each side.")] = 1000,
@@ -417,8 +422,9 @@ def bench(
         typer.echo("error: --fsync applies to the bench's embedded nats-server, not to given servers", err=True)
         raise typer.Exit(2)
     options = BenchOptions(
-        events=events, rounds=rounds, mix=mix, fsync=fsync is FsyncMode.always, sizes=tuple(sizes or (events // 4,)),
-        incidents=incidents, clients=64, readers=50, reads=reads, fresh_per_second=200.0, fresh_seconds=fresh_seconds,
+        events=events, rounds=rounds, mix=mix, fsync=fsync is FsyncMode.always,
+        sizes=tuple(sizes or (DEFAULT_CATCH_UP_SIZE,)), incidents=incidents, clients=64, readers=50, reads=reads,
+        fresh_per_second=200.0, fresh_seconds=fresh_seconds,
         external=external, stream=stream, partitions=partitions, ingest_workers=ingest_workers,
         query_workers=query_workers,
     )  # fmt: skip

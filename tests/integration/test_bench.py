@@ -23,7 +23,7 @@ FIGURES = {
     "catch-up, all read models",
     "replay all (blue/green)", "freshness p50 @200/s", "freshness p99 @200/s", "timeline x50", "timeline p99 x50",
     "timeline x50 no-cache", "timeline p99 x50 no-cache",
-    "projector peak RSS", "PostgreSQL bytes per event", "catch-up at 50 events", "catch-up at 328 events",
+    "projector peak RSS", "PostgreSQL bytes per event", "catch-up at 100 events", "catch-up at 328 events",
     "catch-up, 2 partitions", "catch-up CPU, 2 projectors",
 }  # fmt: skip
 
@@ -33,7 +33,8 @@ def test_a_small_bench_reports_every_figure_with_a_positive_ratio_and_the_speed_
     tmp_path: Path,
 ) -> None:
     report = tmp_path / "bench.json"
-    argv = ["--events", "200", "--reads", "100", "--fresh-seconds", "1", "--partitions", "2", "--json", str(report)]
+    argv = ["--events", "200", "--size", "100", "--reads", "100", "--fresh-seconds", "1", "--partitions", "2"]
+    argv += ["--json", str(report)]
     # Its own process tree and embedded servers, as an operator runs it; no CRISIS_ URL reaches it.
     done = subprocess.run(
         [sys.executable, "-m", "services", "bench", *argv],
@@ -76,7 +77,7 @@ async def test_bench_runs_beside_a_busy_stream_on_one_of_its_own(nc: Client, set
     await publish(nc, [make_event(incident_id())])
     before = (await js.stream_info("CRISIS_EVENTS")).state
     name = f"BENCH_{uuid.uuid4().hex[:6].upper()}"
-    argv = ["--events", "100", "--reads", "50", "--fresh-seconds", "1", "--stream", name]
+    argv = ["--events", "100", "--size", "300", "--reads", "50", "--fresh-seconds", "1", "--stream", name]
     workers = ["--ingest-workers", "2", "--query-workers", "2"]
 
     done = await crisis(settings, "bench", *argv, *workers)

@@ -7,6 +7,10 @@ from enum import StrEnum
 
 from services.cli.bench.workload import Mix
 
+# The extra catch-up size when none is given: the smallest of those the catch-up's rate is compared at (10k, 100k,
+# 1M). At a thousand events, a batch, the projector's start and its one COMMIT weigh more than its rate.
+DEFAULT_CATCH_UP_SIZE = 10_000
+
 
 class FsyncMode(StrEnum):
     always = "always"  # nats-server fsyncs every message before acknowledging it (`crisis up`'s default)
