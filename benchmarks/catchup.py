@@ -123,8 +123,8 @@ def pg_ms_per_event(first: Sample, last: Sample) -> float:
 
 
 def server_cpu_by_process(server: psutil.Process) -> dict[str, float]:
-    """A server's CPU time by process kind ("postgres: autovacuum worker", ...); "exited" is what its reaped
-    children used (closed connections, autovacuum workers that finished)."""
+    """A server's CPU time by process kind ("autovacuum worker", ...); "exited" is what its reaped children used
+    (the postmaster reaps its closed connections' backends and its finished autovacuum workers)."""
     own = server.cpu_times()
     kinds = {"postmaster": own.user + own.system, "exited": own.children_user + own.children_system}
     for child in server.children():
@@ -141,14 +141,8 @@ def cpu_used_since(before: dict[str, float], after: dict[str, float]) -> list[tu
 
 
 def server_cpu_s(server: psutil.Process) -> float:
-    """CPU time of a server and all its processes, live or exited (the postmaster reaps its backends and
-    autovacuum workers, and their time is then counted in its own children's times)."""
-    own = server.cpu_times()
-    total = own.user + own.system + own.children_user + own.children_system
-    for child in server.children():
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += sum(child.cpu_times()[:2])
-    return total
+    """CPU time of a server and all its processes, live or exited."""
+    return sum(server_cpu_by_process(server).values())
 
 
 async def raw_fetch(nc: Client, count: int) -> list[Sample]:
