@@ -129,9 +129,15 @@ def server_cpu_by_process(server: psutil.Process) -> dict[str, float]:
     kinds = {"postmaster": own.user + own.system, "exited": own.children_user + own.children_system}
     for child in server.children():
         with contextlib.suppress(psutil.NoSuchProcess):
-            kind = " ".join(child.cmdline()[:3]).removeprefix("postgres: ")[:40]
+            kind = process_kind(child)
             kinds[kind] = kinds.get(kind, 0.0) + sum(child.cpu_times()[:2])
     return kinds
+
+
+def process_kind(process: psutil.Process) -> str:
+    """What a PostgreSQL process's title says it is ("walwriter", "autovacuum worker", a backend's user, database
+    and client), cut short."""
+    return " ".join(process.cmdline()[:3]).removeprefix("postgres: ")[:40]
 
 
 def cpu_used_since(before: dict[str, float], after: dict[str, float]) -> list[tuple[str, float]]:
