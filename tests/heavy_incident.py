@@ -14,8 +14,9 @@ from services.projector.read_models import PROJECTIONS
 from tests.factories import make_event, publish_args
 
 BATCH = 1000
-# What the heavy routes read: every event (export, map) and the casualty figures (casualties, summary).
-READ_MODELS = ("event_log", "casualties")
+# What the heavy routes read: every event (export, map), the casualty figures (casualties, summary) and the
+# incident as the projection holds it (compared with its fold `as_of` a time).
+READ_MODELS = ("event_log", "casualties", "incidents")
 SOURCES = 40
 DESCRIPTION = "Protesters gathered on Ala-Too square and marched towards the White House; " * 4
 

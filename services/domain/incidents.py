@@ -1,8 +1,11 @@
 """An incident's state, folded from its events in stream order: the one rule behind the `incidents` projection
 (one event at a time, onto the stored row) and behind an `as_of` read (every event recorded by then).
 
-IncidentOpened sets the title, status and description; IncidentUpdated changes only the fields it gives;
-IncidentMerged names the incident it duplicates; every event counts, by type, and widens the time span.
+Every event counts, by type, widens the time span and moves the position: its tally. The lifecycle events set the
+rest: IncidentOpened the title, status and description; IncidentUpdated only the fields it gives; IncidentMerged
+the incident it duplicates. An `as_of` read tallies in SQL (the same sums, minimum and maximum over the events'
+columns) and folds only the lifecycle events onto that tally (`with_lifecycle`), so its cost does not grow with
+the incident's events in this process.
 """
 
 from __future__ import annotations
@@ -57,16 +60,35 @@ def evolve(state: Incident | None, event: Event[Any], position: int) -> Incident
         "last_position": position,
         "updated_at": as_utc(event.recorded_at),
     }
+    return state.model_copy(update=changes | _lifecycle_changes(state, event))
+
+
+# The types whose events change more than the tally.
+LIFECYCLE_TYPES = tuple(payload.event_type() for payload in (IncidentOpened, IncidentUpdated, IncidentMerged))
+
+
+def _lifecycle_changes(state: Incident, event: Event[Any]) -> dict[str, Any]:
     match event.data:
         case IncidentOpened(title=title, status=status, description=description):
-            changes |= {"title": title, "status": status.value, "description": description}
+            return {"title": title, "status": status.value, "description": description}
         case IncidentUpdated(title=title, status=status, description=description):
-            changes["title"] = state.title if title is None else title
-            changes["status"] = state.status if status is None else status.value
-            changes["description"] = state.description if description is None else description
+            return {
+                "title": state.title if title is None else title,
+                "status": state.status if status is None else status.value,
+                "description": state.description if description is None else description,
+            }
         case IncidentMerged(into=into):
-            changes["merged_into"] = into
-    return state.model_copy(update=changes)
+            return {"merged_into": into}
+    return {}
+
+
+def with_lifecycle(tally: Incident, events: Iterable[Event[Any]]) -> Incident:
+    """The incident whose events tally to `tally` (its lifecycle fields not set yet), given its lifecycle events
+    in stream order: what `fold` of all its events gives."""
+    state = tally
+    for event in events:
+        state = state.model_copy(update=_lifecycle_changes(state, event))
+    return state
 
 
 def fold(events: Iterable[tuple[int, Event[Any]]], start: Mapping[str, Incident] | None = None) -> dict[str, Incident]:

@@ -1,5 +1,5 @@
 """Incidents: the `incidents` read model now, or, as the system knew them at a recorded time, the domain's fold
-of the events `event_log` holds recorded by then (the same rule the projection applies).
+of the events `event_log` holds recorded by then (the same rule the projection applies; see `_folded`).
 
 Incidents are listed by keyset pagination: `after` is the last incident id already served, in byte order ("C")
 of the slug: the same on every server whatever its locale, and what the cursor compares.
@@ -7,15 +7,16 @@ of the slug: the same on every server whatever its locale, and what the cursor c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from psycopg import sql
 from psycopg.rows import class_row, tuple_row
 
 from schemas.catalogue import parse_event
+from schemas.envelope import Event
 from services.common.database import DictConnection
-from services.domain.incidents import Incident, fold
+from services.domain.incidents import LIFECYCLE_TYPES, Incident, with_lifecycle
 
 _AFTER = sql.SQL('AND incident_id COLLATE "C" > %(after)s')
 _ORDER = sql.SQL('ORDER BY incident_id COLLATE "C" LIMIT %(limit)s')
@@ -27,10 +28,12 @@ async def incidents(
     selected = sql.SQL("") if after is None else _AFTER
     params = {"after": after, "limit": limit, "as_of": as_of}
     if as_of is not None:
-        ids = sql.SQL(
+        query = sql.SQL(
             "SELECT incident_id FROM event_log WHERE recorded_at <= %(as_of)s {after} GROUP BY incident_id {order}"
         ).format(after=selected, order=_ORDER)
-        return await _folded(conn, ids, params)
+        async with conn.cursor(row_factory=tuple_row) as cur:
+            await cur.execute(query, params)
+            return await _folded(conn, [incident_id for (incident_id,) in await cur.fetchall()], as_of)
     query = sql.SQL("SELECT * FROM incidents WHERE TRUE {after} {order}").format(after=selected, order=_ORDER)
     async with conn.cursor(row_factory=class_row(Incident)) as cur:
         await cur.execute(query, params)
@@ -38,25 +41,53 @@ async def incidents(
 
 
 async def incident(conn: DictConnection, incident_id: str, as_of: datetime | None = None) -> Incident | None:
-    params = {"id": incident_id, "as_of": as_of}
     if as_of is not None:
-        found = await _folded(conn, sql.SQL("SELECT %(id)s"), params)
+        found = await _folded(conn, [incident_id], as_of)
         return found[0] if found else None
     async with conn.cursor(row_factory=class_row(Incident)) as cur:
-        await cur.execute("SELECT * FROM incidents WHERE incident_id = %(id)s", params)
+        await cur.execute("SELECT * FROM incidents WHERE incident_id = %(id)s", {"id": incident_id})
         return await cur.fetchone()
 
 
-async def _folded(conn: DictConnection, ids: sql.Composable, params: Mapping[str, object]) -> list[Incident]:
-    """The incidents `ids` selects, folded from their events recorded by %(as_of)s, in byte order of their ids."""
-    query = sql.SQL(
-        "SELECT stream_seq, envelope FROM event_log WHERE incident_id IN ({ids}) AND recorded_at <= %(as_of)s"
-        " ORDER BY stream_seq"
-    ).format(ids=ids)
+# What `fold` makes of every event but the lifecycle ones, per incident: the count, by type too, the span, and the
+# position and recording time of the last one.
+_TALLY = """
+    WITH by_type AS (
+        SELECT incident_id, type, count(*) AS n, min(occurred_at) AS first_at, max(occurred_at) AS last_at,
+               max(stream_seq) AS last_seq
+        FROM event_log WHERE incident_id = ANY(%(ids)s) AND recorded_at <= %(as_of)s
+        GROUP BY incident_id, type
+    )
+    SELECT incident_id, NULL AS title, NULL AS status, NULL AS description, NULL AS merged_into,
+           sum(n)::int AS event_count, jsonb_object_agg(type, n) AS counts_by_type,
+           min(first_at) AS first_occurred_at, max(last_at) AS last_occurred_at, max(last_seq) AS last_position,
+           (SELECT recorded_at FROM event_log WHERE stream_seq = max(by_type.last_seq)) AS updated_at
+    FROM by_type GROUP BY incident_id
+"""
+_LIFECYCLE = """
+    SELECT incident_id, envelope FROM event_log
+    WHERE incident_id = ANY(%(ids)s) AND recorded_at <= %(as_of)s AND type = ANY(%(lifecycle)s)
+    ORDER BY stream_seq
+"""
+
+
+async def _folded(conn: DictConnection, ids: list[str], as_of: datetime) -> list[Incident]:
+    """The incidents of `ids` that had events recorded by `as_of`, as `fold` of those events makes them, in byte
+    order of their ids: PostgreSQL tallies the events, and only the few lifecycle events are read and folded here,
+    so an incident of a million events costs this process no more than one of ten."""
+    params = {"ids": ids, "as_of": as_of, "lifecycle": list(LIFECYCLE_TYPES)}
+    async with conn.cursor(row_factory=class_row(Incident)) as cur:
+        await cur.execute(_TALLY, params)
+        tallies = {tally.incident_id: tally for tally in await cur.fetchall()}
+    lifecycle: dict[str, list[Event[Any]]] = {incident_id: [] for incident_id in tallies}
     async with conn.cursor(row_factory=tuple_row) as cur:
-        await cur.execute(query, params)
-        states = fold((seq, parse_event(envelope)) for seq, envelope in await cur.fetchall())
-    return [states[incident_id] for incident_id in sorted(states, key=lambda i: i.encode())]
+        await cur.execute(_LIFECYCLE, params)
+        for incident_id, envelope in await cur.fetchall():
+            lifecycle[incident_id].append(parse_event(envelope))
+    return [
+        with_lifecycle(tallies[incident_id], lifecycle[incident_id])
+        for incident_id in sorted(tallies, key=lambda i: i.encode())
+    ]
 
 
 async def incident_exists(conn: DictConnection, incident_id: str) -> bool:
