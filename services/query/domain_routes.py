@@ -137,7 +137,11 @@ async def incident_statements(
 @router.get("/incidents/{incident_id}/actors", responses=LIST_ERRORS, dependencies=POSITIONED)
 async def incident_actors(params: ListOf, conn: Connection, position: Position) -> ActorPage:
     """The actors this incident's reports name, with their roles, aliases and mention counts (all incidents)."""
-    folded = actors(await mention_views.mentions(conn, params.as_of, incident_id=params.incident_id))
+    after = after_cursor(SLUG_CURSOR, params.cursor)
+    ids = await mention_views.actor_page(
+        conn, params.as_of, after=after[0] if after else None, limit=params.limit + 1, incident_id=params.incident_id
+    )
+    folded = actors(await mention_views.mentions(conn, params.as_of, ids))
     items, next_cursor = await params.page(conn, position, folded, lambda a: a.actor_id)
     return ActorPage(items=items, next_cursor=next_cursor)
 
@@ -147,7 +151,9 @@ async def list_actors(
     conn: Connection, as_of: AsOf = None, limit: Limit = DEFAULT_LIMIT, cursor: PageCursor = None
 ) -> ActorPage:
     """The actor registry, in id order."""
-    folded = actors(await mention_views.mentions(conn, as_of))
+    after = after_cursor(SLUG_CURSOR, cursor)
+    ids = await mention_views.actor_page(conn, as_of, after=after[0] if after else None, limit=limit + 1)
+    folded = actors(await mention_views.mentions(conn, as_of, ids))
     items, next_cursor = _page(folded, lambda a: a.actor_id, cursor, limit)
     return ActorPage(items=items, next_cursor=next_cursor)
 
@@ -155,7 +161,7 @@ async def list_actors(
 @router.get("/actors/{actor_id}", responses=NOT_FOUND)
 async def get_actor(actor_id: Slug, conn: Connection, position: Position, as_of: AsOf = None) -> Actor:
     """One actor: name, kind, aliases, roles over time, and every mention."""
-    found = actors(await mention_views.mentions(conn, as_of, actor_id=actor_id), with_mentions=True)
+    found = actors(await mention_views.mentions(conn, as_of, [actor_id]), with_mentions=True)
     if not found:
         raise not_found(f"actor {actor_id!r}", position)
     return found[0]

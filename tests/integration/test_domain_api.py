@@ -247,6 +247,25 @@ async def test_actors_are_a_registry_with_roles_and_mentions(
     assert (await stack.query.get("/v1/actors/nobody-at-all")).status_code == 404
 
 
+async def test_actor_lists_are_paged_by_id_each_page_folding_its_own_actors(
+    stack: Stack, seed: tuple[str, list[dict[str, Any]]]
+) -> None:
+    incident, _ = seed
+    for path in ("/v1/actors", f"/v1/incidents/{incident}/actors"):
+        whole = (await stack.get(path, limit=500))["items"]
+        paged: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = await stack.get(path, limit=3, **({"cursor": cursor} if cursor else {}))
+            assert len(page["items"]) <= 3
+            paged += page["items"]
+            if (cursor := page["next_cursor"]) is None:
+                break
+        assert len(whole) > 6
+        assert paged == whole  # each actor once, in id order, as folded from all of its mentions
+        assert [a["actor_id"] for a in whole] == sorted(a["actor_id"] for a in whole)
+
+
 async def test_the_map_is_geojson_and_the_csv_has_an_hxl_row(
     stack: Stack, seed: tuple[str, list[dict[str, Any]]]
 ) -> None:
