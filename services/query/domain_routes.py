@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -134,14 +135,22 @@ async def incident_statements(
     return SpeakerPage(items=items, next_cursor=next_cursor)
 
 
+async def _actors_after(
+    conn: Connection, as_of: datetime | None, cursor: str | None, limit: int, incident_id: str | None = None
+) -> list[Actor]:
+    """The page's actors after `cursor` and one more (whether there is a next page), each folded from all of its
+    mentions; only theirs are read."""
+    after = after_cursor(SLUG_CURSOR, cursor)
+    ids = await mention_views.actor_page(
+        conn, as_of, after=after[0] if after else None, limit=limit + 1, incident_id=incident_id
+    )
+    return actors(await mention_views.mentions(conn, as_of, ids))
+
+
 @router.get("/incidents/{incident_id}/actors", responses=LIST_ERRORS, dependencies=POSITIONED)
 async def incident_actors(params: ListOf, conn: Connection, position: Position) -> ActorPage:
     """The actors this incident's reports name, with their roles, aliases and mention counts (all incidents)."""
-    after = after_cursor(SLUG_CURSOR, params.cursor)
-    ids = await mention_views.actor_page(
-        conn, params.as_of, after=after[0] if after else None, limit=params.limit + 1, incident_id=params.incident_id
-    )
-    folded = actors(await mention_views.mentions(conn, params.as_of, ids))
+    folded = await _actors_after(conn, params.as_of, params.cursor, params.limit, params.incident_id)
     items, next_cursor = await params.page(conn, position, folded, lambda a: a.actor_id)
     return ActorPage(items=items, next_cursor=next_cursor)
 
@@ -151,9 +160,7 @@ async def list_actors(
     conn: Connection, as_of: AsOf = None, limit: Limit = DEFAULT_LIMIT, cursor: PageCursor = None
 ) -> ActorPage:
     """The actor registry, in id order."""
-    after = after_cursor(SLUG_CURSOR, cursor)
-    ids = await mention_views.actor_page(conn, as_of, after=after[0] if after else None, limit=limit + 1)
-    folded = actors(await mention_views.mentions(conn, as_of, ids))
+    folded = await _actors_after(conn, as_of, cursor, limit)
     items, next_cursor = _page(folded, lambda a: a.actor_id, cursor, limit)
     return ActorPage(items=items, next_cursor=next_cursor)
 
