@@ -1,20 +1,23 @@
-"""A request that is not valid HTTP: refused by the protocol with a documented JSON error, over a real socket."""
+"""The services' HTTP protocol: a request that is not valid HTTP refused with a documented JSON error, and an
+answer's writes of one turn of the event loop sent at once, over a real socket."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 from pydantic import SecretStr
 
-from services.common.http_protocol import JSON_REFUSALS
+from services.common.http_protocol import JSON_REFUSALS, _CorkedTransport
 from services.common.openapi import ERROR_REF
 from services.common.ports import free_port
 from services.common.settings import Settings
@@ -23,6 +26,7 @@ from services.query.app import create_app as create_query
 
 START_TIMEOUT_S = 15.0
 MALFORMED_REQUEST = b'GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: "bO\r\n\r\n'
+second_chunk_allowed = threading.Event()  # set by the test once the streamed answer's first chunk has arrived
 
 
 @pytest.fixture
@@ -33,6 +37,15 @@ def server() -> Iterator[int]:
     @app.get("/ping")
     def ping() -> dict[str, bool]:
         return {"pong": True}
+
+    @app.get("/stream")
+    def stream() -> StreamingResponse:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first;"
+            await asyncio.to_thread(second_chunk_allowed.wait, START_TIMEOUT_S)  # the test's thread sets it
+            yield b"second"
+
+        return StreamingResponse(chunks(), media_type="text/plain")
 
     config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), http=JSON_REFUSALS, log_config=None)
     served = uvicorn.Server(config)
@@ -88,3 +101,49 @@ def test_every_operation_of_both_services_documents_that_400(tmp_path: Path) -> 
             for method, operation in operations.items():
                 answer = operation["responses"]["400"]
                 assert answer["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}, (method, path)
+
+
+def test_a_streamed_answer_leaves_chunk_by_chunk_not_held_until_its_end(server: int) -> None:
+    second_chunk_allowed.clear()
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as sock:
+        sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while b"first;" not in received:  # only the first chunk can come before the flag is set
+            chunk = sock.recv(65536)
+            assert chunk, "the server closed the connection before the first chunk"
+            received += chunk
+        assert b"second" not in received
+        second_chunk_allowed.set()
+        while b"second" not in received:
+            received += sock.recv(65536)
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+class _RecordingTransport:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def close(self) -> None:
+        self.sent.append(b"<closed>")
+
+    def is_closing(self) -> bool:
+        return False
+
+
+async def test_the_writes_of_one_turn_of_the_event_loop_are_sent_as_one() -> None:
+    transport = _RecordingTransport()
+    corked = _CorkedTransport(transport)  # type: ignore[arg-type]
+
+    corked.write(b"head;")
+    corked.write(b"body")
+    assert transport.sent == []
+    await asyncio.sleep(0)  # the turn ends
+    assert transport.sent == [b"head;body"]
+
+    corked.write(b"last")
+    corked.close()  # what is held goes before the close
+    assert transport.sent == [b"head;body", b"last", b"<closed>"]
+    assert corked.is_closing() is False  # the rest is the transport's
