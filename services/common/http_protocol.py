@@ -57,9 +57,9 @@ class _CorkedTransport:
         self._transport.close()
 
     def _flush(self) -> None:
-        if self._held:
-            data = b"".join(self._held)
-            self._held.clear()
+        data = b"".join(self._held)
+        self._held.clear()
+        if data and not self._transport.is_closing():  # a client gone meanwhile: nothing to send it
             self._transport.write(data)
 
     def __getattr__(self, name: str) -> Any:

@@ -122,6 +122,7 @@ def test_a_streamed_answer_leaves_chunk_by_chunk_not_held_until_its_end(server: 
 class _RecordingTransport:
     def __init__(self) -> None:
         self.sent: list[bytes] = []
+        self.closing = False
 
     def write(self, data: bytes) -> None:
         self.sent.append(data)
@@ -130,7 +131,7 @@ class _RecordingTransport:
         self.sent.append(b"<closed>")
 
     def is_closing(self) -> bool:
-        return False
+        return self.closing
 
 
 async def test_the_writes_of_one_turn_of_the_event_loop_are_sent_as_one() -> None:
@@ -147,3 +148,13 @@ async def test_the_writes_of_one_turn_of_the_event_loop_are_sent_as_one() -> Non
     corked.close()  # what is held goes before the close
     assert transport.sent == [b"head;body", b"last", b"<closed>"]
     assert corked.is_closing() is False  # the rest is the transport's
+
+
+async def test_writes_held_when_the_client_goes_are_dropped_not_sent_to_a_closed_transport() -> None:
+    transport = _RecordingTransport()
+    corked = _CorkedTransport(transport)  # type: ignore[arg-type]
+
+    corked.write(b"head;")
+    transport.closing = True  # the connection is lost within the turn
+    await asyncio.sleep(0)
+    assert transport.sent == []
