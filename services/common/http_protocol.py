@@ -7,9 +7,9 @@ documented JSON error got text. This answers the same 400 as `ErrorBody`, docume
 and closes the connection as uvicorn does.
 
 uvicorn writes an answer's head and its body apart: two send() calls, and two TCP segments for the client to read,
-for every small answer (a tenth of single-event ingest's CPU was in those two writes). The transport here holds
-the writes of one turn of the event loop and sends them together at its end; a streamed body still leaves chunk
-by chunk, each at the end of the turn that wrote it.
+for every small answer (a tenth of single-event ingest's busy samples were in those two writes). The transport
+here holds the writes of one turn of the event loop and sends them together at its end; a streamed body still
+leaves chunk by chunk, each at the end of the turn that wrote it.
 """
 
 from __future__ import annotations
