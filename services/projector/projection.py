@@ -63,9 +63,12 @@ class ReadModel(Protocol):
 class Projection:
     """A read model fed by its own durable consumer, with its own checkpoint."""
 
-    def __init__(self, name: str, tables: tuple[str, ...]) -> None:
+    def __init__(self, name: str, tables: tuple[str, ...], write_only: tuple[str, ...] = ()) -> None:
+        """`write_only`: those of its tables its handlers never read (rows only added, found by no key but a unique
+        one): a rebuild fills them without their other indexes and builds those once, at the end (shadow.py)."""
         self.name = name
         self.tables = tables  # what a rebuild empties
+        self.write_only = write_only
         self._every: list[Handler] = []
         self._every_batch: list[StagedHandler] = []
         self._by_type: dict[str, list[Handler]] = {}

@@ -3,10 +3,10 @@
 One temporary consumer and one connection feed the shadow tables (see shadow.py) of every projection the run
 rebuilds, batch by batch: the stream is read, decoded and deduplicated once, however many projections are rebuilt,
 and each batch is committed in one transaction for every shadow with the run's checkpoints, so an interrupted
-rebuild resumes where it stopped, every shadow at the same batch. Once the shadows are within one
-batch of the stream's end, each projection in turn gets one transaction that locks its live checkpoint (the live
-applier waits), applies the rest up to the live position, and swaps the tables; the others are fed on. The query
-service keeps reading the live tables until that COMMIT.
+rebuild resumes where it stopped, every shadow at the same batch. Once the shadows are within one batch of the
+stream's end, the indexes a shadow was filled without are built; then each projection in turn gets one transaction
+that locks its live checkpoint (the live applier waits), applies the rest up to the live position, and swaps the
+tables; the others are fed on. The query service keeps reading the live tables until that COMMIT.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from services.projector.consumer import acknowledge, next_in_stream
 from services.projector.operator_errors import OperatorError
 from services.projector.prefetch import Prefetcher
 from services.projector.projection import Projection
-from services.projector.shadow import Shadow, lock_live_checkpoint, open_shadows, swap_in
+from services.projector.shadow import Shadow, build_indexes, lock_live_checkpoint, open_shadows, swap_in
 
 FETCH_WAIT_S = 0.5
 IDLE_CONSUMER_S = 60.0  # an interrupted replay's consumer disappears by itself
@@ -182,6 +182,7 @@ async def _replay(
                     on_progress(feed.checkpoint, (await js.stream_info(stream.name)).state.last_seq)
                     while (end := (await js.stream_info(stream.name)).state.last_seq) - feed.checkpoint > batch:
                         await feed.until(end, on_progress)
+                    await build_indexes(conn, shadows)
                     for shadow in shadows:
                         held: list[Msg] = []
                         async with conn.transaction():

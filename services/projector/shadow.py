@@ -7,6 +7,9 @@ read models fed together, the shadows of a run are fed in one transaction a batc
 checkpoint statement for all of them. The feed's session has the run's shadow schemas first in its search path,
 the run's bookkeeping next, `public` last: a read model writes and reads tables of its own only, none of them
 named like another's, so the unchanged applier and handlers write the copies while the live tables keep serving.
+A table the handlers only write (`Projection.write_only`: `event_log`) is copied with its unique indexes only,
+which the writes need; its other indexes (a dozen on `event_log`, each an entry per row) are built once the feed
+nears the stream's end (`build_indexes`): one sorted build each instead of an insert per row, in replay's time.
 The swap, in one transaction, drops the live tables and moves the copies into `public` under the same names
 (indexes renamed back to theirs), so readers that name tables plainly see the new ones at COMMIT. A read-model
 table must not use `serial` columns (their sequence belongs to the live table): use identity columns.
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, LiteralString, cast
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import tuple_row
@@ -152,7 +155,51 @@ async def _create(
                 ).format(books),
                 ([p.name for p in projections], origin - 1),
             )
+        for projection in projections:
+            for table in projection.write_only:
+                await _drop_indexes_but_unique(conn, shadow_schema(projection), table)
     return [Shadow(p, origin, origin - 1) for p in projections]
+
+
+async def _drop_indexes_but_unique(conn: AsyncConnection[Any], schema: str, table: str) -> None:
+    rows = await _rows(
+        conn,
+        """SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+           WHERE i.indrelid = to_regclass(format('%%I.%%I', %s::text, %s::text)) AND NOT i.indisunique""",
+        schema,
+        table,
+    )
+    for (index,) in rows:
+        await conn.execute(sql.SQL("DROP INDEX {}.{}").format(sql.Identifier(schema), sql.Identifier(str(index))))
+
+
+async def build_indexes(conn: AsyncConnection[Any], shadows: Sequence[Shadow]) -> None:
+    """Give the shadows' write-only tables every index of their live twins they lack, under the live names (see
+    the module's docstring); a resumed run builds only what the interrupted one had not."""
+    for shadow in shadows:
+        schema = shadow_schema(shadow.projection)
+        for table in shadow.projection.write_only:
+            missing = await _rows(
+                conn,
+                _INDEX_SHAPES
+                + """SELECT l.index_name, l.shape FROM shapes l WHERE l.nspname = 'public'
+                     AND NOT EXISTS (SELECT 1 FROM shapes s WHERE s.nspname = %s AND s.shape = l.shape)""",
+                schema,
+                [table],
+                schema,
+            )
+            for name, shape in missing:
+                # The shape is PostgreSQL's own definition of the live index, its name and table taken out.
+                create, _, rest = cast(LiteralString, shape).partition(" ON ")
+                await conn.execute(
+                    sql.SQL("{} {} ON {}.{} {}").format(
+                        sql.SQL(create),
+                        sql.Identifier(str(name)),
+                        sql.Identifier(schema),
+                        sql.Identifier(table),
+                        sql.SQL(rest),
+                    )
+                )
 
 
 async def _grants(conn: AsyncConnection[Any], tables: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
@@ -245,16 +292,23 @@ async def _index_renames(conn: AsyncConnection[Any], projection: Projection) -> 
     definition without name and table), has another name: the live name goes on with the swapped-in table."""
     rows = await _rows(
         conn,
-        """WITH shapes AS (
-               SELECT n.nspname, t.relname AS table_name, c.relname AS index_name,
-                      regexp_replace(pg_get_indexdef(i.indexrelid), 'INDEX \\S+ ON \\S+', 'INDEX ON') AS shape
-               FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
-                    JOIN pg_namespace n ON n.oid = t.relnamespace
-               WHERE n.nspname IN ('public', %s) AND t.relname = ANY(%s))
-           SELECT s.index_name, l.index_name FROM shapes s JOIN shapes l USING (table_name, shape)
-           WHERE s.nspname = %s AND l.nspname = 'public' AND s.index_name <> l.index_name""",
+        _INDEX_SHAPES
+        + """SELECT s.index_name, l.index_name FROM shapes s JOIN shapes l USING (table_name, shape)
+             WHERE s.nspname = %s AND l.nspname = 'public' AND s.index_name <> l.index_name""",
         shadow_schema(projection),
         list(projection.tables),
         shadow_schema(projection),
     )
     return [(str(shadow_name), str(live_name)) for shadow_name, live_name in rows]
+
+
+# The indexes of some tables (params: a shadow schema, the table names) in `public` and that schema, each with
+# its shape: its definition without its name and table ("CREATE INDEX ON USING btree (incident_id)").
+_INDEX_SHAPES = """
+    WITH shapes AS (
+        SELECT n.nspname, t.relname AS table_name, c.relname AS index_name,
+               regexp_replace(pg_get_indexdef(i.indexrelid), 'INDEX \\S+ ON \\S+', 'INDEX ON') AS shape
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
+             JOIN pg_namespace n ON n.oid = t.relnamespace
+        WHERE n.nspname IN ('public', %s) AND t.relname = ANY(%s))
+"""

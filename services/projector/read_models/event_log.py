@@ -10,7 +10,7 @@ from schemas.envelope import Event
 from services.common.database import TIMELINE_CHANNEL
 from services.projector.projection import Position, Projection, json_row, json_rows, nested_json
 
-event_log = Projection("event_log", tables=("event_log",))
+event_log = Projection("event_log", tables=("event_log",), write_only=("event_log",))
 
 
 @event_log.of_each_event
