@@ -7,9 +7,9 @@ read models fed together, the shadows of a run are fed in one transaction a batc
 checkpoint statement for all of them. The feed's session has the run's shadow schemas first in its search path,
 the run's bookkeeping next, `public` last: a read model writes and reads tables of its own only, none of them
 named like another's, so the unchanged applier and handlers write the copies while the live tables keep serving.
-A table the handlers only write (`Projection.write_only`: `event_log`) is copied with its unique indexes only,
-which the writes need; its other indexes (eleven on `event_log`, each an entry per row) are built once the feed
-nears the stream's end (`build_indexes`): one sorted build each instead of an insert per row, in replay's time.
+A table the handlers only write (`Projection.write_only`: `event_log`, `actor_mentions`) is copied with its unique
+indexes only, which the writes need; its other indexes (eleven on `event_log`, each an entry per row) are built
+once the feed nears the stream's end (`build_indexes`): one sorted build each instead of an insert per row.
 The swap, in one transaction, drops the live tables and moves the copies into `public` under the same names
 (indexes renamed back to theirs), so readers that name tables plainly see the new ones at COMMIT. A read-model
 table must not use `serial` columns (their sequence belongs to the live table): use identity columns.

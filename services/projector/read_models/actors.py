@@ -12,7 +12,7 @@ from services.domain.actor_refs import actor_refs
 from services.domain.utc import offset_minutes
 from services.projector.projection import Position, Projection, json_rows
 
-actors = Projection("actors", tables=("actor_mentions",))
+actors = Projection("actors", tables=("actor_mentions",), write_only=("actor_mentions",))
 
 
 def _mentions(event: Event[Any], pos: Position) -> list[dict[str, Any]]:
