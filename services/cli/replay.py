@@ -45,19 +45,19 @@ async def run(settings: Settings, name: str, from_seq: int | None, from_time: st
     )
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task(name, total=None, rate="")
-        for projection, done in zip(
-            todo, await replay(settings, name, todo, origin, ProgressBar(progress, task)), strict=True
-        ):
+        bar = ProgressBar(progress, task, name)
+        for projection, done in zip(todo, await replay(settings, name, todo, origin, bar, bar.building), strict=True):
             resumed = f", resumed after {done.resumed_at}" if done.resumed_at >= done.origin else ""
             lines.append(f"{projection.name}: rebuilt from sequence {done.origin}{resumed}, live at {done.live_at}")
     return lines
 
 
 class ProgressBar:
-    """Sequence reached out of the stream's end, with rate and ETA; counted from where this run started."""
+    """Sequence reached out of the stream's end, with rate and ETA; counted from where this run started. While an
+    index is built near the end (seconds at a million events), the bar names it instead of the run."""
 
-    def __init__(self, progress: Progress, task: TaskID) -> None:
-        self.progress, self.task = progress, task
+    def __init__(self, progress: Progress, task: TaskID, run: str) -> None:
+        self.progress, self.task, self.run = progress, task, run
         self.started = False
 
     def __call__(self, checkpoint: int, target: int) -> None:
@@ -65,4 +65,8 @@ class ProgressBar:
             self.progress.reset(self.task, total=target, completed=checkpoint)
             self.started = True
         speed = self.progress.tasks[self.task].speed
-        self.progress.update(self.task, total=target, completed=checkpoint, rate=f"{speed:.0f}" if speed else "")
+        rate = f"{speed:.0f}" if speed else ""
+        self.progress.update(self.task, total=target, completed=checkpoint, rate=rate, description=self.run)
+
+    def building(self, index: str) -> None:
+        self.progress.update(self.task, description=f"indexing {index}")

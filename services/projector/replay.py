@@ -41,6 +41,8 @@ IDLE_CONSUMER_S = 60.0  # an interrupted replay's consumer disappears by itself
 
 # Told the shadow's checkpoint and the sequence it is heading for, after every committed batch.
 OnProgress = Callable[[int, int], None]
+# Told each index a shadow was filled without ("table.index") as its build starts, once the feed nears the end.
+OnBuild = Callable[[str], None]
 
 
 async def resolve_origin(
@@ -145,7 +147,12 @@ class Rebuilt:
 
 
 async def replay(
-    settings: Settings, run: str, projections: list[Projection], origin: int | None, on_progress: OnProgress
+    settings: Settings,
+    run: str,
+    projections: list[Projection],
+    origin: int | None,
+    on_progress: OnProgress,
+    on_build: OnBuild | None = None,
 ) -> list[Rebuilt]:
     """Rebuild these projections (the run's, see `plan`) from one reading of the stream, then swap each in, in
     this order."""
@@ -153,11 +160,16 @@ async def replay(
     # every batch or two, which walked every module and schema loaded (0.3-0.4 s of a 12,500-event replay); and
     # the young collections are spaced out as the projector's are.
     with frozen_heap(young_threshold=PROJECTOR_YOUNG_THRESHOLD):
-        return await _replay(settings, run, projections, origin, on_progress)
+        return await _replay(settings, run, projections, origin, on_progress, on_build)
 
 
 async def _replay(
-    settings: Settings, run: str, projections: list[Projection], origin: int | None, on_progress: OnProgress
+    settings: Settings,
+    run: str,
+    projections: list[Projection],
+    origin: int | None,
+    on_progress: OnProgress,
+    on_build: OnBuild | None,
 ) -> list[Rebuilt]:
     assert settings.database_url is not None
     batch = settings.projector_batch_size
@@ -182,7 +194,8 @@ async def _replay(
                     on_progress(feed.checkpoint, (await js.stream_info(stream.name)).state.last_seq)
                     while (end := (await js.stream_info(stream.name)).state.last_seq) - feed.checkpoint > batch:
                         await feed.until(end, on_progress)
-                    await build_indexes(conn, shadows)
+                    await build_indexes(conn, shadows, on_build)
+                    on_progress(feed.checkpoint, end)
                     for shadow in shadows:
                         held: list[Msg] = []
                         async with conn.transaction():

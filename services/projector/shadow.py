@@ -17,7 +17,7 @@ table must not use `serial` columns (their sequence belongs to the live table): 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, LiteralString, cast
 
@@ -173,9 +173,12 @@ async def _drop_indexes_but_unique(conn: AsyncConnection[Any], schema: str, tabl
         await conn.execute(sql.SQL("DROP INDEX {}.{}").format(sql.Identifier(schema), sql.Identifier(str(index))))
 
 
-async def build_indexes(conn: AsyncConnection[Any], shadows: Sequence[Shadow]) -> None:
+async def build_indexes(
+    conn: AsyncConnection[Any], shadows: Sequence[Shadow], on_build: Callable[[str], None] | None = None
+) -> None:
     """Give the shadows' write-only tables every index of their live twins they lack, under the live names (see
-    the module's docstring); a resumed run builds only what the interrupted one had not."""
+    the module's docstring); a resumed run builds only what the interrupted one had not. `on_build` is told each
+    ("table.index") as its build starts."""
     for shadow in shadows:
         schema = shadow_schema(shadow.projection)
         for table in shadow.projection.write_only:
@@ -189,6 +192,8 @@ async def build_indexes(conn: AsyncConnection[Any], shadows: Sequence[Shadow]) -
                 schema,
             )
             for name, shape in missing:
+                if on_build is not None:
+                    on_build(f"{table}.{name}")
                 # The shape is PostgreSQL's own definition of the live index, its name and table taken out.
                 create, _, rest = cast(LiteralString, shape).partition(" ON ")
                 await conn.execute(

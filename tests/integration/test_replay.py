@@ -136,6 +136,25 @@ async def test_one_consumer_feeds_the_shadows_of_two_projections_reading_the_str
         )
 
 
+async def test_a_replay_builds_the_other_indexes_of_the_tables_it_only_writes_at_the_end(
+    nc: Client, settings: Settings
+) -> None:
+    url = settings.database_url or ""
+    await projected(nc, settings, 50)
+    indexes = await index_definitions(url)
+    write_only = {table for projection in PROJECTIONS.values() for table in projection.write_only}
+    built: list[str] = []
+
+    todo = await plan(settings, "all", list(PROJECTIONS.values()), None)
+    await replay(settings, "all", todo, None, lambda *_: None, built.append)
+
+    assert write_only == {"event_log", "actor_mentions"}
+    assert sorted(built) == [
+        f"{table}.{name}" for table, name, definition in indexes if table in write_only and " UNIQUE " not in definition
+    ]
+    assert await index_definitions(url) == indexes
+
+
 async def test_replay_all_reads_the_stream_with_one_consumer(nc: Client, settings: Settings) -> None:
     url = settings.database_url or ""
     await projected(nc, settings, 50)
