@@ -135,23 +135,25 @@ async def incident_statements(
     return SpeakerPage(items=items, next_cursor=next_cursor)
 
 
-async def _actors_after(
+async def _actor_page(
     conn: Connection, as_of: datetime | None, cursor: str | None, limit: int, incident_id: str | None = None
-) -> list[Actor]:
-    """The page's actors after `cursor` and one more (whether there is a next page), each folded from all of its
-    mentions; only theirs are read."""
+) -> tuple[list[Actor], str | None]:
+    """One page of actors after `cursor`, chosen in SQL (one more tells whether a next page follows), each folded
+    from all of its mentions; only theirs are read."""
     after = after_cursor(SLUG_CURSOR, cursor)
     ids = await mention_views.actor_page(
         conn, as_of, after=after[0] if after else None, limit=limit + 1, incident_id=incident_id
     )
-    return actors(await mention_views.mentions(conn, as_of, ids))
+    folded = actors(await mention_views.mentions(conn, as_of, ids))  # in id order, as the SQL chose them
+    return next_page(folded, limit, SLUG_CURSOR, key=lambda actor: (actor.actor_id,))
 
 
 @router.get("/incidents/{incident_id}/actors", responses=LIST_ERRORS, dependencies=POSITIONED)
 async def incident_actors(params: ListOf, conn: Connection, position: Position) -> ActorPage:
     """The actors this incident's reports name, with their roles, aliases and mention counts (all incidents)."""
-    folded = await _actors_after(conn, params.as_of, params.cursor, params.limit, params.incident_id)
-    items, next_cursor = await params.page(conn, position, folded, lambda a: a.actor_id)
+    items, next_cursor = await _actor_page(conn, params.as_of, params.cursor, params.limit, params.incident_id)
+    if not items:
+        await _known_incident(conn, params.incident_id, position)
     return ActorPage(items=items, next_cursor=next_cursor)
 
 
@@ -160,8 +162,7 @@ async def list_actors(
     conn: Connection, as_of: AsOf = None, limit: Limit = DEFAULT_LIMIT, cursor: PageCursor = None
 ) -> ActorPage:
     """The actor registry, in id order."""
-    folded = await _actors_after(conn, as_of, cursor, limit)
-    items, next_cursor = _page(folded, lambda a: a.actor_id, cursor, limit)
+    items, next_cursor = await _actor_page(conn, as_of, cursor, limit)
     return ActorPage(items=items, next_cursor=next_cursor)
 
 
