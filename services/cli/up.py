@@ -221,9 +221,9 @@ class Stack:
         for scenario in DEMO_SCENARIOS:
             posted = load_scenario(scenario, servers.ingest_url, servers.query_url, token)
             if posted:
-                print(f"demo: posted {posted} events of the {scenario} scenario; they are projected")
+                print(f"demo: posted {posted} events of the {scenario} scenario; they are projected", flush=True)
             else:
-                print(f"demo: the {scenario} scenario is already loaded")
+                print(f"demo: the {scenario} scenario is already loaded", flush=True)
 
     def _print_banner(self, servers: Servers, token: str) -> None:
         print(

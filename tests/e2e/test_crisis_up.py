@@ -46,8 +46,8 @@ def start(data_dir: Path, **settings: str) -> Running:
              "--ingest-port", str(ports[0]), "--query-port", str(ports[1]), "--projector-port", str(ports[2])],
             env=env | settings, stdout=out, stderr=err, text=True,
         )  # fmt: skip
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline and process.poll() is None:
+    started = time.monotonic()
+    while time.monotonic() < started + START_TIMEOUT_S and process.poll() is None:
         output = stdout.read_text()
         if "\nCtrl-C stops everything" in output:
             token = (data_dir / "api-token").read_text().strip()
@@ -55,9 +55,14 @@ def start(data_dir: Path, **settings: str) -> Running:
             descendants = psutil.Process(process.pid).children(recursive=True)
             return Running(process, f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", token, descendants)
         time.sleep(0.2)  # polling a file another process writes
+    code = process.poll()
     process.kill()
     process.wait()
-    raise AssertionError(f"crisis up did not come up; it printed:\n{stdout.read_text()[-5000:]}")
+    raise AssertionError(
+        f"crisis up did not come up ({'still starting' if code is None else f'exit code {code}'} "
+        f"after {time.monotonic() - started:.0f} s); it printed:\n{stdout.read_text()[-5000:]}\n"
+        f"and on stderr:\n{output_path(data_dir, 'stderr').read_text()[-5000:]}"
+    )
 
 
 def output_path(data_dir: Path, stream: str) -> Path:
