@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 MESSAGE_ID = "Nats-Msg-Id"
@@ -12,6 +13,13 @@ BODY_SHA256 = "Crisis-Body-Sha256"
 EXPECTED_STREAM = "Nats-Expected-Stream"
 EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
 EXPECTED_LAST_SEQUENCE_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
+# JetStream's atomic batch (ADR-50): the events of one batch request are stored all, one after another, or none.
+BATCH_ID = "Nats-Batch-Id"
+BATCH_SEQUENCE = "Nats-Batch-Sequence"
+BATCH_COMMIT = "Nats-Batch-Commit"
+# What tells JetStream how to take a message as it is published (a check to make, the batch it belongs to), not
+# what the message is.
+_PUBLISH_CONTROLS = ("Nats-Expected-", "Nats-Batch-")
 
 # The JSON Schema of a message's headers (every value a string, as NATS headers are).
 HEADERS: dict[str, Any] = {
@@ -52,6 +60,28 @@ HEADERS: dict[str, Any] = {
             "description": "With the expected sequence: the subjects it was checked over, the incident's "
             "`crisis.events.<incident_id>.*`.",
         },
+        BATCH_ID: {
+            "type": "string",
+            "description": "Only on an event of a batch request stored as one atomic batch: the batch's id. Every "
+            "event of the batch carries it, and the stream holds them one after another, in the batch's order.",
+        },
+        BATCH_SEQUENCE: {
+            "type": "string",
+            "pattern": "^[1-9][0-9]*$",
+            "description": "With the batch id: the event's place in its batch, from 1.",
+        },
+        BATCH_COMMIT: {
+            "type": "string",
+            "const": "1",
+            "description": "On the last event of an atomic batch: the one that committed it.",
+        },
     },
     "required": [MESSAGE_ID, CONTENT_TYPE, RECORDED_BY, BODY_SHA256, EXPECTED_STREAM],
 }
+
+
+def republishable(headers: Mapping[str, str]) -> dict[str, str]:
+    """A stored message's headers to publish it again with (`crisis import`, a purge's republish, the bench's
+    copy): without those that told JetStream how to take it the first time. Sent again, an expected position
+    would be checked against another stream's state, and a batch's headers would open a batch never committed."""
+    return {name: value for name, value in headers.items() if not name.startswith(_PUBLISH_CONTROLS)}

@@ -164,6 +164,8 @@ def stream_config(settings: Settings) -> StreamConfig:
         num_replicas=settings.stream_replicas,
         duplicate_window=settings.stream_duplicate_window_s,
         allow_direct=True,
+        # A batch of events is stored whole or not at all, in one write (ingest's batches; nats-server >= 2.12).
+        allow_atomic=True,
         deny_purge=settings.stream_protected,
         deny_delete=settings.stream_protected,
     )

@@ -1,4 +1,5 @@
 """JetStream publishes sent all at once, their acks awaited together: one round trip for a whole request.
+Or sent as one atomic batch (`publish_batch`), which JetStream stores whole or not at all, answering once.
 
 What nats-py's `publish_async` does, less its bug: in nats-py 2.16 an error answer (a wrong expected sequence, no
 such stream) never reaches the caller, because `APIError.from_error` raises inside the reply handler and leaves
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import uuid
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -22,6 +24,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.api import Header, PubAck
+
+from schemas.headers import BATCH_COMMIT, BATCH_ID, BATCH_SEQUENCE
 
 NO_RESPONDERS = "503"  # the status of the answer when no stream listens on the subject
 # Messages sent before the loop yields to nats-py's flusher: without a yield, a batch of 500 reached the server
@@ -68,6 +72,34 @@ class Acks:
             for reply in replies:
                 self._waiting.pop(reply, None)  # an answer that comes later finds nobody waiting
         return [future.exception() or future.result() for future in futures]
+
+    async def publish_batch(self, messages: Iterable[Message], count: int, timeout_s: float) -> PubAck | BaseException:
+        """Send the `count` messages as one JetStream atomic batch (ADR-50, nats-server >= 2.12, a stream with
+        `allow_atomic`): the stream stores them all, one after another, or none. Only the last, which commits the
+        batch, is answered: its ack (the sequence of the last message, `batch_size`), JetStream's error, or
+        `nats.errors.TimeoutError`. Raises what keeps a message from being sent. `messages` is taken lazily, as in
+        `publish`.
+
+        One answer and one write to disk for the whole batch: with an fsync per stored message, JetStream stores
+        a batch of 500 several times faster than 500 messages acknowledged one by one."""
+        await self._subscribe()
+        batch_id = uuid.uuid4().hex
+        reply, future = f"{self._prefix}{next(self._numbers)}", asyncio.get_running_loop().create_future()
+        self._waiting[reply] = future
+        try:
+            for number, message in enumerate(messages, start=1):
+                headers = message.headers | {BATCH_ID: batch_id, BATCH_SEQUENCE: str(number)}
+                if number < count:
+                    await self._client.publish(message.subject, message.payload, headers=headers)
+                else:
+                    headers[BATCH_COMMIT] = "1"
+                    await self._client.publish(message.subject, message.payload, reply=reply, headers=headers)
+                if number % SEND_AHEAD == 0:
+                    await asyncio.sleep(0)  # nats-py's flusher task writes what is pending
+            await _answered([future], timeout_s)
+        finally:
+            self._waiting.pop(reply, None)
+        return future.exception() or future.result()
 
     async def _subscribe(self) -> None:
         if self._subscription is not None:

@@ -51,6 +51,7 @@ class NatsEventLog:
         self._attempt_failed = asyncio.Event()
         self._declare_lock = asyncio.Lock()
         self._stream_declared = False
+        self._atomic_batches = False  # whether the stream takes atomic batches (nats-server >= 2.12)
 
     async def _connection_error(self, exc: Exception) -> None:
         self._attempt_failed.set()
@@ -116,7 +117,9 @@ class NatsEventLog:
         await self._client()
         timeout = self._settings.publish_timeout_s
         try:
-            return await publish_events(self._acks, self._stream, events, timeout, expected_position)
+            return await publish_events(
+                self._acks, self._stream, events, timeout, expected_position, self._atomic_batches
+            )
         except PositionMoved as moved:
             stored = await self._stored_after(moved)
             if stored is None:
@@ -204,4 +207,5 @@ class NatsEventLog:
                 log.warning("cannot declare the event stream yet", error=f"{type(exc).__name__}: {exc}")
                 raise unavailable(exc, "declaring the event stream") from exc
             self._stream_declared = True
+            self._atomic_batches = bool(info.config.allow_atomic)
             log.info("event stream ready", stream=info.config.name, messages=info.state.messages)

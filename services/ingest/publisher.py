@@ -1,6 +1,10 @@
 """Publishing stored events to the JetStream log, all at once, results in order; nothing here knows about HTTP.
 
-Every event of a request is sent before any ack is awaited, then the acks are awaited together (acks.py).
+Every event of a request is sent before any ack is awaited, then the acks are awaited together (acks.py). Where
+the stream allows it, the events of a request are sent as one atomic batch: stored all, one after another, or none,
+and answered once. A batch JetStream refuses as a batch (an event id it holds already, too many batches at once,
+a lost answer) is sent again message by message, which tells each event's own outcome: stored, a duplicate, or why
+not. Nothing of a refused batch is stored, and a batch that was stored after all is recognised by its message ids.
 
 An event may carry an expected incident position: it is published with `Nats-Expected-Last-Subject-Sequence`
 over all the incident's subjects, so JetStream refuses it (and stores nothing) when the incident has moved on.
@@ -13,6 +17,7 @@ from typing import Any
 
 import nats.errors
 import nats.js.errors
+import structlog
 from nats.js.api import PubAck
 
 from schemas.envelope import Event
@@ -32,8 +37,12 @@ from services.ingest.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, PUBLISH_F
 from services.ingest.ownership import ownership_headers, stamped, writer_body
 from services.ingest.unavailable import NATS_UNAVAILABLE, unavailable
 
+log = structlog.get_logger(__name__)
+
 # JetStream's error code for "wrong last sequence": the expected position did not hold.
 WRONG_LAST_SEQUENCE = 10071
+# The most messages JetStream takes in one atomic batch (nats-server's limit since 2.12).
+ATOMIC_BATCH_LIMIT = 1000
 
 # An ack that times out is ambiguous (the event may be stored): it is sent again, with the same message id, so
 # the retry is either stored once or recognised as the same event. Then the client is told 503, never success.
@@ -84,24 +93,25 @@ async def publish_events(
     events: Sequence[Event[Any]],
     ack_timeout_s: float,
     expected_position: int | None = None,
+    atomic: bool = False,
 ) -> list[Published]:
     """Publish every event at once; results in `events` order. The stream stores them in that order too, except
     after a failure: an event JetStream did not store, sent again (here or by the caller's retry), lands after the
     later ones that were stored.
 
-    With `expected_position`, the first event is published alone with that expectation (PositionMoved when it
-    does not hold, and nothing is published); the rest follow it unchecked, once it is stored.
+    `atomic`: the stream takes atomic batches; two events or more (up to JetStream's limit) are sent as one.
+
+    With `expected_position`, the first event is published with that expectation (PositionMoved when it does not
+    hold, and nothing is published): in the batch, or else alone, the rest following it unchecked once it is stored.
 
     Raises Unavailable when NATS fails any of them. Some may then be stored already: a retry with the same event
     ids (or Idempotency-Key) is deduplicated, so the caller's retry completes the batch without doubles.
     """
     stored: list[PubAck] = []
-    rest = events
-    if expected_position is not None:
-        stored = await _publish_all(acks, stream, events[:1], ack_timeout_s, expected_position)
-        rest = events[1:]
-    if rest:
-        stored += await _publish_all(acks, stream, rest, ack_timeout_s)
+    if atomic and 1 < len(events) <= ATOMIC_BATCH_LIMIT:
+        stored = await _publish_batch(acks, stream, events, ack_timeout_s, expected_position)
+    if not stored:
+        stored = await _publish_separately(acks, stream, events, ack_timeout_s, expected_position)
     results = [
         Published(
             event_id=event.event_id,
@@ -126,6 +136,49 @@ def _count(events: Sequence[Event[Any]], results: Sequence[Published]) -> None:
         counter_child(EVENTS_DUPLICATE if duplicate else EVENTS_ACCEPTED, event_type).inc(count)
 
 
+async def _publish_batch(
+    acks: Acks,
+    stream: EventStream,
+    events: Sequence[Event[Any]],
+    ack_timeout_s: float,
+    expected_position: int | None,
+) -> list[PubAck]:
+    """Each event's ack, from the one answer to the events sent as an atomic batch (the first with the expected
+    position); [] when JetStream did not store them as a batch. Raises PositionMoved (nothing stored) or
+    Unavailable."""
+    messages = (message(event, expected_position if i == 0 else None, stream) for i, event in enumerate(events))
+    try:
+        answer = await acks.publish_batch(messages, len(events), ack_timeout_s)
+    except NATS_UNAVAILABLE as exc:
+        PUBLISH_FAILURES.labels(type(exc).__name__).inc()
+        raise unavailable(exc, f"publishing {len(events)} events") from exc
+    if isinstance(answer, PubAck) and answer.batch_size == len(events):
+        first = answer.seq - len(events) + 1  # a batch is stored in one piece
+        return [PubAck(stream=answer.stream, seq=first + i) for i in range(len(events))]
+    if isinstance(answer, BaseException) and _wrong_position(answer) and expected_position is not None:
+        raise PositionMoved(events[0], expected_position) from answer
+    log.info("an atomic batch was not stored as one; publishing its events one by one", answer=repr(answer))
+    return []
+
+
+def _wrong_position(answer: BaseException) -> bool:
+    return isinstance(answer, nats.js.errors.BadRequestError) and answer.err_code == WRONG_LAST_SEQUENCE
+
+
+async def _publish_separately(
+    acks: Acks,
+    stream: EventStream,
+    events: Sequence[Event[Any]],
+    ack_timeout_s: float,
+    expected_position: int | None,
+) -> list[PubAck]:
+    """Each event's ack, each event sent as a message of its own: the first alone when it carries an expectation."""
+    if expected_position is None:
+        return await _publish_all(acks, stream, events, ack_timeout_s)
+    first = await _publish_all(acks, stream, events[:1], ack_timeout_s, expected_position)
+    return first + (await _publish_all(acks, stream, events[1:], ack_timeout_s) if len(events) > 1 else [])
+
+
 async def _publish_all(
     acks: Acks,
     stream: EventStream,
@@ -141,8 +194,7 @@ async def _publish_all(
         raise unavailable(exc, f"publishing {len(events)} events") from exc
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     for failure in failures:
-        refused = isinstance(failure, nats.js.errors.BadRequestError) and failure.err_code == WRONG_LAST_SEQUENCE
-        if refused and expected_position is not None:
+        if _wrong_position(failure) and expected_position is not None:
             raise PositionMoved(events[0], expected_position) from failure
         if not isinstance(failure, NATS_UNAVAILABLE):
             raise failure

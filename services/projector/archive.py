@@ -2,7 +2,9 @@
 
 Each line is one stored message: its sequence, subject (as published: without the partition token a partitioned
 stream stores), headers and the event (or, for bytes that are not JSON,
-`payload_base64`). Import publishes each again with its `Nats-Msg-Id` (the event id when the header is missing),
+`payload_base64`). Import publishes each again with its headers, less those that only told JetStream how to take
+it the first time (an expected position, the atomic batch it came in), and its `Nats-Msg-Id` (the event id when
+the header is missing),
 so JetStream drops repeats inside its duplicate window and the projector's dedupe by event id drops the rest:
 importing a file twice changes nothing.
 """
@@ -21,6 +23,7 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
+from schemas.headers import republishable
 from schemas.subjects import ALL_EVENTS, STREAM_NAME, SUBJECT_PREFIX, incident_subjects
 from services.common.eventstream import DEFAULT_STREAM
 from services.projector.operator_errors import OperatorError
@@ -101,7 +104,9 @@ def parse_lines(lines: Iterable[str], source: str) -> list[Record]:
             raise OperatorError(f"{where}: no {MSG_ID} header and no event_id: it could not be imported idempotently")
         # Published again as first published: the target stream appends its own partition, if it has partitions.
         published = DEFAULT_STREAM.published_subject(subject)
-        records.append(Record(subject=published, payload=payload, headers={**headers, MSG_ID: str(msg_id)}))
+        records.append(
+            Record(subject=published, payload=payload, headers={**republishable(headers), MSG_ID: str(msg_id)})
+        )
     return records
 
 

@@ -14,6 +14,7 @@ from asgi_lifespan import LifespanManager
 from nats.aio.client import Client
 from nats.js.api import RawStreamMsg
 
+from schemas.headers import republishable
 from services.cli.bench.workload import SCENARIOS, Mix, incident_name, submissions
 from services.cli.status import Report, collect, render
 from services.common.embedded_postgres import EmbeddedPostgres
@@ -79,7 +80,7 @@ async def stored_messages(nc: Client, settings: Settings, last_seq: int) -> list
 async def republish(nc: Client, settings: Settings, messages: list[RawStreamMsg]) -> None:
     """The same messages, in the same order, so at the same sequences: byte for byte the same events."""
     for seq, stored in enumerate(messages, start=1):
-        headers = {k: v for k, v in (stored.headers or {}).items() if not k.startswith("Nats-Expected")}
+        headers = republishable(stored.headers or {})
         ack = await nc.jetstream().publish(stored.subject or "", stored.data or b"", headers=headers)
         assert ack.seq == seq
 

@@ -12,6 +12,7 @@ from typing import Any
 import nats.errors
 from nats.js.client import JetStreamContext
 
+from schemas.headers import republishable
 from services.common.eventstream import EventStream
 from services.common.settings import Settings
 
@@ -42,8 +43,7 @@ async def copy_events(js: JetStreamContext, source: EventStream, target: EventSt
                 continue
             for msg in batch:
                 _, incident, event_type = source.published_subject(msg.subject).rsplit(".", 2)
-                # Nats-Expected-* headers held for the first publish; the copy must not be checked against them.
-                headers = {k: v for k, v in (msg.headers or {}).items() if not k.startswith("Nats-Expected")}
+                headers = republishable(msg.headers or {})
                 acks.append(await js.publish_async(target.subject(incident, event_type), msg.data, headers=headers))
                 await msg.ack()
         await asyncio.gather(*acks)
