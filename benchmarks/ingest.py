@@ -5,7 +5,8 @@
 Starts an embedded nats-server (fsync before every ack) and `crisis ingest` as a child process, as `crisis bench`
 does, then per round, with the same functions as `crisis bench`: `--events` events through `POST /v1/events/batch`
 (500 a request) against nats-py `publish_async` of the same events 500 at a time, each 500's acks awaited before
-the next (`publish_async`, `batch_ratio`), and all in flight at once (`publish_async_all`, `batch_ratio_all`); then
+the next (`publish_async`, `batch_ratio`), all in flight at once (`publish_async_all`, `batch_ratio_all`), and as
+JetStream atomic batches of 500, as ingest sends them (`atomic_batch`, `batch_ratio_atomic`); then
 max(128, events/4) events through `POST /v1/events` from `--clients` concurrent writers against `js.publish` with as
 many in flight. Ingest's CPU time (from /proc) is read before and after each of its two loads. Prints every round
 and the medians (a ratio is the median of the rounds' ratios). While it runs, `py-spy record --pid <ingest's pid>`
@@ -55,6 +56,7 @@ async def one_round(settings: Settings, nc: Client, ingest: Child, token: str, o
     payloads = [json.dumps(e).encode() for e in batch]
     publish_async = await raw.publish_async_rate(nc, settings, payloads, project.BATCH)
     all_in_flight = await raw.publish_async_rate(nc, settings, payloads, len(payloads))
+    atomic = await raw.atomic_batch_rate(nc, settings, payloads, project.BATCH)
     before = _cpu(ingest)
     async with LeanPool(ingest.url, token, retries) as pool:
         single = await project.single_ingest(pool, singles, options.clients)
@@ -66,6 +68,8 @@ async def one_round(settings: Settings, nc: Client, ingest: Child, token: str, o
         "batch_ratio": batch_rate / publish_async,
         "publish_async_all": all_in_flight,
         "batch_ratio_all": batch_rate / all_in_flight,
+        "atomic_batch": atomic,
+        "batch_ratio_atomic": batch_rate / atomic,
         "batch_cpu_us": batch_cpu / len(batch) * 1e6,
         "single": single.rate,
         "js_publish": js_publish.rate,

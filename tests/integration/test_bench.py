@@ -19,7 +19,8 @@ from tests.integration.cli_runner import crisis
 from tests.integration.test_projector import publish
 
 FIGURES = {
-    "batch ingest", "batch ingest, all in flight", "single ingest x64", "single ingest p50", "single ingest p99",
+    "batch ingest", "batch ingest, all in flight", "batch ingest, atomic raw",
+    "single ingest x64", "single ingest p50", "single ingest p99",
     "catch-up, all read models",
     "replay all (blue/green)", "freshness p50 @200/s", "freshness p99 @200/s", "timeline x50", "timeline p99 x50",
     "timeline x50 no-cache", "timeline p99 x50 no-cache",

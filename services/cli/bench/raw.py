@@ -17,6 +17,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.js.client import JetStreamContext
 
+from schemas.headers import BATCH_COMMIT, BATCH_ID, BATCH_SEQUENCE
 from services.cli.bench.load import Load, closed_loop
 from services.common.eventstream import EventStream, stream_config
 from services.common.settings import Settings
@@ -51,6 +52,24 @@ async def publish_async_rate(nc: Client, settings: Settings, payloads: Sequence[
                 for payload in payloads[start : start + wave]
             ]
             await asyncio.gather(*futures)
+        return len(payloads) / (time.perf_counter() - started)
+
+
+async def atomic_batch_rate(nc: Client, settings: Settings, payloads: Sequence[bytes], size: int) -> float:
+    """Messages/s of JetStream atomic batches of `size` (ADR-50): each batch's messages sent unanswered, its last
+    committing it with a request, the commit's ack awaited before the next batch is sent."""
+    async with scratch_stream(nc, settings) as prefix:
+        started = time.perf_counter()
+        for start in range(0, len(payloads), size):
+            batch, batch_id = payloads[start : start + size], uuid.uuid4().hex
+            for number, payload in enumerate(batch, start=1):
+                headers = {"Nats-Msg-Id": str(uuid.uuid4()), BATCH_ID: batch_id, BATCH_SEQUENCE: str(number)}
+                if number < len(batch):
+                    await nc.publish(f"{prefix}.x", payload, headers=headers)
+                else:
+                    answer = await nc.request(f"{prefix}.x", payload, timeout=60, headers=headers | {BATCH_COMMIT: "1"})
+                    if b'"error"' in answer.data:
+                        raise nats.errors.Error(f"JetStream refused an atomic batch: {answer.data!r}")
         return len(payloads) / (time.perf_counter() - started)
 
 

@@ -46,6 +46,8 @@ class Figures:
         batch_raw = f"publish_async x{project.BATCH}"
         self.batch = Figure("batch ingest", "events/s", f">= {0.8 if options.fsync else 0.5}", batch_raw)
         self.batch_all = Figure("batch ingest, all in flight", "events/s", "report", "publish_async, all in flight")
+        # Ingest sends each batch request as one atomic batch: against the same done by plain nats-py.
+        self.batch_atomic = Figure("batch ingest, atomic raw", "events/s", "report", f"atomic batch x{project.BATCH}")
         self.single = Figure(f"single ingest x{options.clients}", "events/s", ">= 0.5", "js.publish")
         self.single_p50 = Figure("single ingest p50", "ms", "-", "js.publish")
         self.single_p99 = Figure("single ingest p99", "ms", "-", "js.publish")
@@ -191,6 +193,7 @@ async def one_round(ctx: Context, figures: Figures, number: int) -> None:
     payloads = _encoded(batch)
     figures.batch.add(batch_rate, await raw.publish_async_rate(ctx.nc, ctx.settings, payloads, project.BATCH))
     figures.batch_all.add(batch_rate, await raw.publish_async_rate(ctx.nc, ctx.settings, payloads, len(payloads)))
+    figures.batch_atomic.add(batch_rate, await raw.atomic_batch_rate(ctx.nc, ctx.settings, payloads, project.BATCH))
     ingest_phase(1, 2)
     async with ctx.client(ctx.ingest.url) as ingest:
         ours = await project.single_ingest(ingest, singles, options.clients)
