@@ -26,10 +26,11 @@ from typing import Any, TypeVar
 import nats
 import nats.errors
 import pytest
-from nats.js.api import StorageType, StreamConfig
+from nats.js.api import PubAck, StorageType, StreamConfig
 
 from services.common.ports import RESERVED_PORTS
 from services.common.server_log import log_tail
+from services.ingest.acks import Acks, Message
 from tests.waiting import wait_until
 
 T = TypeVar("T")
@@ -224,13 +225,19 @@ async def test_the_cluster_keeps_a_replicated_stream_writable_with_one_node_kill
     )
     try:
         js = nc.jetstream(timeout=2)
-        config = StreamConfig(name=STREAM, subjects=[SUBJECT], storage=StorageType.FILE, num_replicas=3)
+        config = StreamConfig(
+            name=STREAM, subjects=[SUBJECT], storage=StorageType.FILE, num_replicas=3, allow_atomic=True
+        )
         info = await retry(lambda: js.add_stream(config), READY_TIMEOUT_S, "a stream of 3 replicas")
         assert info.config.num_replicas == 3
 
         first = await retry(
             lambda: js.publish(SUBJECT, b"before", headers={"Nats-Msg-Id": "before"}), 10, "the first publish"
         )
+        # Ingest's batches: one atomic batch, stored whole by the replicated stream.
+        batch = [Message(SUBJECT, f"batch {i}".encode(), {"Nats-Msg-Id": f"batch-{i}"}) for i in range(3)]
+        stored = await Acks(nc).publish_batch(iter(batch), len(batch), timeout_s=10)
+        assert isinstance(stored, PubAck) and (stored.seq, stored.batch_size) == (first.seq + 3, 3), stored
         info = await js.stream_info(STREAM)
         assert info.cluster is not None and info.cluster.leader in cluster
         assert sorted(str(r.name) for r in info.cluster.replicas or []) == sorted(set(cluster) - {info.cluster.leader})
@@ -247,12 +254,12 @@ async def test_the_cluster_keeps_a_replicated_stream_writable_with_one_node_kill
             FAILOVER_TIMEOUT_S,
             "a publish with one node down",
         )
-        assert second.seq == first.seq + 1
+        assert second.seq == first.seq + 4
 
-        messages = [await js.get_msg(STREAM, seq) for seq in (first.seq, second.seq)]
-        assert [m.data for m in messages] == [b"before", b"after"]
+        messages = [await js.get_msg(STREAM, seq) for seq in range(first.seq, second.seq + 1)]
+        assert [m.data for m in messages] == [b"before", b"batch 0", b"batch 1", b"batch 2", b"after"]
         info = await js.stream_info(STREAM)
-        assert info.state.messages == 2
+        assert info.state.messages == 5
         assert info.cluster is not None and info.cluster.leader in set(cluster) - {victim.name}
         for name, node in cluster.items():
             if node is not victim:
