@@ -12,7 +12,8 @@ over all the incident's subjects, so JetStream refuses it (and stores nothing) w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import nats.errors
@@ -147,11 +148,8 @@ async def _publish_batch(
     position); [] when JetStream did not store them as a batch. Raises PositionMoved (nothing stored) or
     Unavailable."""
     messages = (message(event, expected_position if i == 0 else None, stream) for i, event in enumerate(events))
-    try:
+    with _sending(events):
         answer = await acks.publish_batch(messages, len(events), ack_timeout_s)
-    except NATS_UNAVAILABLE as exc:
-        PUBLISH_FAILURES.labels(type(exc).__name__).inc()
-        raise unavailable(exc, f"publishing {len(events)} events") from exc
     if isinstance(answer, PubAck) and answer.batch_size == len(events):
         first = answer.seq - len(events) + 1  # a batch is stored in one piece
         return [PubAck(stream=answer.stream, seq=first + i) for i in range(len(events))]
@@ -159,6 +157,16 @@ async def _publish_batch(
         raise PositionMoved(events[0], expected_position) from answer
     log.info("an atomic batch was not stored as one; publishing its events one by one", answer=repr(answer))
     return []
+
+
+@contextmanager
+def _sending(events: Sequence[Event[Any]]) -> Iterator[None]:
+    """Unavailable when the connection refuses a message (closed, reconnecting, its buffer full)."""
+    try:
+        yield
+    except NATS_UNAVAILABLE as exc:
+        PUBLISH_FAILURES.labels(type(exc).__name__).inc()
+        raise unavailable(exc, f"publishing {len(events)} events") from exc
 
 
 def _wrong_position(answer: BaseException) -> bool:
@@ -187,11 +195,8 @@ async def _publish_all(
     expected_position: int | None = None,
 ) -> list[PubAck]:
     """Each event's ack, in order; raises PositionMoved, Unavailable, or what else JetStream answered."""
-    try:
+    with _sending(events):
         outcomes = await _outcomes(acks, stream, events, ack_timeout_s, expected_position)
-    except NATS_UNAVAILABLE as exc:  # the connection refused a message (closed, reconnecting, buffer full)
-        PUBLISH_FAILURES.labels(type(exc).__name__).inc()
-        raise unavailable(exc, f"publishing {len(events)} events") from exc
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     for failure in failures:
         if _wrong_position(failure) and expected_position is not None:
