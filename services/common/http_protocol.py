@@ -28,7 +28,7 @@ JSON_REFUSALS = "services.common.http_protocol:JsonRefusals"
 
 class JsonRefusals(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(_CorkedTransport(transport))  # type: ignore[arg-type]
+        super().connection_made(_CorkedTransport(transport, self.loop))  # type: ignore[arg-type]
 
     def send_400_response(self, msg: str) -> None:
         body = orjson.dumps(error_body(f"malformed HTTP request: {msg}"))
@@ -41,15 +41,18 @@ class JsonRefusals(HttpToolsProtocol):
 
 
 class _CorkedTransport:
-    """`transport`, its writes within one turn of the event loop sent as one; everything else is the transport's."""
+    """`transport`, its writes within one turn of `loop` sent as one; everything else is the transport's.
 
-    def __init__(self, transport: asyncio.Transport) -> None:
+    The loop is the protocol's: `asyncio.get_running_loop()` makes a getpid system call on Python 3.11."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
+        self._loop = loop
         self._held: list[bytes] = []
 
     def write(self, data: bytes) -> None:
         if not self._held:
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._loop.call_soon(self._flush)
         self._held.append(data)
 
     def close(self) -> None:

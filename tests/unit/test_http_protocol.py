@@ -136,7 +136,7 @@ class _RecordingTransport:
 
 async def test_the_writes_of_one_turn_of_the_event_loop_are_sent_as_one() -> None:
     transport = _RecordingTransport()
-    corked = _CorkedTransport(transport)  # type: ignore[arg-type]
+    corked = _CorkedTransport(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
 
     corked.write(b"head;")
     corked.write(b"body")
@@ -152,7 +152,7 @@ async def test_the_writes_of_one_turn_of_the_event_loop_are_sent_as_one() -> Non
 
 async def test_writes_held_when_the_client_goes_are_dropped_not_sent_to_a_closed_transport() -> None:
     transport = _RecordingTransport()
-    corked = _CorkedTransport(transport)  # type: ignore[arg-type]
+    corked = _CorkedTransport(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
 
     corked.write(b"head;")
     transport.closing = True  # the connection is lost within the turn
