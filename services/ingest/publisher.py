@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import nats.errors
@@ -108,11 +109,12 @@ async def publish_events(
     Raises Unavailable when NATS fails any of them. Some may then be stored already: a retry with the same event
     ids (or Idempotency-Key) is deduplicated, so the caller's retry completes the batch without doubles.
     """
+    to = _Destination(acks, stream, ack_timeout_s)
     stored: list[PubAck] = []
     if atomic and 1 < len(events) <= ATOMIC_BATCH_LIMIT:
-        stored = await _publish_batch(acks, stream, events, ack_timeout_s, expected_position)
+        stored = await _publish_batch(to, events, expected_position)
     if not stored:
-        stored = await _publish_separately(acks, stream, events, ack_timeout_s, expected_position)
+        stored = await _publish_separately(to, events, expected_position)
     results = [
         Published(
             event_id=event.event_id,
@@ -124,6 +126,15 @@ async def publish_events(
     ]
     _count(events, results)
     return results
+
+
+@dataclass(frozen=True)
+class _Destination:
+    """Where a request's events go, and how long each ack is waited for."""
+
+    acks: Acks
+    stream: EventStream
+    ack_timeout_s: float
 
 
 def _count(events: Sequence[Event[Any]], results: Sequence[Published]) -> None:
@@ -138,18 +149,16 @@ def _count(events: Sequence[Event[Any]], results: Sequence[Published]) -> None:
 
 
 async def _publish_batch(
-    acks: Acks,
-    stream: EventStream,
+    to: _Destination,
     events: Sequence[Event[Any]],
-    ack_timeout_s: float,
     expected_position: int | None,
 ) -> list[PubAck]:
     """Each event's ack, from the one answer to the events sent as an atomic batch (the first with the expected
     position); [] when JetStream did not store them as a batch. Raises PositionMoved (nothing stored) or
     Unavailable."""
-    messages = (message(event, expected_position if i == 0 else None, stream) for i, event in enumerate(events))
+    messages = (message(event, expected_position if i == 0 else None, to.stream) for i, event in enumerate(events))
     with _sending(events):
-        answer = await acks.publish_batch(messages, len(events), ack_timeout_s)
+        answer = await to.acks.publish_batch(messages, len(events), to.ack_timeout_s)
     if isinstance(answer, PubAck) and answer.batch_size == len(events):
         first = answer.seq - len(events) + 1  # a batch is stored in one piece
         return [PubAck(stream=answer.stream, seq=first + i) for i in range(len(events))]
@@ -174,29 +183,23 @@ def _wrong_position(answer: BaseException) -> bool:
 
 
 async def _publish_separately(
-    acks: Acks,
-    stream: EventStream,
+    to: _Destination,
     events: Sequence[Event[Any]],
-    ack_timeout_s: float,
     expected_position: int | None,
 ) -> list[PubAck]:
     """Each event's ack, each event sent as a message of its own: the first alone when it carries an expectation."""
     if expected_position is None:
-        return await _publish_all(acks, stream, events, ack_timeout_s)
-    first = await _publish_all(acks, stream, events[:1], ack_timeout_s, expected_position)
-    return first + (await _publish_all(acks, stream, events[1:], ack_timeout_s) if len(events) > 1 else [])
+        return await _publish_all(to, events)
+    first = await _publish_all(to, events[:1], expected_position)
+    return first + (await _publish_all(to, events[1:]) if len(events) > 1 else [])
 
 
 async def _publish_all(
-    acks: Acks,
-    stream: EventStream,
-    events: Sequence[Event[Any]],
-    ack_timeout_s: float,
-    expected_position: int | None = None,
+    to: _Destination, events: Sequence[Event[Any]], expected_position: int | None = None
 ) -> list[PubAck]:
     """Each event's ack, in order; raises PositionMoved, Unavailable, or what else JetStream answered."""
     with _sending(events):
-        outcomes = await _outcomes(acks, stream, events, ack_timeout_s, expected_position)
+        outcomes = await _outcomes(to, events, expected_position)
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     for failure in failures:
         if _wrong_position(failure) and expected_position is not None:
@@ -210,10 +213,8 @@ async def _publish_all(
 
 
 async def _outcomes(
-    acks: Acks,
-    stream: EventStream,
+    to: _Destination,
     events: Sequence[Event[Any]],
-    ack_timeout_s: float,
     expected_position: int | None,
 ) -> list[PubAck | BaseException]:
     """The ack or the error of each event. One whose ack does not come within the timeout is sent again (the same
@@ -225,7 +226,8 @@ async def _outcomes(
     outcomes: list[PubAck | BaseException] = [nats.errors.TimeoutError()] * len(events)
     waiting = list(range(len(events)))
     for _ in range(PUBLISH_ATTEMPTS):
-        answers = await acks.publish((message(events[i], expected_position, stream) for i in waiting), ack_timeout_s)
+        sent = (message(events[i], expected_position, to.stream) for i in waiting)
+        answers = await to.acks.publish(sent, to.ack_timeout_s)
         for index, answer in zip(waiting, answers, strict=True):
             outcomes[index] = answer
         waiting = [
