@@ -8,11 +8,18 @@ The workers read their settings from the environment as the command did: the com
 first (`settings_environment`). Their Prometheus counters go to files in a private temporary directory
 (prometheus_client's multiprocess mode), so /metrics, answered by any worker, adds up all of them; the directory
 goes when the supervisor stops.
+
+On Linux each worker listens on a socket of its own, all bound to the one port with SO_REUSEPORT, and the kernel
+spreads new connections over them. On uvicorn's one shared socket, whichever worker woke first accepted every
+connection waiting: a burst of them (a load generator's, a proxy's pool) could land mostly on one worker and keep
+it busy while the others idled, for as long as those connections were kept alive. Only sockets of the same user
+can join a port this way; and a second service started on the port is still refused, not let in beside this one.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import tempfile
 
@@ -35,7 +42,9 @@ def serve(app_factory: str, host: str, port: int, workers: int) -> None:
         config = uvicorn.Config(
             app_factory, factory=True, host=host, port=port, workers=workers, http=JSON_REFUSALS, log_config=None
         )
-        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        # Elsewhere SO_REUSEPORT does not spread connections (or is missing): uvicorn's one shared socket.
+        claim = _claim(host, port) if sys.platform == "linux" else config.bind_socket()
+        supervisor = Multiprocess(config, sockets=[claim])
         supervisor.run()
     # Run here rather than by uvicorn.run, which returns normally (exit code 0) when a worker failed to start.
     if any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
@@ -47,3 +56,39 @@ def settings_environment(values: dict[str, object]) -> None:
     for name, value in values.items():
         if value is not None:
             os.environ[f"CRISIS_{name.upper()}"] = str(value)
+
+
+class _PortClaim(socket.socket):
+    """The supervisor's hold on the port: bound, never listening, so no connection waits on it. uvicorn's supervisor
+    hands its sockets to each worker it spawns by pickling them; this one arrives as a new socket of the worker's
+    own, bound to the same address, on which the worker listens."""
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return _shared_port_socket, (self.family, self.getsockname())
+
+
+def _shared_port_socket(family: socket.AddressFamily, address: tuple[str, int]) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    return sock
+
+
+def _claim(host: str, port: int) -> _PortClaim:
+    """Exits as uvicorn does when the port is taken. Tried first without SO_REUSEPORT, which every socket on the
+    port must set to share it: so another service on the port (another `--workers` supervisor among them) makes
+    this fail, instead of both taking connections."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+        claim = _PortClaim(family, socket.SOCK_STREAM)
+        claim.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        claim.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        claim.bind((host, port))
+    except OSError as exc:
+        print(f"cannot serve on {host}:{port}: {exc}", file=sys.stderr)
+        sys.exit(STARTUP_FAILURE)
+    return claim

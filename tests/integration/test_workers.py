@@ -1,6 +1,6 @@
 """`crisis ingest --workers 2` and `crisis query --workers 2` as an operator runs them, on the real servers: each
-worker stores what it accepts, /metrics adds the workers up, the rate limit stays the configured one, and SIGTERM
-stops every worker.
+worker stores what it accepts, /metrics adds the workers up, the rate limit stays the configured one, new
+connections are spread over the workers, a second service on the port is refused, and SIGTERM stops every worker.
 
 Each request goes over a connection the test has pinned to a known worker (the worker process that holds the
 connection's server side), so that both workers serve requests whatever the kernel's accept order."""
@@ -64,6 +64,15 @@ class Pinned:
 
 def _peer_ports(process: psutil.Process) -> set[int]:
     return {c.raddr.port for c in process.net_connections("tcp") if c.raddr}
+
+
+def _listening_on(process: psutil.Process, port: int) -> set[int]:
+    """The inodes of the process's sockets listening on `port`: the same inode in two processes is one socket."""
+    return {
+        os.stat(f"/proc/{process.pid}/fd/{c.fd}").st_ino
+        for c in process.net_connections("tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+    }
 
 
 @contextmanager
@@ -194,6 +203,43 @@ async def test_each_query_worker_answers_a_read_your_writes_read_once_the_projec
     # Each worker's own wait (its own LISTEN and stream end) saw the commit: none answered stale.
     assert [a.status for a in answers] == [200] * WORKERS
     assert all(int(a.headers["x-position"]) >= seq and "x-stale" not in a.headers for a in answers)
+
+
+BURST = 64
+
+
+async def test_each_worker_listens_on_its_own_socket_and_a_burst_of_connections_reaches_every_worker(
+    settings: Settings, stream: None, tmp_path: Path
+) -> None:
+    with crisis_service("ingest", settings, tmp_path) as ingest:
+        await ingest.wait_started()
+        listening = [_listening_on(w, ingest.port) for w in ingest.workers]
+        opened = await asyncio.gather(*(asyncio.open_connection(HOST, ingest.port) for _ in range(BURST)))
+        try:
+            ours = {writer.get_extra_info("sockname")[1] for _, writer in opened}
+
+            async def held() -> list[int]:
+                return [len(_peer_ports(w) & ours) for w in ingest.workers]
+
+            per_worker = await wait_until(held, lambda counts: sum(counts) == BURST, what="every connection accepted")
+        finally:
+            for _, writer in opened:
+                writer.close()
+    assert all(len(sockets) == 1 for sockets in listening)
+    assert len(set.union(*listening)) == WORKERS  # not one socket shared
+    # The kernel hashes each connection to a worker's socket: 64 fall 32 +- 4 to each (one standard deviation);
+    # fewer than 12 on one worker is five deviations out, about once in 10 million runs.
+    assert min(per_worker) >= 12, per_worker
+
+
+async def test_a_second_service_on_the_port_is_refused(settings: Settings, stream: None, tmp_path: Path) -> None:
+    with crisis_service("ingest", settings, tmp_path) as first:
+        await first.wait_started()
+        with crisis_service("ingest", settings, tmp_path, CRISIS_INGEST_PORT=str(first.port)) as second:
+            code = await asyncio.to_thread(second.process.wait, 60)
+        assert code == 3  # uvicorn's code for a startup failure
+        assert first.process.poll() is None
+        assert [len(_listening_on(w, first.port)) for w in first.workers] == [1] * WORKERS
 
 
 @pytest.mark.parametrize("name", ["ingest", "query"])
