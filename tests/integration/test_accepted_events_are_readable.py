@@ -8,18 +8,25 @@ endpoints for everyone; a count of 2^31 was dead-lettered.
 
 The types that name another event (corrections, retractions, verification, links) are left out: their target
 must exist, and the read models dead-letter them by design when it does not.
+
+The generated events are short (texts of 40 characters, lists of 3 at most); the largest events the contract allows
+are tried on their own, once alone and once in a batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
+import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
 import psycopg
+import pytest
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -267,3 +274,92 @@ def test_any_event_ingest_accepts_is_projected_and_readable(settings: Settings, 
             background.run(stack_context.__aexit__(None, None, None))
     # The property says something only if ingest accepted a fair share of what was generated.
     assert outcomes.count("readable") >= 5, "\n".join(outcomes)
+
+
+def _word(number: int) -> str:
+    """Nine letters (mathematical bold capitals, 4 bytes each in UTF-8) spelling `number` in base 26."""
+    letters = []
+    for _ in range(9):
+        number, digit = divmod(number, 26)
+        letters.append(chr(0x1D400 + digit))
+    return "".join(letters)
+
+
+def longest(length: int, words: Iterator[int]) -> str:
+    """A text of `length` characters of 4 bytes each, as words of nine letters that are all new: the most bytes a
+    text of that length can take, and the most words it can give the search index."""
+    text = " ".join(_word(next(words)) for _ in range(length // 10 + 1))[:length]
+    return text[:-1] + _word(0)[0] if text.endswith(" ") else text
+
+
+def largest_events() -> list[dict[str, Any]]:
+    """Every list full and every text at its length, the envelope's too: an event of each of the two types with the
+    most bytes, and of the one that names the most actors (200 members of a body)."""
+    words = itertools.count()
+
+    def actor(number: int) -> dict[str, Any]:
+        slug = f"a{number:03d}"
+        return {
+            "id": slug + "x" * (64 - len(slug)),
+            "name": longest(200, words),
+            "kind": "ngo",
+            "role": longest(200, words),
+        }
+
+    def event(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+        return report(
+            event_type,
+            data,
+            source={
+                "name": longest(200, words),
+                "kind": "media",
+                "via": longest(200, words),
+                "url": "https://example.org/" + "a" * 2063,
+            },
+            location={
+                "name": longest(200, words),
+                "country": "KG",
+                "admin_area": longest(200, words),
+                "lat": -42.874621,
+                "lon": 74.569762,
+            },
+            correlation_id="c" * 128,
+            causation_id=str(uuid.uuid4()),
+            occurred_precision="minute",
+            reported_at="2020-10-06T05:30:00.123456+06:00",
+        )
+
+    return [
+        event(
+            "ProtestReported",
+            {
+                "sub_type": "excessive_force_against_protesters",
+                "size": {"value": 2**31 - 1},
+                "organisers": [longest(200, words) for _ in range(50)],
+                "demands": [longest(2000, words) for _ in range(50)],
+                "description": longest(2000, words),
+            },
+        ),
+        event(
+            "BodyFormed",
+            {"body": actor(999), "members": [actor(n) for n in range(200)], "purpose": longest(2000, words)},
+        ),
+        event(
+            "ObserverFindingsPublished",
+            {
+                "observer": actor(998),
+                "findings": [longest(2000, words) for _ in range(50)],
+                "quote": longest(2000, words),
+            },
+        ),
+    ]
+
+
+@pytest.mark.parametrize("in_batch", [False, True], ids=["alone", "in a batch"])
+async def test_the_largest_events_are_stored_projected_and_read_back(
+    settings: Settings, database_url: str, in_batch: bool
+) -> None:
+    async with running_stack(settings, projector=True) as stack:
+        for event in largest_events():
+            assert len(orjson.dumps(event)) > 300_000  # 333-421 KB as posted
+            assert await outcome(stack, database_url, event, in_batch) == "readable", event["type"]
