@@ -13,7 +13,8 @@ BODY_SHA256 = "Crisis-Body-Sha256"
 EXPECTED_STREAM = "Nats-Expected-Stream"
 EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
 EXPECTED_LAST_SEQUENCE_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
-# JetStream's atomic batch (ADR-50): the events of one batch request are stored all, one after another, or none.
+# JetStream's atomic batch (ADR-50): the events of one batch request, or the single events of concurrent requests
+# (ingest's group commit), stored all, one after another, or none.
 BATCH_ID = "Nats-Batch-Id"
 BATCH_SEQUENCE = "Nats-Batch-Sequence"
 BATCH_COMMIT = "Nats-Batch-Commit"
@@ -62,8 +63,9 @@ HEADERS: dict[str, Any] = {
         },
         BATCH_ID: {
             "type": "string",
-            "description": "Only on an event of a batch request stored as one atomic batch: the batch's id. Every "
-            "event of the batch carries it, and the stream holds them one after another, in the batch's order.",
+            "description": "Only on an event stored in an atomic batch (a batch request's events, or single "
+            "events of concurrent requests that ingest sent together): the batch's id. Every event of the batch "
+            "carries it, and the stream holds them one after another, in the batch's order.",
         },
         BATCH_SEQUENCE: {
             "type": "string",

@@ -32,8 +32,9 @@ from services.common.settings import Settings
 from services.ingest.acks import Acks
 from services.ingest.errors import IncidentMoved, TakenId, refuse_taken
 from services.ingest.eventlog import Published
+from services.ingest.group_commit import GroupCommit
 from services.ingest.ownership import taken_because
-from services.ingest.publisher import PositionMoved, publish_events
+from services.ingest.publisher import ATOMIC_BATCH_LIMIT, PositionMoved, publish_events
 from services.ingest.unavailable import NATS_UNAVAILABLE, unavailable
 
 log = structlog.get_logger(__name__)
@@ -117,6 +118,8 @@ class NatsEventLog:
         await self._client()
         timeout = self._settings.publish_timeout_s
         try:
+            if len(events) == 1 and expected_position is None and self._atomic_batches:
+                return [await self._group_commit.publish(events[0])]
             return await publish_events(
                 self._acks, self._stream, events, timeout, expected_position, self._atomic_batches
             )
@@ -189,6 +192,15 @@ class NatsEventLog:
         """Every publish's acks come through one subscription."""
         assert self._connecting is not None  # only called after _client() found the connection up
         return Acks(self._connecting.result())
+
+    @functools.cached_property
+    def _group_commit(self) -> GroupCommit:
+        """Single events without an expectation, of every request, published in groups."""
+        timeout = self._settings.publish_timeout_s
+        return GroupCommit(
+            lambda events: publish_events(self._acks, self._stream, events, timeout, atomic=True),
+            most=ATOMIC_BATCH_LIMIT,
+        )
 
     def _jetstream(self) -> JetStreamContext:
         assert self._connecting is not None  # only called after _client() found the connection up

@@ -3,6 +3,7 @@ one by one whenever JetStream will not take them as a batch."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -156,3 +157,43 @@ async def test_ingest_turns_atomic_batches_on_for_a_stream_declared_without_them
     assert (await nc.jetstream().stream_info(event_stream.name)).config.allow_atomic
     headers = await stored_headers(nc, event_stream, [r.seq for r in results])
     assert [h[BATCH_SEQUENCE] for h in headers] == ["1", "2", "3"]
+
+
+@pytest.fixture
+async def event_log(settings: Settings) -> AsyncIterator[NatsEventLog]:
+    log = NatsEventLog(settings)
+    await log.start()
+    yield log
+    await log.stop()
+
+
+async def test_single_events_of_concurrent_requests_are_stored_in_atomic_batches(
+    nc: Client, event_log: NatsEventLog, event_stream: EventStream
+) -> None:
+    singles = events(20)
+
+    results = await asyncio.gather(*(event_log.publish([event]) for event in singles))
+
+    assert [r.event_id for [r] in results] == [e.event_id for e in singles]
+    assert not any(r.duplicate for [r] in results)
+    seqs = [r.seq for [r] in results]
+    assert len(set(seqs)) == 20 and await stream_messages(nc, event_stream) == 20
+    headers = await stored_headers(nc, event_stream, seqs)
+    assert [h["Nats-Msg-Id"] for h in headers] == [str(e.event_id) for e in singles]
+    batches = [h.get(BATCH_ID) for h in headers]
+    assert batches.count(None) <= 1  # the first may go alone, before the others came
+    assert len(set(batches)) < 20  # the rest went together
+
+
+async def test_a_retried_single_event_among_new_ones_is_a_duplicate_and_the_others_are_stored(
+    nc: Client, event_log: NatsEventLog, event_stream: EventStream
+) -> None:
+    stored, *new = events(6)
+    [first] = await event_log.publish([stored])
+
+    results = await asyncio.gather(*(event_log.publish([event]) for event in [*new[:2], stored, *new[2:]]))
+
+    outcomes = [(r.event_id, r.duplicate) for [r] in results]
+    assert outcomes == [(e.event_id, e is stored) for e in [*new[:2], stored, *new[2:]]]
+    assert results[2][0].seq == first.seq
+    assert await stream_messages(nc, event_stream) == 6
