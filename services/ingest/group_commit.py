@@ -9,8 +9,8 @@ request goes at once, alone, as before.
 A group is published as a batch request's events are (publisher.py): as an atomic batch, which JetStream stores
 whole or not at all, and when it refuses it as a batch (an event id it holds already, say), message by message,
 each with its own outcome. Each request then gets its own event's result. A group that fails as a whole (NATS
-unavailable) fails each of its requests the same way; one that fails otherwise is sent again event by event, so
-that no request is refused for another's event.
+unavailable) fails each of its requests the same way, and those held meanwhile too; one that fails otherwise is
+sent again event by event, so that no request is refused for another's event.
 """
 
 from __future__ import annotations
@@ -58,7 +58,10 @@ class GroupCommit:
         try:
             results = await self._publish([event for event, _ in group])
         except Unavailable as exc:
-            for _, future in group:
+            # Those held meanwhile get the same answer rather than a try of their own after this group's: they have
+            # waited out its attempts already, and would wait out as many again while NATS does not answer.
+            refused, self._held = [*group, *self._held], []
+            for _, future in refused:
                 _settle(future, exc)
             return
         except Exception as exc:

@@ -79,16 +79,18 @@ async def test_a_group_holds_at_most_its_limit() -> None:
     assert [i for group in log.groups for i in group] == [e.event_id for e in events]
 
 
-async def test_an_unavailable_log_fails_every_request_of_the_group() -> None:
+async def test_an_unavailable_log_fails_the_group_and_those_held_meanwhile() -> None:
     log = Log(down=True)
     group_commit = GroupCommit(log.publish, most=100)
 
     tasks = await started(group_commit, singles(3))
+    await asyncio.sleep(0)
+    tasks += await started(group_commit, singles(2))  # held while the first group is on its way
     log.release.set()
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)
 
-    assert [type(o) for o in outcomes] == [Unavailable] * 3
-    assert len(log.groups) == 1  # not tried again one by one: NATS is down for all of them
+    assert [type(o) for o in outcomes] == [Unavailable] * 5
+    assert len(log.groups) == 1  # neither tried again one by one nor sent as a group of their own: NATS is down
 
 
 async def test_a_group_refused_otherwise_is_sent_again_event_by_event_and_only_the_bad_one_fails() -> None:
