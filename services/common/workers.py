@@ -68,7 +68,10 @@ class _PortClaim(socket.socket):
 
 
 def _shared_port_socket(family: socket.AddressFamily, address: tuple[str, int]) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    return _bound_sharing_the_port(socket.socket(family, socket.SOCK_STREAM), address)
+
+
+def _bound_sharing_the_port(sock: socket.socket, address: tuple[str, int]) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
@@ -85,9 +88,7 @@ def _claim(host: str, port: int) -> _PortClaim:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
         claim = _PortClaim(family, socket.SOCK_STREAM)
-        claim.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        claim.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        claim.bind((host, port))
+        _bound_sharing_the_port(claim, (host, port))
     except OSError as exc:
         print(f"cannot serve on {host}:{port}: {exc}", file=sys.stderr)
         sys.exit(STARTUP_FAILURE)

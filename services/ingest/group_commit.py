@@ -24,6 +24,7 @@ from services.common.http import Unavailable
 from services.ingest.eventlog import Published
 
 Publish = Callable[[Sequence[Event[Any]]], Awaitable[list[Published]]]
+Waiting = tuple[Event[Any], asyncio.Future[Published]]  # an event, and its request's wait for where it landed
 
 
 class GroupCommit:
@@ -31,7 +32,7 @@ class GroupCommit:
         """`publish` stores events in order, results in the same order; `most`: the largest group."""
         self._publish = publish
         self._most = most
-        self._held: list[tuple[Event[Any], asyncio.Future[Published]]] = []
+        self._held: list[Waiting] = []
         self._sending: asyncio.Task[None] | None = None
 
     async def publish(self, event: Event[Any]) -> Published:
@@ -42,7 +43,7 @@ class GroupCommit:
         return await future
 
     async def _send_held(self) -> None:
-        group: list[tuple[Event[Any], asyncio.Future[Published]]] = []
+        group: list[Waiting] = []
         try:
             while self._held:
                 group, self._held = self._held[: self._most], self._held[self._most :]
@@ -54,7 +55,7 @@ class GroupCommit:
             for _, future in stranded:
                 _settle(future, Unavailable("ingest is stopping"))
 
-    async def _send(self, group: list[tuple[Event[Any], asyncio.Future[Published]]]) -> None:
+    async def _send(self, group: list[Waiting]) -> None:
         try:
             results = await self._publish([event for event, _ in group])
         except Unavailable as exc:
