@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import nats.errors
@@ -48,6 +48,7 @@ ATOMIC_BATCH_LIMIT = 1000
 
 # An ack that times out is ambiguous (the event may be stored): it is sent again, with the same message id, so
 # the retry is either stored once or recognised as the same event. Then the client is told 503, never success.
+# An atomic batch whose answer times out counts as its events' first attempt.
 PUBLISH_ATTEMPTS = 2
 
 
@@ -112,7 +113,11 @@ async def publish_events(
     to = _Destination(acks, stream, ack_timeout_s)
     stored: list[PubAck] = []
     if atomic and 1 < len(events) <= ATOMIC_BATCH_LIMIT:
-        stored = await _publish_batch(to, events, expected_position)
+        answer = await _publish_batch(to, events, expected_position)
+        stored = _batch_acks(answer, len(events))
+        if isinstance(answer, nats.errors.TimeoutError):
+            # That was the events' first attempt: a request waits out no more acks than an event sent alone.
+            to = replace(to, attempts=PUBLISH_ATTEMPTS - 1)
     if not stored:
         stored = await _publish_separately(to, events, expected_position)
     results = [
@@ -130,11 +135,13 @@ async def publish_events(
 
 @dataclass(frozen=True)
 class _Destination:
-    """Where a request's events go, and how long each ack is waited for."""
+    """Where a request's events go, how long each ack is waited for, and how many times an event whose ack does
+    not come is sent."""
 
     acks: Acks
     stream: EventStream
     ack_timeout_s: float
+    attempts: int = PUBLISH_ATTEMPTS
 
 
 def _count(events: Sequence[Event[Any]], results: Sequence[Published]) -> None:
@@ -152,18 +159,22 @@ async def _publish_batch(
     to: _Destination,
     events: Sequence[Event[Any]],
     expected_position: int | None,
-) -> list[PubAck]:
-    """Each event's ack, from the one answer to the events sent as an atomic batch (the first with the expected
-    position); [] when JetStream did not store them as a batch. Raises PositionMoved (nothing stored) or
-    Unavailable."""
+) -> PubAck | BaseException:
+    """The one answer to the events sent as an atomic batch (the first with the expected position): its ack,
+    JetStream's error or `nats.errors.TimeoutError`. Raises PositionMoved (nothing stored) or Unavailable."""
     messages = (message(event, expected_position if i == 0 else None, to.stream) for i, event in enumerate(events))
     with _sending(events):
         answer = await to.acks.publish_batch(messages, len(events), to.ack_timeout_s)
-    if isinstance(answer, PubAck) and answer.batch_size == len(events):
-        first = answer.seq - len(events) + 1  # a batch is stored in one piece
-        return [PubAck(stream=answer.stream, seq=first + i) for i in range(len(events))]
     if isinstance(answer, BaseException) and _wrong_position(answer) and expected_position is not None:
         raise PositionMoved(events[0], expected_position) from answer
+    return answer
+
+
+def _batch_acks(answer: PubAck | BaseException, count: int) -> list[PubAck]:
+    """Each event's ack, from the answer to a batch of `count`; [] when JetStream did not store them as a batch."""
+    if isinstance(answer, PubAck) and answer.batch_size == count:
+        first = answer.seq - count + 1  # a batch is stored in one piece
+        return [PubAck(stream=answer.stream, seq=first + i) for i in range(count)]
     log.info("an atomic batch was not stored as one; publishing its events one by one", answer=repr(answer))
     return []
 
@@ -225,7 +236,7 @@ async def _outcomes(
     again is encoded again (the same bytes)."""
     outcomes: list[PubAck | BaseException] = [nats.errors.TimeoutError()] * len(events)
     waiting = list(range(len(events)))
-    for _ in range(PUBLISH_ATTEMPTS):
+    for _ in range(to.attempts):
         sent = (message(events[i], expected_position, to.stream) for i in waiting)
         answers = await to.acks.publish(sent, to.ack_timeout_s)
         for index, answer in zip(waiting, answers, strict=True):

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from schemas.subjects import STREAM_NAME
 from services.common.settings import Settings
+from services.ingest import acks as acks_module
 from services.ingest.acks import Acks
 from services.ingest.app import create_app
 from services.ingest.publisher import PUBLISH_ATTEMPTS
@@ -219,3 +220,26 @@ async def test_acks_lost_on_every_attempt_are_503_never_success(
 
     assert response.status_code == 503
     assert response.headers["Retry-After"]
+
+
+@pytest.mark.parametrize("events", [1, 3], ids=["one event", "an atomic batch"])
+async def test_a_request_whose_acks_never_come_waits_out_as_many_acks_as_it_has_attempts(
+    settings: Settings, stream: None, monkeypatch: pytest.MonkeyPatch, events: int
+) -> None:
+    """A batch goes first as one atomic batch: when its answer does not come, that was its events' first attempt,
+    so a batch request waits no longer for its 503 than a single event does."""
+    waits_run_out = 0
+    time_out = acks_module._time_out
+
+    def counted(futures: list[Any]) -> None:
+        nonlocal waits_run_out
+        waits_run_out += 1
+        time_out(futures)
+
+    monkeypatch.setattr(acks_module, "_time_out", counted)
+    batch = {"events": [incident_opened(incident_id(), f"{i}") for i in range(events)]}
+    async with ingest_losing_acks(settings, monkeypatch, lost=1_000) as client:
+        response = await client.post("/v1/events/batch", json=batch, headers=AUTH)
+
+    assert response.status_code == 503
+    assert waits_run_out == PUBLISH_ATTEMPTS
