@@ -234,6 +234,7 @@ class Stack:
             f"  NATS       {_without_credentials(servers.nats_url)}\n"
             f"  PostgreSQL {_without_credentials(servers.database_url)}\n"
             f"  API token  {token}   (also in {self.data_dir / TOKEN_FILE})\n"
+            f"  writes     {self.settings.write_rate_limit} per token (raise CRISIS_WRITE_RATE_LIMIT to load-test)\n"
             f"  operators' credentials in {self.data_dir / 'servers.json'}\n"
             "Ctrl-C stops everything.",
             flush=True,

@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from services.common.ports import free_port
+from services.common.settings import Settings
 from tests.unit.test_http_protocol import MALFORMED_REQUEST, exchange
 
 INCIDENT = "kg-2020-election"
@@ -51,9 +52,14 @@ def start(data_dir: Path, **settings: str) -> Running:
         output = stdout.read_text()
         if "\nCtrl-C stops everything" in output:
             token = (data_dir / "api-token").read_text().strip()
-            assert token in output, "the banner prints the API token"
             descendants = psutil.Process(process.pid).children(recursive=True)
-            return Running(process, f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", token, descendants)
+            ingest, query = (f"http://127.0.0.1:{port}" for port in ports[:2])
+            running = Running(process, ingest, query, token, descendants)
+            limit = settings.get("CRISIS_WRITE_RATE_LIMIT", Settings.model_fields["write_rate_limit"].default)
+            if token not in output or f"writes     {limit} per token" not in output:
+                stop(running)
+                raise AssertionError(f"the banner does not print the API token and the write limit:\n{output}")
+            return running
         time.sleep(0.2)  # polling a file another process writes
     code = process.poll()
     process.kill()
