@@ -72,6 +72,7 @@ class WebhookWorker:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._task: asyncio.Task[None] | None = None
+        self._http: httpx.AsyncClient | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="webhook-delivery")
@@ -81,33 +82,45 @@ class WebhookWorker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     async def _run(self) -> None:
         assert self._settings.database_url is not None
-        # Loading the CA bundle takes tens of milliseconds of CPU: off the event loop, which the projections share.
-        tls = await asyncio.to_thread(ssl.create_default_context, cafile=certifi.where())
-        # No proxy from the environment: a delivery connects to the address its target check resolved.
-        async with httpx.AsyncClient(timeout=self._settings.webhook_timeout_s, verify=tls, trust_env=False) as http:
-            while True:
-                try:  # one connection for as long as it works
-                    async with await connect(self._settings.database_url, autocommit=True) as conn:
-                        while True:
-                            await self.deliver_due(conn, http)
-                            await asyncio.sleep(self._settings.webhook_poll_s)
-                except psycopg.OperationalError as exc:
-                    log.warning("webhook deliveries paused: PostgreSQL unavailable", error=str(exc))
-                    await asyncio.sleep(self._settings.webhook_poll_s)
+        while True:
+            try:  # one connection for as long as it works
+                async with await connect(self._settings.database_url, autocommit=True) as conn:
+                    while True:
+                        await self.deliver_due(conn)
+                        await asyncio.sleep(self._settings.webhook_poll_s)
+            except psycopg.OperationalError as exc:
+                log.warning("webhook deliveries paused: PostgreSQL unavailable", error=str(exc))
+                await asyncio.sleep(self._settings.webhook_poll_s)
 
-    async def deliver_due(self, conn: psycopg.AsyncConnection[Any], http: httpx.AsyncClient) -> int:
+    async def deliver_due(self, conn: psycopg.AsyncConnection[Any]) -> int:
         """Queue new matching events, then attempt every due delivery once; returns how many were attempted."""
         await conn.execute(_QUEUE)
         async with conn.cursor(row_factory=class_row(Due)) as cur:
             await cur.execute(_DUE, (self._settings.webhook_max_attempts, BATCH))
             due = await cur.fetchall()
+        if not due:
+            return 0
+        http = await self._client()
         outcomes = await asyncio.gather(*(self._post(http, d) for d in due))
         for delivery, error in zip(due, outcomes, strict=True):
             await self._record(conn, delivery, error)
         return len(due)
+
+    async def _client(self) -> httpx.AsyncClient:
+        """The HTTP client, made for the first delivery: loading the CA bundle and httpx's transport took tens of
+        milliseconds of CPU at every projector's start, beside its first batches, for webhooks most never have."""
+        if self._http is None:
+            # The CA bundle off the event loop, which the projections share.
+            tls = await asyncio.to_thread(ssl.create_default_context, cafile=certifi.where())
+            # No proxy from the environment: a delivery connects to the address its target check resolved.
+            self._http = httpx.AsyncClient(timeout=self._settings.webhook_timeout_s, verify=tls, trust_env=False)
+        return self._http
 
     async def _post(self, http: httpx.AsyncClient, delivery: Due) -> str | None:
         """POST the event; None when the endpoint answered 2xx, else why not."""

@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+import psycopg
 import pytest
 from nats.aio.client import Client
 from typer.testing import CliRunner
@@ -119,6 +121,42 @@ async def test_matching_events_are_delivered_signed_after_retries(fast_retries: 
     assert not verify("another secret", body, headers[SIGNATURE_HEADER.lower()])
     [hook] = status.webhooks
     assert (hook.delivered, hook.pending, hook.failed) == (1, 0, 0)
+
+
+async def test_the_http_client_is_made_for_the_first_delivery_and_not_before(
+    fast_retries: Settings, nc: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A projector without webhooks never loads a CA bundle or an HTTP transport (tens of ms of CPU at its start)."""
+    settings, made = fast_retries, 0
+    client = httpx.AsyncClient
+
+    def counted(**options: Any) -> httpx.AsyncClient:
+        nonlocal made
+        made += 1
+        return client(**options)
+
+    monkeypatch.setattr(httpx, "AsyncClient", counted)  # nothing else here makes one
+    receiver, worker = Receiver(), WebhookWorker(settings)
+    async with (
+        serve(receiver) as endpoint,
+        await psycopg.AsyncConnection.connect(settings.database_url or "", autocommit=True) as conn,
+    ):
+        try:
+            await publish_and_project(settings, nc, incident_id(), "ResultsAnnulled")
+            unregistered = await worker.deliver_due(conn)
+            made_before = made
+            added = add_webhook(settings, endpoint.url, "--secret", SECRET)
+            assert added.exit_code == 0, added.output
+            await publish_and_project(settings, nc, incident_id(), "ResultsAnnulled")
+            await publish_and_project(settings, nc, incident_id(), "StatementIssued")
+            attempted = [await worker.deliver_due(conn) for _ in range(3)]
+        finally:
+            await worker.stop()
+
+    assert (unregistered, made_before) == (0, 0)
+    assert attempted == [2, 0, 0]
+    assert made == 1  # one client for every delivery after it
+    assert len(receiver.requests) == 2
 
 
 async def test_an_endpoint_that_keeps_failing_is_given_up_and_shown_in_status(
