@@ -56,6 +56,10 @@ class Prefetcher:
             self._fetching_ahead = asyncio.create_task(self._fetch())
         return batch
 
+    def fetch_ahead(self) -> None:
+        """Start fetching (and decoding) the first batch now, before `next` asks for it."""
+        self._fetching_ahead = self._fetching_ahead or asyncio.create_task(self._fetch())
+
     async def aclose(self) -> None:
         """Stop fetching ahead: what was fetched and not handed out is delivered again (after the consumer is
         recreated, or deleted with it)."""

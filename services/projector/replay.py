@@ -1,12 +1,13 @@
 """`crisis replay`: rebuild projections from the stream beside their live tables, then swap them in (blue/green).
 
 One temporary consumer and one connection feed the shadow tables (see shadow.py) of every projection the run
-rebuilds, batch by batch: the stream is read, decoded and deduplicated once, however many projections are rebuilt,
-and each batch is committed in one transaction for every shadow with the run's checkpoints, so an interrupted
-rebuild resumes where it stopped, every shadow at the same batch. Once the shadows are within one batch of the
-stream's end, the indexes a shadow was filled without are built; then each projection in turn gets one transaction
-that locks its live checkpoint (the live applier waits), applies the rest up to the live position, and swaps the
-tables; the others are fed on. The query service keeps reading the live tables until that COMMIT.
+rebuilds, batch by batch, the first fetched while the shadows are made: the stream is read, decoded and deduplicated
+once, however many projections are rebuilt, and each batch is committed in one transaction for every shadow with the
+run's checkpoints, so an interrupted rebuild resumes where it stopped, every shadow at the same batch. Once the
+shadows are within one batch of the stream's end, the indexes a shadow was filled without are built; then each
+projection in turn gets one transaction that locks its live checkpoint (the live applier waits), applies the rest up
+to the live position, and swaps the tables; the others are fed on. The query service keeps reading the live tables
+until that COMMIT.
 """
 
 from __future__ import annotations
@@ -34,7 +35,14 @@ from services.projector.consumer import acknowledge, next_in_stream
 from services.projector.operator_errors import OperatorError
 from services.projector.prefetch import Prefetcher
 from services.projector.projection import Projection
-from services.projector.shadow import Shadow, build_indexes, lock_live_checkpoint, open_shadows, swap_in
+from services.projector.shadow import (
+    Shadow,
+    build_indexes,
+    lock_live_checkpoint,
+    open_shadows,
+    resumable_shadows,
+    swap_in,
+)
 
 FETCH_WAIT_S = 0.5
 IDLE_CONSUMER_S = 60.0  # an interrupted replay's consumer disappears by itself
@@ -88,15 +96,14 @@ async def temporary_consumer(
 
 class ShadowFeed:
     """Feeds the shadows of one run from ONE consumer, in order, each from its checkpoint on: every batch is
-    fetched (ahead, while the one before is applied) and decoded once, then applied to every shadow with the live
-    path's set-based `apply_batch` in one transaction on one connection (`conn`, its search path set by
-    `open_shadows`), with one dedupe and one checkpoint statement for all of them, as the live projector applies
+    fetched by `batches` (ahead, while the one before is applied) and decoded once, then applied to every shadow
+    with the live path's set-based `apply_batch` in one transaction on one connection (`conn`, its search path set
+    by `open_shadows`), with one dedupe and one checkpoint statement for all of them, as the live projector applies
     a group."""
 
-    def __init__(self, js: JetStreamContext, sub: Any, conn: AsyncConnection[Any], shadows: list[Shadow], batch: int,
+    def __init__(self, js: JetStreamContext, batches: Prefetcher, conn: AsyncConnection[Any], shadows: list[Shadow],
                  stream: EventStream = DEFAULT_STREAM) -> None:  # fmt: skip
-        self.js, self.conn, self.shadows, self.stream = js, conn, shadows, stream
-        self.batches = Prefetcher(sub, batch, FETCH_WAIT_S, stream)
+        self.js, self.batches, self.conn, self.shadows, self.stream = js, batches, conn, shadows, stream
 
     @property
     def checkpoint(self) -> int:
@@ -126,17 +133,15 @@ class ShadowFeed:
                 held.extend(m for m in msgs if m.metadata.sequence.stream <= self.checkpoint)
             on_progress(self.checkpoint, target)
 
-    async def close(self) -> None:
-        await self.batches.aclose()
-
 
 async def plan(settings: Settings, run: str, projections: list[Projection], origin: int | None) -> list[Projection]:
-    """The projections this run rebuilds, in order. A run prepares the shadows of all of them first, tagged with
-    its name, and each is dropped as it is swapped in: when a run was interrupted, the shadows tagged with its
-    name left are the projections it had not swapped in yet, and the same command rebuilds only those."""
+    """The projections this run rebuilds, in order; changes nothing. A run makes the shadows of all of them first,
+    tagged with its name, and each is dropped as it is swapped in: when a run was interrupted, the shadows tagged
+    with its name left are the projections it had not swapped in yet, and the same command rebuilds only those."""
     assert settings.database_url is not None
     async with await connect_projector(settings.database_url, autocommit=True) as conn:
-        return [shadow.projection for shadow in await open_shadows(conn, run, projections, origin)]
+        left = await resumable_shadows(conn, run, projections, origin)
+    return [shadow.projection for shadow in left] or projections
 
 
 @dataclass(frozen=True)
@@ -179,18 +184,24 @@ async def _replay(
         js = nc.jetstream()
         # The live worker's kind of connection (dict rows): handlers are written against it.
         async with await connect_projector(settings.database_url, autocommit=True) as conn:
-            shadows = await open_shadows(conn, run, projections, origin)
-            resumed = {shadow.projection.name: shadow.checkpoint for shadow in shadows}
+            left = await resumable_shadows(conn, run, projections, origin)
             config = ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=min(resumed.values()) + 1,
+                # Where `open_shadows` will have them: as they were left, or fresh from the origin on.
+                opt_start_seq=min(shadow.checkpoint for shadow in left) + 1 if left else origin or 1,
                 ack_policy=AckPolicy.ALL,
                 max_ack_pending=2 * batch,  # the batch applied and the one fetched ahead
             )
             rebuilt = []
             async with temporary_consumer(js, config, stream) as sub:
-                feed = ShadowFeed(js, sub, conn, list(shadows), batch, stream)
+                batches = Prefetcher(sub, batch, FETCH_WAIT_S, stream)
                 try:
+                    # The first batch is fetched and decoded while PostgreSQL makes the shadows: the DDL of some
+                    # 30 tables, 40-90 ms here, which the feed of a small stream waited for (a tenth of 5,000).
+                    batches.fetch_ahead()
+                    shadows = await open_shadows(conn, run, projections, origin)
+                    resumed = {shadow.projection.name: shadow.checkpoint for shadow in shadows}
+                    feed = ShadowFeed(js, batches, conn, list(shadows), stream)
                     on_progress(feed.checkpoint, (await js.stream_info(stream.name)).state.last_seq)
                     while (end := (await js.stream_info(stream.name)).state.last_seq) - feed.checkpoint > batch:
                         await feed.until(end, on_progress)
@@ -207,7 +218,7 @@ async def _replay(
                         name = shadow.projection.name
                         rebuilt.append(Rebuilt(shadow.origin, resumed[name], shadow.checkpoint))
                 finally:
-                    await feed.close()
+                    await batches.aclose()
         return rebuilt
     finally:
         await nc.close()

@@ -84,22 +84,29 @@ async def _run_checkpoints(conn: AsyncConnection[Any], run: str) -> dict[str, in
     return {str(name): int(seq) for name, seq in rows}
 
 
-async def open_shadows(
+async def resumable_shadows(
     conn: AsyncConnection[Any], run: str, projections: Sequence[Projection], origin: int | None
 ) -> list[Shadow]:
-    """The run's shadows of these projections. When an interrupted run of this name (from `origin`, or from
-    anywhere when None) left shadows, those as they are: the projections without one were swapped in already.
-    Otherwise fresh shadows of them all, created in one transaction. `conn` is autocommit; its session's search
-    path is pointed at the shadows, then the run's bookkeeping (see the module's docstring)."""
+    """The shadows of these projections that an interrupted run of this name (from `origin`, or from anywhere when
+    None) left, as they are: the projections without one were swapped in already. Changes nothing."""
     tags = await shadow_tags(conn, projections)
     checkpoints = await _run_checkpoints(conn, run)
-    shadows = [
+    return [
         Shadow(p, tags[p.name][0], checkpoints[p.name])
         for p in projections
         if p.name in checkpoints and p.name in tags and tags[p.name][1] == run and origin in (None, tags[p.name][0])
     ]
+
+
+async def open_shadows(
+    conn: AsyncConnection[Any], run: str, projections: Sequence[Projection], origin: int | None
+) -> list[Shadow]:
+    """The run's shadows of these projections: the `resumable_shadows`, or when there are none, fresh shadows of
+    them all, created in one transaction, with their checkpoints at `origin` - 1. `conn` is autocommit; its
+    session's search path is pointed at the shadows, then the run's bookkeeping (see the module's docstring)."""
+    shadows = await resumable_shadows(conn, run, projections, origin)
     if not shadows:
-        shadows = await _create(conn, run, projections, origin or 1, tags)
+        shadows = await _create(conn, run, projections, origin or 1, await shadow_tags(conn, projections))
     schemas = [shadow_schema(shadow.projection) for shadow in shadows] + [bookkeeping_schema(run), "public"]
     path = ", ".join(f'"{schema}"' for schema in schemas)
     await conn.execute("SELECT set_config('search_path', %s, false)", (path,))

@@ -20,10 +20,12 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from schemas.subjects import STREAM_NAME
+from services.common.eventstream import DEFAULT_STREAM
 from services.common.frozen_heap import PROJECTOR_YOUNG_THRESHOLD
 from services.common.settings import Settings
+from services.projector.prefetch import Prefetcher
 from services.projector.read_models import PROJECTIONS
-from services.projector.replay import ShadowFeed, plan, replay, temporary_consumer
+from services.projector.replay import FETCH_WAIT_S, ShadowFeed, plan, replay, temporary_consumer
 from services.projector.shadow import open_shadows
 from services.query.app import create_app as create_query_app
 from tests.conftest import incident_id
@@ -100,9 +102,9 @@ async def test_an_interrupted_replay_resumes_from_its_shadow(nc: Client, setting
         origin = shadows[0].origin
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT)
         async with temporary_consumer(nc.jetstream(), config) as sub:
-            feed = ShadowFeed(nc.jetstream(), sub, conn, shadows, batch=10)
-            await feed.until(last - 150, lambda *_: None)
-            await feed.close()
+            batches = Prefetcher(sub, 10, FETCH_WAIT_S, DEFAULT_STREAM)
+            await ShadowFeed(nc.jetstream(), batches, conn, shadows).until(last - 150, lambda *_: None)
+            await batches.aclose()
     assert (origin, snapshot(url)) == (1, before)  # the live tables are untouched meanwhile
 
     result = await crisis(settings, "replay", "incidents")
@@ -123,9 +125,9 @@ async def test_one_consumer_feeds_the_shadows_of_two_projections_reading_the_str
         shadows = await open_shadows(conn, "all", two, None)
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.ALL)
         async with temporary_consumer(js, config) as sub:
-            feed = ShadowFeed(js, sub, conn, shadows, batch=25)
-            await feed.until(last, lambda *_: None)
-            await feed.close()
+            batches = Prefetcher(sub, 25, FETCH_WAIT_S, DEFAULT_STREAM)
+            await ShadowFeed(js, batches, conn, shadows).until(last, lambda *_: None)
+            await batches.aclose()
             info = await js.consumer_info(STREAM_NAME, config.name or "")
 
     assert (info.delivered.consumer_seq, info.delivered.stream_seq, info.num_redelivered) == (120, last, 0)
@@ -153,6 +155,37 @@ async def test_a_replay_builds_the_other_indexes_of_the_tables_it_only_writes_at
         f"{table}.{name}" for table, name, definition in indexes if table in write_only and " UNIQUE " not in definition
     ]
     assert await index_definitions(url) == indexes
+
+
+async def replay_deliveries(nc: Client) -> int:
+    """Messages the stream has delivered to replay consumers (theirs are named replay-...)."""
+    consumers = await nc.jetstream().consumers_info(STREAM_NAME)
+    return sum(c.delivered.consumer_seq for c in consumers if c.name.startswith("replay-") and c.delivered)
+
+
+async def test_a_replay_fetches_its_first_batch_while_postgresql_makes_the_shadows(
+    nc: Client, settings: Settings
+) -> None:
+    url = settings.database_url or ""
+    _, last = await projected(nc, settings, 30)
+    before = snapshot(url)
+
+    todo = await plan(settings, "all", list(PROJECTIONS.values()), None)
+
+    assert todo == list(PROJECTIONS.values())
+    assert await shadow_schemas(url) == []  # planning changes nothing
+    async with await psycopg.AsyncConnection.connect(url) as holder:
+        # A shadow is made LIKE its live table: the shadows' transaction waits while the test holds one.
+        await holder.execute("LOCK TABLE public.incidents IN ACCESS EXCLUSIVE MODE")
+        replaying = asyncio.create_task(replay(settings, "all", todo, None, lambda *_: None))
+        await wait_until(lambda: lock_waits(url), lambda n: n > 0, what="the shadows' transaction to wait")
+        await wait_until(lambda: replay_deliveries(nc), lambda n: n > 0, what="the first batch fetched meanwhile")
+        assert not replaying.done()
+    rebuilt = await replaying  # the lock is gone with the holder's transaction
+
+    assert [done.live_at for done in rebuilt] == [last] * len(PROJECTIONS)
+    assert snapshot(url) == before
+    assert await shadow_schemas(url) == []
 
 
 async def test_replay_all_reads_the_stream_with_one_consumer(nc: Client, settings: Settings) -> None:
