@@ -1,5 +1,5 @@
-"""One rule for an incident's state: the `incidents` projection (event by event, onto the stored row) and an
-`as_of` read (all events recorded by then) both fold with the domain's `evolve`, and agree."""
+"""One rule for an incident's state: the `incidents` projection (a batch at a time, onto the stored row), the
+domain's `fold` of all its events at once and an `as_of` read (all events recorded by then, tallied in SQL) agree."""
 
 from __future__ import annotations
 
