@@ -92,9 +92,10 @@ class Child:
         with (log_dir / f"{name}.log").open("ab") as log:
             self.process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
-    async def ready(self, path: str = "/readyz") -> None:
+    async def ready(self, path: str = "/readyz", poll_s: float = 0.05) -> None:
         """Until `path` answers 200 and, with several worker processes, every one of them serves: the first worker's
-        answer says nothing of the others, and a round must not begin while one still loads."""
+        answer says nothing of the others, and a round must not begin while one still loads. Asked every `poll_s`:
+        a timing that starts at this answer starts at most that late."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         async with httpx.AsyncClient(timeout=1.0) as client:
             while True:
@@ -108,7 +109,7 @@ class Child:
                     return
                 if time.monotonic() > deadline:
                     raise BenchFailed(f"{self.name} not ready within {READY_TIMEOUT_S:.0f}s: see {self.name}.log")
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(poll_s)
 
     def peak_rss_mb(self) -> float | None:
         """The process's high-water mark of resident memory (Linux: VmHWM), while it still runs."""
