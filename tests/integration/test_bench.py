@@ -49,6 +49,8 @@ def test_a_small_bench_reports_every_figure_with_a_positive_ratio_and_the_speed_
 
     written = json.loads(report.read_text())
     assert written["run"]["machine"]["cores"] >= 1 and written["run"]["options"]["rounds"] == 3
+    assert len(speed := written["run"]["machine"]["python_loop_s"]) == 2 and min(speed) > 0  # before and after
+    assert "a loop of 10 million additions" in " ".join(done.stdout.split())  # the title, however it wraps
     figures = {figure["name"]: figure for figure in written["figures"]}
     assert set(figures) == FIGURES
     for name, figure in figures.items():

@@ -326,15 +326,28 @@ def machine() -> dict[str, Any]:
     return {"cores": os.cpu_count(), "ram_gb": round(memory / 2**30, 1), "python": platform.python_version()}
 
 
+def python_loop_s(additions: int = 10_000_000) -> float:
+    """Seconds of a loop of plain Python additions (in a function: on local variables), the CPU's speed of the
+    moment. A shared machine's changes from hour to hour, and the ratios move with it: a figure bound by Python's
+    CPU and a raw limit bound by the disk or by Go do not slow alike (docs/performance.md)."""
+    started, total = time.perf_counter(), 0
+    for number in range(additions):
+        total += number
+    return time.perf_counter() - started
+
+
 def run(options: BenchOptions, settings: Settings, json_path: Path | None, console: Console) -> list[Figure]:
+    loop_before = python_loop_s()
     figures, retries = asyncio.run(bench(options, settings, console))
-    described = machine()
+    loop_after = python_loop_s()
+    described = machine() | {"python_loop_s": [round(loop_before, 2), round(loop_after, 2)]}
     title = (
         f"crisis bench: {options.events:,} events ({options.mix} mix) x {options.rounds} rounds, medians; "
         f"{'fsync before ack' if options.fsync else 'fsync relaxed'}; "
         + (f"catch-up also by {options.partitions} partition projectors; " if options.partitions > 1 else "")
         + f"ingest x{options.ingest_workers}, query x{options.query_workers} worker process(es); "
         + f"{described['cores']} cores, {described['ram_gb']} GB RAM; "
+        + f"a loop of 10 million additions {loop_before:.2f} s before the run, {loop_after:.2f} s after; "
         f"{retries} request(s) retried on a dropped connection"
     )
     console.print(table(figures, title))
