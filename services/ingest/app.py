@@ -14,7 +14,7 @@ from services.common.frozen_heap import SERVING_YOUNG_THRESHOLD, frozen_heap
 from services.common.http import install_common
 from services.common.openapi import install_openapi
 from services.common.settings import Settings
-from services.ingest.direct_route import DirectRoute
+from services.ingest.direct_route import AppWithDirectRoute
 from services.ingest.eventlog import EventLog
 from services.ingest.identity import event_id_secret
 from services.ingest.nats_eventlog import NatsEventLog
@@ -25,7 +25,7 @@ from services.ingest.routes import EVENTS_PATH, post_event_directly, router
 log = structlog.get_logger(__name__)
 
 
-def create_app(settings: Settings, event_log: EventLog | None = None) -> FastAPI:
+def create_app(settings: Settings, event_log: EventLog | None = None) -> AppWithDirectRoute:
     """Ingest on NATS; tests pass an in-memory `event_log` to check what does not rest on a server."""
     log_of_events = event_log if event_log is not None else NatsEventLog(settings)
 
@@ -45,12 +45,11 @@ def create_app(settings: Settings, event_log: EventLog | None = None) -> FastAPI
             finally:
                 await log_of_events.stop()
 
-    app = FastAPI(title="crisis ingest", version="1", lifespan=lifespan)
+    app = AppWithDirectRoute(title="crisis ingest", version="1", lifespan=lifespan)
     app.state.settings = settings
     app.state.event_log = log_of_events
     app.state.write_rate_limit = WriteRateLimit(settings.write_rate_limit, settings.ingest_workers)
-    # Added first, so inside what install_common adds (the correlation id, the count of answers).
-    app.add_middleware(DirectRoute, method="POST", path=router.prefix + EVENTS_PATH, handler=post_event_directly)
+    app.answer_directly("POST", router.prefix + EVENTS_PATH, post_event_directly, service="ingest")
     install_common(app, "ingest", checks={"nats": log_of_events.check})
     install_openapi(app, COMPONENTS)
     app.include_router(router)

@@ -1,13 +1,16 @@
-"""One route answered straight from the middleware stack, past FastAPI's routing and request handling.
+"""One route answered straight from the app's ASGI entry, past Starlette's and FastAPI's middleware, routing and
+request handling.
 
 A single event is a small request, and most of its CPU went to the machinery around the endpoint: Starlette's
 exception middleware and router, FastAPI's per-route wrappers, dependency solving and response model (together
-about a quarter of single-event ingest's samples). `DirectRoute` answers the one method and path it is given with
-a plain `Request -> Response` handler, and an exception the way the app's exception handlers would answer it.
+about a quarter of single-event ingest's samples), then the middleware stack in front of them (Starlette's error
+middleware, FastAPI's telemetry and body limit: 20 of 204 us of a request's CPU in process, docs/performance.md).
+`AppWithDirectRoute` answers the one method and path it is given with a plain `Request -> Response` handler, inside
+`CorrelatedRequests` alone (every answer carries the correlation id and is counted, an unhandled error is a plain
+500), and an exception the way the app's exception handlers would answer it.
 
 The FastAPI route stays declared: it documents the operation in OpenAPI and answers what this does not take (the
-same path with a trailing slash is redirected to it, another method is 405). Added inside `CorrelatedRequests`
-(`add_middleware` before `install_common`), so every answer carries the correlation id and is counted.
+same path with a trailing slash is redirected to it, another method is 405).
 """
 
 from __future__ import annotations
@@ -15,24 +18,38 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.common.http import CorrelatedRequests
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-class DirectRoute:
-    def __init__(self, app: ASGIApp, method: str, path: str, handler: Handler) -> None:
-        self.app = app
-        self.method = method
-        self.path = path
+class AppWithDirectRoute(FastAPI):
+    direct_route: tuple[str, str, ASGIApp] | None = None  # method, path, and what answers them
+
+    def answer_directly(self, method: str, path: str, handler: Handler, service: str) -> None:
+        self.direct_route = (method, path, CorrelatedRequests(_Answer(handler), service))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.direct_route
+        if route is not None and scope["type"] == "http" and scope["path"] == route[1] and scope["method"] == route[0]:
+            scope["app"] = self  # as Starlette sets it: what `request.app` reads
+            await route[2](scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+class _Answer:
+    """The handler as an ASGI app, its exceptions answered by the app's exception handlers."""
+
+    def __init__(self, handler: Handler) -> None:
         self.handler = handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != self.method:
-            await self.app(scope, receive, send)
-            return
         request = Request(scope, receive, send)
         try:
             response = await self.handler(request)

@@ -119,7 +119,8 @@ async def post_event(request: Request, credentials: Credentials) -> Response:
 
 
 async def post_event_directly(request: Request) -> Response:
-    """`post_event` as `DirectRoute` calls it (app.py): the bearer credentials read here, not by FastAPI."""
+    """`post_event` as the app answers it directly (direct_route.py): the bearer credentials read here, not by
+    FastAPI."""
     return await accept_event(request, await bearer(request))
 
 

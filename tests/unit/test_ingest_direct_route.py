@@ -1,8 +1,9 @@
-"""`POST /v1/events` answered by DirectRoute says exactly what FastAPI's route for it says, whatever the outcome.
+"""`POST /v1/events` answered directly (direct_route.py) says exactly what FastAPI's route for it says, whatever the
+outcome.
 
-The same requests go to two apps on in-memory logs: ingest as it runs, and ingest with DirectRoute taken out, so
-that FastAPI's declared route answers them. Status, headers and body must match, error answers included (those
-come from the app's exception handlers, looked up by DirectRoute as Starlette's exception middleware does).
+The same requests go to two apps on in-memory logs: ingest as it runs, and ingest with its direct route taken out,
+so that FastAPI's declared route answers them. Status, headers and body must match, error answers included (those
+come from the app's exception handlers, looked up as Starlette's exception middleware does).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import copy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
@@ -20,7 +21,7 @@ from fastapi import FastAPI
 from services.common.logging import CORRELATION_HEADER
 from services.common.settings import Settings
 from services.ingest.app import create_app
-from services.ingest.direct_route import DirectRoute
+from services.ingest.direct_route import AppWithDirectRoute
 from tests.conftest import incident_id
 from tests.factories import incident_opened
 from tests.fake_eventlog import InMemoryEventLog
@@ -31,8 +32,8 @@ HEADERS = AUTH | {CORRELATION_HEADER: "direct-route-test"}
 KEY = HEADERS | {"Idempotency-Key": "k-1"}
 
 
-def without_direct_route(app: FastAPI) -> FastAPI:
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not cast(Any, DirectRoute)]
+def without_direct_route(app: AppWithDirectRoute) -> FastAPI:
+    app.direct_route = None
     return app
 
 
