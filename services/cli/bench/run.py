@@ -328,7 +328,7 @@ def machine() -> dict[str, Any]:
 
 def python_loop_s(additions: int = 10_000_000) -> float:
     """Seconds of a loop of plain Python additions (in a function: on local variables), the CPU's speed of the
-    moment. A shared machine's changes from hour to hour, and the ratios move with it: a figure bound by Python's
+    moment. A shared machine's speed changes from hour to hour, and the ratios move with it: a figure bound by Python's
     CPU and a raw limit bound by the disk or by Go do not slow alike (docs/performance.md)."""
     started, total = time.perf_counter(), 0
     for number in range(additions):
