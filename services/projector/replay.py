@@ -187,7 +187,7 @@ async def _replay(
             left = await resumable_shadows(conn, run, projections, origin)
             config = ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                # Where `open_shadows` will have them: as they were left, or fresh from the origin on.
+                # Where `open_shadows` has them: as they were left, or fresh from the origin on.
                 opt_start_seq=min(shadow.checkpoint for shadow in left) + 1 if left else origin or 1,
                 ack_policy=AckPolicy.ALL,
                 max_ack_pending=2 * batch,  # the batch applied and the one fetched ahead
@@ -199,7 +199,7 @@ async def _replay(
                     # The first batch is fetched and decoded while PostgreSQL makes the shadows: the DDL of some
                     # 30 tables, 40-90 ms here, which the feed of a small stream waited for (a tenth of 5,000).
                     batches.fetch_ahead()
-                    shadows = await open_shadows(conn, run, projections, origin)
+                    shadows = await open_shadows(conn, run, projections, origin, left)
                     resumed = {shadow.projection.name: shadow.checkpoint for shadow in shadows}
                     feed = ShadowFeed(js, batches, conn, list(shadows), stream)
                     on_progress(feed.checkpoint, (await js.stream_info(stream.name)).state.last_seq)

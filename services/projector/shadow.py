@@ -99,12 +99,17 @@ async def resumable_shadows(
 
 
 async def open_shadows(
-    conn: AsyncConnection[Any], run: str, projections: Sequence[Projection], origin: int | None
+    conn: AsyncConnection[Any],
+    run: str,
+    projections: Sequence[Projection],
+    origin: int | None,
+    left: Sequence[Shadow] | None = None,
 ) -> list[Shadow]:
-    """The run's shadows of these projections: the `resumable_shadows`, or when there are none, fresh shadows of
-    them all, created in one transaction, with their checkpoints at `origin` - 1. `conn` is autocommit; its
-    session's search path is pointed at the shadows, then the run's bookkeeping (see the module's docstring)."""
-    shadows = await resumable_shadows(conn, run, projections, origin)
+    """The run's shadows of these projections: the `resumable_shadows` (`left`, when the caller read them already),
+    or when there are none, fresh shadows of them all, created in one transaction, with their checkpoints at
+    `origin` - 1. `conn` is autocommit; its session's search path is pointed at the shadows, then the run's
+    bookkeeping (see the module's docstring)."""
+    shadows = list(left) if left is not None else await resumable_shadows(conn, run, projections, origin)
     if not shadows:
         shadows = await _create(conn, run, projections, origin or 1, await shadow_tags(conn, projections))
     schemas = [shadow_schema(shadow.projection) for shadow in shadows] + [bookkeeping_schema(run), "public"]
