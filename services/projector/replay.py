@@ -205,7 +205,8 @@ async def _replay(
                     on_progress(feed.checkpoint, (await js.stream_info(stream.name)).state.last_seq)
                     while (end := (await js.stream_info(stream.name)).state.last_seq) - feed.checkpoint > batch:
                         await feed.until(end, on_progress)
-                    await build_indexes(conn, shadows, on_build)
+                    async with await connect_projector(settings.database_url, autocommit=True) as builder:
+                        await build_indexes([conn, builder], shadows, on_build)
                     on_progress(feed.checkpoint, end)
                     for shadow in shadows:
                         held: list[Msg] = []

@@ -17,6 +17,8 @@ table must not use `serial` columns (their sequence belongs to the live table): 
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, LiteralString, cast
@@ -186,16 +188,18 @@ async def _drop_indexes_but_unique(conn: AsyncConnection[Any], schema: str, tabl
 
 
 async def build_indexes(
-    conn: AsyncConnection[Any], shadows: Sequence[Shadow], on_build: Callable[[str], None] | None = None
+    conns: Sequence[AsyncConnection[Any]], shadows: Sequence[Shadow], on_build: Callable[[str], None] | None = None
 ) -> None:
     """Give the shadows' write-only tables every index of their live twins they lack, under the live names (see
-    the module's docstring); a resumed run builds only what the interrupted one had not. `on_build` is told each
+    the module's docstring); a resumed run builds only what the interrupted one had not. The builds are shared out
+    among `conns`, each building one at a time: a backend builds an index on one core. `on_build` is told each
     ("table.index") as its build starts."""
+    builds: deque[tuple[str, sql.Composed]] = deque()
     for shadow in shadows:
         schema = shadow_schema(shadow.projection)
         for table in shadow.projection.write_only:
             missing = await _rows(
-                conn,
+                conns[0],
                 _INDEX_SHAPES
                 + """SELECT l.index_name, l.shape FROM shapes l WHERE l.nspname = 'public'
                      AND NOT EXISTS (SELECT 1 FROM shapes s WHERE s.nspname = %s AND s.shape = l.shape)""",
@@ -204,19 +208,28 @@ async def build_indexes(
                 schema,
             )
             for name, shape in missing:
-                if on_build is not None:
-                    on_build(f"{table}.{name}")
                 # The shape is PostgreSQL's own definition of the live index, its name and table taken out.
                 create, _, rest = cast(LiteralString, shape).partition(" ON ")
-                await conn.execute(
-                    sql.SQL("{} {} ON {}.{} {}").format(
-                        sql.SQL(create),
-                        sql.Identifier(str(name)),
-                        sql.Identifier(schema),
-                        sql.Identifier(table),
-                        sql.SQL(rest),
-                    )
-                )
+                statement = sql.SQL("{} {} ON {}.{} {}").format(
+                    sql.SQL(create), sql.Identifier(str(name)), sql.Identifier(schema), sql.Identifier(table),
+                    sql.SQL(rest),
+                )  # fmt: skip
+                builds.append((f"{table}.{name}", statement))
+
+    async def build_on(conn: AsyncConnection[Any]) -> None:
+        while builds:
+            label, statement = builds.popleft()
+            if on_build is not None:
+                on_build(label)
+            await conn.execute(statement)
+
+    workers = [asyncio.create_task(build_on(conn)) for conn in conns]
+    try:
+        await asyncio.gather(*workers)
+    finally:  # when one fails, the others stop before their connections close
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
 
 
 async def _grants(conn: AsyncConnection[Any], tables: Sequence[str]) -> dict[str, list[tuple[str, str]]]:

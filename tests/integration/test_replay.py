@@ -18,15 +18,17 @@ import pytest
 from asgi_lifespan import LifespanManager
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from psycopg import sql
 
 from schemas.subjects import STREAM_NAME
 from services.common.eventstream import DEFAULT_STREAM
 from services.common.frozen_heap import PROJECTOR_YOUNG_THRESHOLD
 from services.common.settings import Settings
+from services.projector.connection import connect_projector
 from services.projector.prefetch import Prefetcher
 from services.projector.read_models import PROJECTIONS
 from services.projector.replay import FETCH_WAIT_S, ShadowFeed, plan, replay, temporary_consumer
-from services.projector.shadow import open_shadows
+from services.projector.shadow import build_indexes, open_shadows, shadow_schema
 from services.query.app import create_app as create_query_app
 from tests.conftest import incident_id
 from tests.factories import make_event
@@ -155,6 +157,42 @@ async def test_a_replay_builds_the_other_indexes_of_the_tables_it_only_writes_at
         f"{table}.{name}" for table, name, definition in indexes if table in write_only and " UNIQUE " not in definition
     ]
     assert await index_definitions(url) == indexes
+
+
+async def test_the_indexes_built_at_the_end_are_shared_out_among_the_connections_given(
+    nc: Client, settings: Settings
+) -> None:
+    url = settings.database_url or ""
+    await projected(nc, settings, 50)
+    live = await index_definitions(url)
+    async with (
+        await connect_projector(url, autocommit=True) as feeding,
+        await connect_projector(url, autocommit=True) as builder,
+    ):
+        shadows = await open_shadows(feeding, "all", list(PROJECTIONS.values()), None)
+        built_by: dict[str, list[str]] = {"feeding": [], "builder": []}
+        for name, conn in (("feeding", feeding), ("builder", builder)):
+            execute = conn.execute
+
+            def counting(query: Any, *args: Any, _name: str = name, _execute: Any = execute) -> Any:
+                if isinstance(query, sql.Composed) and query.as_string(feeding).startswith("CREATE INDEX"):
+                    built_by[_name].append(query.as_string(feeding))
+                return _execute(query, *args)
+
+            conn.execute = counting  # type: ignore[method-assign,assignment]
+
+        await build_indexes([feeding, builder], shadows)
+
+    # each connection built some; together, every index the write-only tables lacked, once
+    assert built_by["feeding"] and built_by["builder"]
+    shadow_indexes = [
+        (table, name)
+        for shadow in shadows
+        for table, name, _ in await index_definitions(url, shadow_schema(shadow.projection))
+    ]
+    lacking = [(t, n) for t, n, d in live if t in {"event_log", "actor_mentions"} and " UNIQUE " not in d]
+    assert sorted(set(shadow_indexes) & set(lacking)) == sorted(lacking)
+    assert len(built_by["feeding"]) + len(built_by["builder"]) == len(lacking)
 
 
 async def replay_deliveries(nc: Client) -> int:
