@@ -433,6 +433,9 @@ def bench(
         if not console.is_terminal:  # a log or CI: wide enough for the table's rows on one line each
             console.width = 150
         run(options, _resolved(data_dir) if external else settings, json_file, console)
+    except (KeyboardInterrupt, asyncio.CancelledError) as exc:  # Ctrl-C, or SIGTERM (see bench.run)
+        typer.echo("error: the bench was stopped; its services and servers are stopped", err=True)
+        raise typer.Exit(130) from exc
     except BenchRefused as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

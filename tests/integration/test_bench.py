@@ -3,12 +3,17 @@ beside one on a stream of its own (`--stream`), leaving the event stream untouch
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import psutil
 import pytest
 from nats.aio.client import Client
 
@@ -17,6 +22,7 @@ from tests.conftest import incident_id
 from tests.factories import make_event
 from tests.integration.cli_runner import crisis
 from tests.integration.test_projector import publish
+from tests.waiting import wait_until
 
 FIGURES = {
     "batch ingest", "batch ingest, all in flight", "batch ingest, atomic raw",
@@ -62,6 +68,54 @@ def test_a_small_bench_reports_every_figure_with_a_positive_ratio_and_the_speed_
 
 
 @pytest.mark.usefixtures("stream")
+@pytest.mark.timeout(300)
+async def test_sigterm_stops_a_bench_with_its_services_and_servers_and_removes_its_scratch_directory(
+    tmp_path: Path,
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    bench = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services", "bench",
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(scratch)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    started: list[psutil.Process] = []
+    try:
+        # its servers and its first service (ingest) up: what a killed bench used to leave running
+        started = await wait_until(descendants(bench.pid), services_running, 120, "the bench's servers and ingest")
+        bench.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(bench.communicate(), 60)
+
+        assert bench.returncode == 130
+        assert "the bench was stopped" in stderr.decode()
+        _, alive = psutil.wait_procs(started, timeout=10)
+        assert alive == []
+        assert list(scratch.iterdir()) == []
+    finally:  # what a failed run left behind
+        if bench.returncode is None:
+            bench.kill()
+        for process in started:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+
+def descendants(pid: int) -> Callable[[], Awaitable[list[psutil.Process]]]:
+    async def probe() -> list[psutil.Process]:
+        return psutil.Process(pid).children(recursive=True)
+
+    return probe
+
+
+def services_running(processes: list[psutil.Process]) -> bool:
+    command_lines = []
+    for process in processes:
+        with contextlib.suppress(psutil.Error):  # one that has just exited
+            command_lines.append(" ".join(process.cmdline()))
+    running = " ".join(command_lines)
+    return "nats-server" in running and "postgres" in running and "services ingest" in running
+
+
 async def test_bench_refuses_a_stream_that_holds_events(nc: Client, settings: Settings) -> None:
     await publish(nc, [make_event(incident_id())])
 

@@ -11,13 +11,15 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import nats
 from nats.aio.client import Client
@@ -144,6 +146,12 @@ def bench_servers(options: BenchOptions, settings: Settings, workdir: Path) -> I
 
 
 async def bench(options: BenchOptions, settings: Settings, console: Console) -> tuple[list[Figure], int]:
+    # SIGTERM (from `timeout`, a CI runner, a service manager) stops the run as Ctrl-C does: its services and servers
+    # stop and its scratch directory goes. Python's default ended the process at once and left them running. Like
+    # asyncio.run's own for Ctrl-C, only on the main thread: signals are delivered there alone.
+    if threading.current_thread() is threading.main_thread():
+        this_run = cast(asyncio.Task[Any], asyncio.current_task())
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, this_run.cancel)
     figures = Figures(options)
     with tempfile.TemporaryDirectory(prefix="crisis-bench-") as scratch:
         workdir = Path(scratch)
