@@ -273,7 +273,13 @@ def start_replay_all(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     }
     with log.open("wb") as out:  # the child keeps its own copy
         return subprocess.Popen(
-            [sys.executable, "-m", "services", "replay", "all"], env=environment, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "services", "replay", "all"],
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            # Ctrl-C as at a terminal, however the suite was started: a shell ignores SIGINT in the jobs it puts in
+            # the background, and the child would inherit that and wait for ever on the lock the test holds.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
 
 
@@ -286,9 +292,13 @@ async def shadow_checkpoint(url: str, projection: str) -> int | None:
     return int(seqs[0][0]) if seqs else None
 
 
-async def lock_waits(url: str) -> int:
+async def lock_waits(url: str, query_like: str = "%") -> int:
+    """Sessions of the test database waiting for a lock, in a statement LIKE `query_like`."""
     [(waiting,)] = await fetch(
-        url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        url,
+        """SELECT count(*) FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE %s""",
+        query_like,
     )
     return int(waiting)
 
@@ -309,7 +319,10 @@ async def test_replay_all_interrupted_in_its_third_projection_resumes_there(
         await holder.execute("SELECT 1 FROM projection_checkpoints WHERE projection = %s FOR UPDATE", (third,))
         replaying = start_replay_all(settings, tmp_path / "replay.log")
         try:
-            await wait_until(lambda: lock_waits(url), lambda n: n > 0, within=120, what="the third projection's swap")
+            # the swap's lock of the live checkpoint; not the brief waits of two index builds on one table
+            await wait_until(
+                lambda: lock_waits(url, "%FOR UPDATE%"), lambda n: n > 0, within=120, what="the third projection's swap"
+            )
             replaying.send_signal(signal.SIGINT)
             assert replaying.wait(timeout=30) == 130, (tmp_path / "replay.log").read_text()
         finally:
